@@ -1,0 +1,95 @@
+"""Turning config nodes into objects, with one-line errors for bad values.
+
+Constructors validate their own arguments (the torch.optim way); this module only builds them
+through Hydra, unwraps Hydra's InstantiationException to the constructor's message, and checks
+the few keys that belong to no constructor (device, trainer, batch size vs data size).
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from dltips.optim.schedules import INTERVALS
+
+DEVICES = ("auto", "cpu", "cuda")
+PROGRESS = ("auto", "bar", "log")
+# Only the repo's configs/ in a checkout; the copy bundled into the package in a wheel.
+_PACKAGE = Path(__file__).resolve().parent
+CONFIG_DIR = str(_PACKAGE / "configs" if (_PACKAGE / "configs").is_dir() else _PACKAGE.parents[1] / "configs")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: reported in one line, before anything is trained or written."""
+
+
+# Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none.
+OmegaConf.register_new_resolver("dltips.suffix", lambda s: f"_{s}" if s else "", replace=True)
+
+
+@contextmanager
+def config_errors():
+    """Report what a constructor rejected as a ConfigError carrying the constructor's message
+    (which names the key, the value and what is allowed), not as Hydra's wrapped traceback."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except InstantiationException as err:
+        raise ConfigError(str(err.__cause__ or err)) from err
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
+        raise ConfigError(str(err)) from err
+
+
+def check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"Invalid {key}: {value!r}; allowed: {allowed}")
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def resolve_device(name: str) -> torch.device:
+    check(name in DEVICES, "trainer.device", name, ", ".join(DEVICES))
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("Invalid trainer.device: 'cuda', but no CUDA GPU is available here; allowed: auto, cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def check_run(cfg: DictConfig) -> None:
+    """Keys read by the loop itself rather than by a constructor."""
+    check(is_int(cfg.seed), "seed", cfg.seed, "an integer")
+    t = cfg.trainer
+    check(is_int(t.max_epochs) and t.max_epochs >= 1, "trainer.max_epochs", t.max_epochs, "an integer >= 1")
+    check(
+        is_int(t.log_every_n_steps) and t.log_every_n_steps >= 1,
+        "trainer.log_every_n_steps",
+        t.log_every_n_steps,
+        "an integer >= 1",
+    )
+    check(t.progress in PROGRESS, "trainer.progress", t.progress, ", ".join(PROGRESS))
+    check(cfg.scheduler.interval in INTERVALS, "scheduler.interval", cfg.scheduler.interval, ", ".join(INTERVALS))
+    lr = OmegaConf.select(cfg, "optimizer.lr")
+    check(
+        isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0,
+        "optimizer.lr",
+        lr,
+        "a number > 0",
+    )
+
+
+def check_batch_size(batch_size: Any, n_train: int) -> None:
+    check(
+        is_int(batch_size) and 1 <= batch_size <= n_train,
+        "data.batch_size",
+        batch_size,
+        f"an integer from 1 to the {n_train} training samples",
+    )

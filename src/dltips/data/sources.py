@@ -1,0 +1,88 @@
+"""Where the samples come from. Each loader returns a `Dataset` of flat float features.
+
+`digits` ships with scikit-learn and `synthetic` is generated, so neither needs a download;
+the torchvision sets (MNIST, Fashion-MNIST) read the standard IDX files under `root`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Dataset:
+    x: torch.Tensor  # (n, features) float32; images are flattened row-major
+    y: torch.Tensor  # (n,) int64 class indices
+    num_classes: int
+    name: str
+    image_shape: tuple[int, int] | None = None  # (H, W) when the rows are images
+    test: tuple[torch.Tensor, torch.Tensor] | None = None  # the source's own test split, if it has one
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's 1,797 handwritten digits: 8×8 images, grey levels 0…16."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    x = torch.as_tensor(bunch.data, dtype=torch.float32)
+    y = torch.as_tensor(bunch.target, dtype=torch.int64)
+    return Dataset(x, y, num_classes=10, name="digits", image_shape=(8, 8))
+
+
+def load_synthetic(n_samples: int, n_features: int, n_classes: int, n_informative: int, random_state: int) -> Dataset:
+    """A generated classification problem (scikit-learn's make_classification): fast and sized at will."""
+    from sklearn.datasets import make_classification
+
+    for key, value, least in [("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_classes", n_classes, 2)]:
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"Invalid data.source.{key}: {value!r}; allowed: an integer >= {least}")
+    if not 1 <= n_informative <= n_features or n_classes > 2**n_informative:
+        raise ValueError(
+            f"Invalid data.source.n_informative: {n_informative!r}; allowed: 1 … n_features ({n_features}) "
+            f"with n_classes ({n_classes}) <= 2**n_informative"
+        )
+    x, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_informative,
+        n_redundant=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        random_state=random_state,
+    )
+    return Dataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y), n_classes, name="synthetic")
+
+
+TORCHVISION_SETS = ("MNIST", "FashionMNIST")
+
+
+def load_torchvision(name: str, root: str, download: bool) -> Dataset:
+    """MNIST-style sets through `torchvision.datasets`, with their own 10,000-sample test split."""
+    import torchvision
+
+    if name not in TORCHVISION_SETS:
+        raise ValueError(f"Invalid data.source.name: {name!r}; allowed: {', '.join(TORCHVISION_SETS)}")
+    root_path = Path(root).expanduser()
+    if not download and not root_path.is_dir():
+        raise FileNotFoundError(f"data.root={root!r} does not exist; create it, or set data.download=true")
+    cls = getattr(torchvision.datasets, name)
+    try:
+        train = cls(str(root_path), train=True, download=download)
+        test = cls(str(root_path), train=False, download=download)
+    except RuntimeError as err:
+        expected = root_path / name / "raw"
+        raise FileNotFoundError(
+            f"{name} not found under data.root={root!r} (expected its IDX files in {expected}); "
+            "set data.download=true to fetch it"
+        ) from err
+
+    def flat(split) -> tuple[torch.Tensor, torch.Tensor]:
+        data = torch.as_tensor(np.asarray(split.data))
+        return data.flatten(1).float() / 255.0, torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)
+
+    x, y = flat(train)
+    h, w = train.data.shape[-2:]
+    return Dataset(x, y, num_classes=len(train.classes), name=name, image_shape=(int(h), int(w)), test=flat(test))

@@ -1,0 +1,57 @@
+"""Early stopping: stop where the validation metric stopped improving, keep those weights."""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+MONITORS = {"val/loss": "min", "val/acc": "max"}
+
+
+class EarlyStopping:
+    """Tracks the best value of `monitor` and the weights that reached it.
+
+    `patience=None` never stops but still remembers the best epoch. `min_delta` is the smallest
+    change that counts as an improvement.
+    """
+
+    def __init__(self, patience: int | None, monitor: str, min_delta: float):
+        if patience is not None and (not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"Invalid regularizer.early_stopping.patience: {patience!r}; allowed: null or an integer >= 1")
+        if monitor not in MONITORS:
+            raise ValueError(f"Invalid regularizer.early_stopping.monitor: {monitor!r}; allowed: {', '.join(MONITORS)}")
+        if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise ValueError(f"Invalid regularizer.early_stopping.min_delta: {min_delta!r}; allowed: a number >= 0")
+        self.patience, self.monitor, self.min_delta = patience, monitor, float(min_delta)
+        self.sign = 1.0 if MONITORS[monitor] == "min" else -1.0
+        self.best = math.inf
+        self.best_epoch = -1
+        self.bad_epochs = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, metrics: dict[str, float], model: nn.Module) -> bool:
+        """Record this epoch's metrics; True when the monitored value improved."""
+        value = self.sign * metrics[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    @property
+    def best_value(self) -> float:
+        return self.sign * self.best
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+        self.best_state = state["best_state"]

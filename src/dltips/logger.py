@@ -1,0 +1,67 @@
+"""TensorBoard and metrics.json: what a run leaves behind for comparison."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+# Config keys shown in TensorBoard's HPARAMS tab for every run, besides the user's overrides.
+MAIN_KEYS = (
+    "seed",
+    "data.batch_size",
+    "data.normalize",
+    "model.activation",
+    "model.depth",
+    "model.width",
+    "model.dropout",
+    "optimizer.lr",
+    "regularizer.weight_decay",
+)
+HPARAM_METRICS = ("val/loss", "val/acc", "test/loss", "test/acc")
+
+
+def hparam_value(value):
+    """TensorBoard takes numbers, strings and booleans only."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def collect_hparams(cfg: DictConfig, choices: dict[str, str], overrides: list[str]) -> dict:
+    """The main keys, the config groups chosen (optimizer=adam, …) and every key overridden."""
+    out = {key: hparam_value(OmegaConf.select(cfg, key)) for key in MAIN_KEYS}
+    out.update({group: hparam_value(name) for group, name in choices.items()})
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if not key.startswith("hydra"):
+            selected = OmegaConf.select(cfg, key, default=value)
+            out[key] = hparam_value(selected if not isinstance(selected, DictConfig) else value)
+    return out
+
+
+def write_hparams(writer: SummaryWriter, params: dict, metrics: dict[str, float]) -> None:
+    """Hyper-parameters into the run's own event file (not a timestamped sub-run, as
+    SummaryWriter.add_hparams does), so the HPARAMS tab joins them with the run's scalars."""
+    shown = {k: metrics[k] for k in HPARAM_METRICS if k in metrics}
+    exp, ssi, sei = hparams(params, shown)
+    for summary in (exp, ssi, sei):
+        writer.file_writer.add_summary(summary)
+    writer.flush()
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader (or a crash) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

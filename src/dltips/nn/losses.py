@@ -1,0 +1,45 @@
+"""The lecture's two costs, both taking raw network outputs (logits) and class indices."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MSE_OUTPUTS = ("softmax", "sigmoid", "identity")
+
+
+class CrossEntropyLoss(nn.Module):
+    """Softmax output + cross-entropy C = −log y_r, averaged over the batch.
+
+    Its gradient with respect to the logits is softmax(z) − onehot(r): the lecture's δ^L.
+    """
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, target)
+
+
+class MSELoss(nn.Module):
+    """Quadratic cost C = ½‖y − ŷ‖² against one-hot targets, averaged over the batch.
+
+    `output` is applied to the logits first: with softmax or sigmoid outputs, a saturated
+    wrong answer has a tiny gradient — the reason the lecture prefers cross-entropy.
+    """
+
+    def __init__(self, output: str):
+        super().__init__()
+        if output not in MSE_OUTPUTS:
+            raise ValueError(f"Invalid loss.output: {output!r}; allowed: {', '.join(MSE_OUTPUTS)}")
+        self.output = output
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.output == "softmax":
+            y = logits.softmax(dim=-1)
+        elif self.output == "sigmoid":
+            y = logits.sigmoid()
+        else:
+            y = logits
+        onehot = F.one_hot(target, logits.shape[-1]).to(y.dtype)
+        return 0.5 * (y - onehot).pow(2).sum(dim=-1).mean()
+
+    def extra_repr(self) -> str:
+        return f"output={self.output}"

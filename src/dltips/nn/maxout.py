@@ -1,0 +1,33 @@
+"""Maxout (Goodfellow et al. 2013): each unit is the max over `pieces` linear functions."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Maxout(nn.Module):
+    """y_j = max_k (W x + b)_{j·pieces + k}, for k = 0 … pieces − 1.
+
+    One `linear` holds all pieces side by side, so the layer is a single matmul followed by a
+    max over groups of `pieces` consecutive outputs. The max routes the gradient only to the
+    winning piece of each unit: training moves a thin linear network per example.
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int):
+        super().__init__()
+        if pieces < 2:
+            raise ValueError(f"Invalid model.pieces: {pieces}; maxout needs at least 2 pieces")
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Invalid Maxout size: {in_features} -> {out_features}; both must be >= 1")
+        self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """The pieces' values, shaped (batch, out_features, pieces)."""
+        return self.linear(x).unflatten(-1, (self.out_features, self.pieces))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pre_activation(x).amax(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"

@@ -1,0 +1,65 @@
+"""Adagrad exactly as the lecture writes it."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+
+
+class Adagrad(Optimizer):
+    """w^{t+1} = w^t − (η^t / σ^t) · g^t, per parameter element, with
+
+        η^t = η / √(t + 1)                       (1/t decay)
+        σ^t = √( (1 / (t + 1)) Σ_{i=0..t} (g^i)² )  (root mean square of all past derivatives)
+
+    The √(t + 1) cancels, so this is torch.optim.Adagrad(lr_decay=0, initial_accumulator_value=0)
+    but for where ε sits (we add it to σ^t; torch adds it to √Σg²). It is *not* torch's
+    `lr_decay`, which scales the rate by 1 / (1 + t·lr_decay) on top of the accumulator.
+    `weight_decay` adds λ·w to g (the gradient of (λ/2)‖w‖²) before the update.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
+        if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"Invalid learning rate: {lr!r}; allowed: a number > 0")
+        if not eps >= 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps!r}; allowed: >= 0")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; allowed: >= 0")
+        super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)  # t, counted from 0 as in the lecture
+                    state["sum_sq"] = torch.zeros_like(p)
+                state["sum_sq"].addcmul_(g, g)
+                t = state["step"].item()
+                eta_t = group["lr"] / math.sqrt(t + 1)
+                sigma_t = (state["sum_sq"] / (t + 1)).sqrt_().add_(group["eps"])
+                p.addcdiv_(g, sigma_t, value=-eta_t)
+                state["step"] += 1
+        return loss
+
+    @torch.no_grad()
+    def effective_step(self, p: torch.Tensor) -> torch.Tensor | None:
+        """η^t / σ^t for each element of `p` at its last update (None before the first)."""
+        state = self.state.get(p)
+        if not state:
+            return None
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        t = state["step"].item() - 1
+        sigma_t = (state["sum_sq"] / (t + 1)).sqrt().add_(group["eps"])
+        return group["lr"] / math.sqrt(t + 1) / sigma_t

@@ -1,0 +1,53 @@
+"""Gradient descent with momentum exactly as the lecture writes it."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+
+
+class Momentum(Optimizer):
+    """v^0 = 0;  v^{t+1} = λ·v^t − η·∇C(θ^t);  θ^{t+1} = θ^t + v^{t+1}.
+
+    v is the movement itself, a weighted sum of all past gradient steps. With a constant η this
+    is torch.optim.SGD(momentum=λ), whose buffer b is v = −η·b. When η changes, torch rescales
+    the whole accumulated velocity by the new η; here the past steps keep the η they were taken
+    with. `weight_decay` adds λ_wd·θ to the gradient.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0):
+        if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"Invalid learning rate: {lr!r}; allowed: a number > 0")
+        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"Invalid momentum value: {momentum!r}; allowed: 0 <= momentum < 1")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; allowed: >= 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if not state:
+                    state["velocity"] = torch.zeros_like(p)
+                v = state["velocity"]
+                v.mul_(group["momentum"]).add_(g, alpha=-group["lr"])
+                p.add_(v)
+        return loss
+
+    @torch.no_grad()
+    def effective_step(self, p: torch.Tensor) -> torch.Tensor | None:
+        """|v|, the distance each element of `p` moved at its last update (None before the first)."""
+        state = self.state.get(p)
+        return None if not state else state["velocity"].abs()

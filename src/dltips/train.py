@@ -1,0 +1,199 @@
+"""One training run: `train(cfg) -> metrics`, and the `dltips-train` command around it."""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from dltips.config import CONFIG_DIR, ConfigError, check_batch_size, check_run, config_errors, resolve_device
+from dltips.data import Augment, Splits, prepare
+from dltips.early_stopping import EarlyStopping
+from dltips.logger import collect_hparams, write_hparams, write_json
+from dltips.optim import param_groups
+
+log = logging.getLogger("dltips")
+
+
+@dataclass
+class Setup:
+    """Everything a run trains with, built from the config before anything is written."""
+
+    device: torch.device
+    splits: Splits
+    augment: Augment
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Callable[[int], float]
+    stopper: EarlyStopping
+
+
+def setup(cfg: DictConfig) -> Setup:
+    with config_errors():
+        check_run(cfg)
+        device = resolve_device(cfg.trainer.device)
+        seed_everything(cfg.seed)
+        d = cfg.data
+        splits = prepare(
+            instantiate(d.source),
+            seed=cfg.seed,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            train_size=d.train_size,
+            normalize=d.normalize,
+            device=device,
+        )
+        check_batch_size(d.batch_size, len(splits.train[1]))
+        augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
+        model = instantiate(cfg.model, in_features=splits.num_features, out_features=splits.num_classes).to(device)
+        optimizer = instantiate(cfg.optimizer)(param_groups(model, cfg.regularizer.weight_decay))
+        return Setup(
+            device=device,
+            splits=splits,
+            augment=augment,
+            model=model,
+            loss_fn=instantiate(cfg.loss),
+            optimizer=optimizer,
+            schedule=instantiate(cfg.scheduler.factor),
+            stopper=instantiate(cfg.regularizer.early_stopping),
+        )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> None:
+    for group, base in zip(optimizer.param_groups, base_lrs):
+        group["lr"] = base * factor
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Loss and accuracy of the network in eval mode (dropout off) over a whole split."""
+    model.eval()
+    total, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+    for xb, yb in zip(x.split(8192), y.split(8192)):  # chunks bound the memory on big splits
+        logits = model(xb)
+        total += loss_fn(logits, yb) * len(yb)
+        correct += (logits.argmax(dim=1) == yb).sum()
+    return {"loss": total.item() / len(y), "acc": correct.item() / len(y)}
+
+
+def progress(epochs: range, mode: str):
+    """A progress bar on a terminal, plain log lines otherwise (files, CI, sweeps)."""
+    bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
+    return tqdm(epochs, desc="epoch", unit="epoch", leave=False) if bar else epochs
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train, validate every epoch, test once at the end; return the final metrics."""
+    s = setup(cfg)
+    started = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml")
+    writer = SummaryWriter(log_dir=str(out))
+
+    model, optimizer, loss_fn = s.model, s.optimizer, s.loss_fn
+    x, y = s.splits.train
+    batch_size, per_step = cfg.data.batch_size, cfg.scheduler.interval == "step"
+    log_every = cfg.trainer.log_every_n_steps
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    shuffle = torch.Generator(device=s.device).manual_seed(cfg.seed)
+    step, epoch, status, message = 0, 0, "completed", ""
+    epochs = progress(range(cfg.trainer.max_epochs), cfg.trainer.progress)
+    for epoch in epochs:
+        if not per_step:
+            set_lr(optimizer, base_lrs, s.schedule(epoch))
+        model.train()
+        for idx in torch.randperm(len(y), device=s.device, generator=shuffle).split(batch_size):
+            if per_step:
+                set_lr(optimizer, base_lrs, s.schedule(step))
+            xb, yb = s.augment(x[idx], shuffle), y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step % log_every == 0:  # the only host sync inside the epoch
+                value = loss.item()
+                if not math.isfinite(value):
+                    status = "diverged"
+                    break
+                writer.add_scalar("train/loss", value, step)
+        if status == "diverged":
+            message = f"loss became {value} at step {step} (epoch {epoch}); the learning rate is likely too high"
+            log.warning("diverged: %s", message)
+            break
+
+        # The lecture's first check is the training set itself, so measure it like val: eval mode.
+        metrics = {f"train/{k}": v for k, v in evaluate(model, loss_fn, x, y).items()}
+        metrics |= {f"val/{k}": v for k, v in evaluate(model, loss_fn, *s.splits.val).items()}
+        if not math.isfinite(metrics["train/loss"]):
+            status, message = "diverged", f"training loss is {metrics['train/loss']} after epoch {epoch} (step {step})"
+            log.warning("diverged: %s; the learning rate is likely too high", message)
+            break
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value, step)
+        writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
+        writer.add_scalar("epoch", epoch, step)
+        s.stopper.update(epoch, metrics, model)
+        summary = f"epoch {epoch}: loss {metrics['train/loss']:.4f} val/loss {metrics['val/loss']:.4f} val/acc {metrics['val/acc']:.4f}"
+        if isinstance(epochs, tqdm):
+            epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
+        else:
+            log.info(summary)
+        if s.stopper.should_stop:
+            log.info("early stopping at epoch %d; best %s at epoch %d", epoch, s.stopper.monitor, s.stopper.best_epoch)
+            break
+
+    if s.stopper.patience is not None and s.stopper.best_state is not None:
+        model.load_state_dict(s.stopper.best_state)  # early stopping keeps the best weights
+    final: dict[str, float] = {}
+    for split, (xs, ys) in [("train", s.splits.train), ("val", s.splits.val), ("test", s.splits.test)]:
+        final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
+    for tag in ("test/loss", "test/acc"):
+        writer.add_scalar(tag, final[tag], step)
+    final |= {"epochs": epoch + 1, "steps": step, "best_epoch": s.stopper.best_epoch}
+    writer.add_scalar("best_epoch", s.stopper.best_epoch, step)
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v} if hydra_cfg else {}
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
+    write_hparams(writer, collect_hparams(cfg, choices, overrides), final)
+    writer.close()
+    report = {"status": status, "message": message, "metrics": final, "time_s": time.perf_counter() - started}
+    write_json(out / "metrics.json", report)
+    log.info("%s: test/acc %.4f test/loss %.4f (%s)", status, final["test/acc"], final["test/loss"], out)
+    return final
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float:
+    try:
+        metrics = train(cfg)
+    except ConfigError as err:
+        log.error("config error: %s", err)
+        raise SystemExit(2) from None
+    return metrics["val/acc"]
+
+
+if __name__ == "__main__":
+    main()
