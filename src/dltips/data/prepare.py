@@ -74,8 +74,13 @@ def prepare(
                 f"Invalid data.train_size: {train_size!r}; allowed: null or an integer from "
                 f"{dataset.num_classes} (one per class) to {len(y)} (the training samples available)"
             )
-        if train_size < len(y):
+        if len(y) - train_size >= dataset.num_classes:
             _, _, x, y = stratified_split(x, y, train_size, seed)
+        elif train_size < len(y):
+            # sklearn's stratified split needs one sample per class on *both* sides; dropping
+            # fewer than num_classes samples can't be stratified anyway, so drop them at random.
+            keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:train_size]
+            x, y = x[keep], y[keep]
     shift, scale = normalization(x, normalize)
 
     def to_device(xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

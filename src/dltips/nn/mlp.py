@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dltips.nn.activations import ACTIVATION_NAMES, create_activation
-from dltips.nn.dropout import Dropout
+from dltips.nn.dropout import DROPOUT_MODES, Dropout
 from dltips.nn.maxout import Maxout
 
 INITS = ("default", "xavier", "kaiming")
@@ -45,6 +45,13 @@ class MLP(nn.Module):
             raise ValueError(f"Invalid model.activation: {activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
         if init not in INITS:
             raise ValueError(f"Invalid model.init: {init!r}; allowed: {', '.join(INITS)}")
+        # Checked here, not only in Dropout: a p <= 0 builds no Dropout, so a negative p or a bad
+        # mode would otherwise be silently ignored.
+        for key, p in (("dropout", dropout), ("input_dropout", input_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"Invalid model.{key}: {p}; allowed: 0 <= p < 1")
+        if dropout_mode not in DROPOUT_MODES:
+            raise ValueError(f"Invalid model.dropout_mode: {dropout_mode!r}; allowed: {', '.join(DROPOUT_MODES)}")
         self.activation = activation
         layers: list[nn.Module] = []
         if input_dropout > 0:

@@ -1,0 +1,81 @@
+"""Every config file composes, and every group option instantiates into a working object."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from dltips.config import CONFIG_DIR, ConfigError, config_errors
+from dltips.early_stopping import EarlyStopping
+from dltips.nn import MLP
+from dltips.optim import param_groups
+from tests.conftest import compose_config
+
+CONFIGS = Path(CONFIG_DIR)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def test_config_dir_found_from_checkout():
+    assert (CONFIGS / "train.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_model_configs(name, tmp_path):
+    cfg = compose_config([f"model={name}"], tmp_path)
+    model = instantiate(cfg.model, in_features=64, out_features=10)
+    assert isinstance(model, MLP)
+    assert model(torch.randn(5, 64)).shape == (5, 10)
+
+
+@pytest.mark.parametrize("name", options("optimizer"))
+def test_optimizer_configs(name, tmp_path):
+    cfg = compose_config([f"optimizer={name}"], tmp_path)
+    model = torch.nn.Linear(3, 2)
+    optimizer = instantiate(cfg.optimizer)(param_groups(model, 0.01))
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    before = model.weight.detach().clone()
+    model(torch.randn(4, 3)).pow(2).sum().backward()
+    optimizer.step()
+    assert not torch.equal(before, model.weight)
+
+
+@pytest.mark.parametrize("name", options("loss"))
+def test_loss_configs(name, tmp_path):
+    cfg = compose_config([f"loss={name}"], tmp_path)
+    loss = instantiate(cfg.loss)(torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1]))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", options("scheduler"))
+def test_scheduler_configs(name, tmp_path):
+    cfg = compose_config([f"scheduler={name}"], tmp_path)
+    factor = instantiate(cfg.scheduler.factor)
+    assert factor(0) == 1.0 and 0 < factor(100) <= 1.0
+    assert cfg.scheduler.interval in ("epoch", "step")
+
+
+@pytest.mark.parametrize("name", options("regularizer"))
+def test_regularizer_configs(name, tmp_path):
+    cfg = compose_config([f"regularizer={name}"], tmp_path)
+    assert isinstance(instantiate(cfg.regularizer.early_stopping), EarlyStopping)
+    assert cfg.regularizer.weight_decay >= 0
+
+
+@pytest.mark.parametrize("name", [n for n in options("data") if n in ("digits", "synthetic")])
+def test_bundled_data_configs(name, tmp_path):
+    cfg = compose_config([f"data={name}"], tmp_path)
+    dataset = instantiate(cfg.data.source)
+    assert len(dataset.x) == len(dataset.y) > 0
+
+
+@pytest.mark.parametrize("name", [n for n in options("data") if n not in ("digits", "synthetic")])
+def test_download_data_configs_name_their_files(name, tmp_path):
+    """Sets that need a download compose, and without their files say where they looked."""
+    cfg = compose_config([f"data={name}", f"data.root={tmp_path}"], tmp_path / "run")
+    with pytest.raises(ConfigError, match=str(tmp_path)), config_errors():
+        instantiate(cfg.data.source)

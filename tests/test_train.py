@@ -1,0 +1,126 @@
+"""train(cfg) end to end, its files and TensorBoard events, and the dltips-train command."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from dltips.config import ConfigError
+from dltips.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+FINAL_KEYS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
+
+
+def read_events(run_dir: Path) -> EventAccumulator:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return events
+
+
+def hparams_of(events: EventAccumulator) -> dict:
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    return {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in info.hparams.items()}
+
+
+def test_train_on_synthetic_returns_final_metrics_and_writes_run(make_cfg):
+    cfg = make_cfg()
+    metrics = train(cfg)
+    assert FINAL_KEYS <= metrics.keys()
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["test/loss"] > 0
+    run = Path(cfg.output_dir)
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["status"] == "completed"
+    assert report["metrics"]["test/acc"] == metrics["test/acc"]
+    assert (run / "config.yaml").is_file()
+
+
+def test_default_config_learns_digits(make_cfg):
+    """The README's promise: the default experiment reaches >= 90% test accuracy on digits."""
+    metrics = train(make_cfg("trainer.progress=log", fast=False))
+    assert metrics["test/acc"] >= 0.90
+    assert metrics["epochs"] == 20
+
+
+def test_same_seed_same_metrics_other_seed_differs(make_cfg):
+    a, b = train(make_cfg("seed=3")), train(make_cfg("seed=3"))
+    c = train(make_cfg("seed=4"))
+    assert a == b
+    assert a["val/loss"] != c["val/loss"]
+
+
+def test_event_files_hold_the_curves_and_hparams(make_cfg):
+    cfg = make_cfg("trainer.log_every_n_steps=2", "model.activation=tanh", "optimizer=adam")
+    metrics = train(cfg)
+    events = read_events(Path(cfg.output_dir))
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "test/loss", "test/acc"} <= tags
+    assert len(events.Scalars("val/acc")) == 2  # once per epoch
+    steps = [e.step for e in events.Scalars("train/loss")]
+    assert steps == sorted(steps) and steps[0] == 2 and len(steps) > 2
+    assert events.Scalars("test/acc")[-1].value == pytest.approx(metrics["test/acc"])
+    params = hparams_of(events)  # in the run's own event file, not a sub-run
+    assert params["model.activation"] == "tanh" and params["optimizer.lr"] == pytest.approx(0.001)
+    assert params["seed"] == 0
+    assert list(Path(cfg.output_dir).iterdir())  # and no timestamped sub-directory for them
+    assert not [p for p in Path(cfg.output_dir).iterdir() if p.is_dir()]
+
+
+def test_bad_value_is_a_config_error_before_anything_is_written(make_cfg):
+    cfg = make_cfg("model.activation=foo")
+    with pytest.raises(ConfigError, match="model.activation: 'foo'.*sigmoid.*maxout"):
+        train(cfg)
+    assert not Path(cfg.output_dir).exists()
+
+
+def test_cuda_without_gpu_is_a_config_error(make_cfg, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ConfigError, match="trainer.device: 'cuda'"):
+        train(make_cfg("trainer.device=cuda"))
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "dltips.train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_runs_with_overrides_into_a_named_run_dir(tmp_path):
+    result = run_cli("data=synthetic", "trainer.max_epochs=1", "model.depth=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert run.name.endswith("_data=synthetic,model.depth=1,trainer.max_epochs=1")
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
+    assert (run / ".hydra" / "config.yaml").is_file()
+
+
+def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
+    result = run_cli("model.depth=0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "model.depth: 0" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_multirun_two_jobs_in_named_subdirs(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "-m", "model.activation=sigmoid,relu", "data=synthetic", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert runs == [
+        "data=synthetic,model.activation=relu,trainer.max_epochs=1",
+        "data=synthetic,model.activation=sigmoid,trainer.max_epochs=1",
+    ]
+    for name in runs:
+        assert json.loads((sweep / name / "metrics.json").read_text())["status"] == "completed"
+        assert hparams_of(read_events(sweep / name))["model.activation"] in ("sigmoid", "relu")
