@@ -151,8 +151,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             status, message = "diverged", f"training loss is {metrics['train/loss']} after epoch {epoch} (step {step})"
             log.warning("diverged: %s; the learning rate is likely too high", message)
             break
-        for tag, value in metrics.items():
-            writer.add_scalar(tag, value, step)
+        for tag, value in metrics.items():  # train/loss itself is the mini-batch curve above
+            writer.add_scalar("train/loss_epoch" if tag == "train/loss" else tag, value, step)
         writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
         writer.add_scalar("epoch", epoch, step)
         s.stopper.update(epoch, metrics, model)
