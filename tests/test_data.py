@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.testing import assert_close
 
 import dltips.data.augment as augment_module
 from dltips.data import Augment, Dataset, load_digits, load_synthetic, load_torchvision, prepare
@@ -16,6 +15,15 @@ from dltips.data.augment import transform
 from dltips.data.prepare import stratified_split
 
 SPLIT = dict(seed=0, val_fraction=0.1, test_fraction=0.2, device="cpu")
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1.3e-6) -> None:
+    """torch.testing.assert_close's float32 check, without its first-call sympy import (~5 s)."""
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    diff = (actual - expected).abs()
+    ok = diff <= atol + rtol * expected.abs()
+    assert bool(ok.all()), f"{int((~ok).sum())} elements differ; max abs diff {float(diff.max())}"
 
 
 @pytest.fixture(scope="module")

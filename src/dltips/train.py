@@ -23,7 +23,8 @@ from tqdm import tqdm
 from dltips.config import CONFIG_DIR, ConfigError, check_batch_size, check_run, config_errors, resolve_device
 from dltips.data import Augment, Splits, prepare
 from dltips.early_stopping import EarlyStopping
-from dltips.logger import collect_hparams, write_hparams, write_json
+from dltips.diagnostics import GradientFlow, custom_scalars_layout, step_sizes
+from dltips.logger import collect_hparams, log_scalars, write_hparams, write_json
 from dltips.optim import param_groups
 
 log = logging.getLogger("dltips")
@@ -118,6 +119,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log_every = cfg.trainer.log_every_n_steps
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     shuffle = torch.Generator(device=s.device).manual_seed(cfg.seed)
+    flow = GradientFlow(model) if cfg.diagnostics else None
+    if flow:
+        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
     step, epoch, status, message = 0, 0, "completed", ""
     epochs = progress(range(cfg.trainer.max_epochs), cfg.trainer.progress)
     for epoch in epochs:
@@ -139,6 +143,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     status = "diverged"
                     break
                 writer.add_scalar("train/loss", value, step)
+                log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb) if flow else {}), step)
         if status == "diverged":
             message = f"loss became {value} at step {step} (epoch {epoch}); the learning rate is likely too high"
             log.warning("diverged: %s", message)
@@ -155,6 +160,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             writer.add_scalar("train/loss_epoch" if tag == "train/loss" else tag, value, step)
         writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
         writer.add_scalar("epoch", epoch, step)
+        if cfg.trainer.weight_histograms:
+            for i, layer in enumerate(model.linears(), start=1):
+                writer.add_histogram(f"weights/layer_{i}", layer.weight, step)
         s.stopper.update(epoch, metrics, model)
         summary = f"epoch {epoch}: loss {metrics['train/loss']:.4f} val/loss {metrics['val/loss']:.4f} val/acc {metrics['val/acc']:.4f}"
         if isinstance(epochs, tqdm):
@@ -172,14 +180,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
         final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
     for tag in ("test/loss", "test/acc"):
         writer.add_scalar(tag, final[tag], step)
-    final |= {"epochs": epoch + 1, "steps": step, "best_epoch": s.stopper.best_epoch}
+    final |= {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": s.stopper.best_epoch}
     writer.add_scalar("best_epoch", s.stopper.best_epoch, step)
+    writer.add_scalar("stop_epoch", epoch, step)
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v} if hydra_cfg else {}
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
     write_hparams(writer, collect_hparams(cfg, choices, overrides), final)
     writer.close()
-    report = {"status": status, "message": message, "metrics": final, "time_s": time.perf_counter() - started}
+    report = {
+        "status": status,
+        "message": message,
+        "stopped_early": s.stopper.should_stop,
+        "metrics": final,
+        "time_s": time.perf_counter() - started,
+    }
     write_json(out / "metrics.json", report)
     log.info("%s: test/acc %.4f test/loss %.4f (%s)", status, final["test/acc"], final["test/loss"], out)
     return final
