@@ -536,3 +536,13 @@ def test_prepare_uses_official_test_split(tmp_path):
     # Statistics from the training part only: train lies in [0, 1], test need not.
     assert splits.train[0].min() == 0 and splits.train[0].max() == 1
     assert files["t10k"][0].shape == (30, 28, 28)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_prepare_and_augment_on_cuda(digits):
+    splits = prepare(digits, train_size=None, normalize="standard", **(SPLIT | dict(device="cuda")))
+    assert all(t.is_cuda for t in (*splits.train, *splits.val, *splits.test, splits.shift, splits.scale))
+    aug = Augment(rotate=15, shift=1, image_shape=(8, 8), norm_shift=splits.shift, norm_scale=splits.scale)
+    out = aug(splits.train[0][:32])
+    assert out.is_cuda and out.shape == (32, 64) and torch.isfinite(out).all()

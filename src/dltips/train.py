@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from dltips import checkpoint
 from dltips.config import CONFIG_DIR, ConfigError, check_batch_size, check_run, config_errors, resolve_device
 from dltips.data import Augment, Splits, prepare
 from dltips.early_stopping import EarlyStopping
@@ -63,6 +64,8 @@ def setup(cfg: DictConfig) -> Setup:
         augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
         model = instantiate(cfg.model, in_features=splits.num_features, out_features=splits.num_classes).to(device)
         optimizer = instantiate(cfg.optimizer)(param_groups(model, cfg.regularizer.weight_decay))
+        for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
+            group.setdefault("initial_lr", group["lr"])
         return Setup(
             device=device,
             splits=splits,
@@ -104,26 +107,68 @@ def progress(epochs: range, mode: str):
     return tqdm(epochs, desc="epoch", unit="epoch", leave=False) if bar else epochs
 
 
+def resume_config(cfg: DictConfig) -> DictConfig:
+    """`resume=<run dir>` continues that run with its own saved config, in its own directory."""
+    if not cfg.get("resume"):
+        return cfg
+    run_dir = Path(cfg.resume)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"Invalid resume: {str(run_dir)!r}; allowed: a run directory holding config.yaml and last.pt")
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    saved.output_dir, saved.resume = str(run_dir), str(run_dir)
+    return saved
+
+
+def checkpoint_state(s: Setup, epoch: int, step: int, shuffle: torch.Generator, flow: GradientFlow | None) -> dict:
+    return {
+        "epoch": epoch,
+        "step": step,
+        "model": s.model.state_dict(),
+        "optimizer": s.optimizer.state_dict(),
+        "early_stopping": s.stopper.state_dict(),
+        "initial_weights": flow.initial if flow else [],
+        "rng": checkpoint.rng_state(shuffle),
+    }
+
+
+def restore(s: Setup, state: dict, shuffle: torch.Generator, flow: GradientFlow | None) -> tuple[int, int]:
+    """Load a checkpoint into the run's objects; returns (next epoch, step)."""
+    s.model.load_state_dict(state["model"])
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.stopper.load_state_dict(state["early_stopping"])
+    if flow and state["initial_weights"]:
+        flow.initial = [w.to(s.device) for w in state["initial_weights"]]
+    checkpoint.set_rng_state(state["rng"], shuffle)
+    return state["epoch"] + 1, state["step"]
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, validate every epoch, test once at the end; return the final metrics."""
-    s = setup(cfg)
+    cfg = resume_config(cfg)
+    s = setup(cfg)  # every bad value is reported here, before anything is written
     started = time.perf_counter()
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out / "config.yaml")
-    writer = SummaryWriter(log_dir=str(out))
-
     model, optimizer, loss_fn = s.model, s.optimizer, s.loss_fn
+    shuffle = torch.Generator(device=s.device).manual_seed(cfg.seed)
+    flow = GradientFlow(model) if cfg.diagnostics else None
+    first_epoch, step = 0, 0
+    if cfg.get("resume"):
+        first_epoch, step = restore(s, checkpoint.load(out / "last.pt"), shuffle, flow)
+        log.info("resuming %s at epoch %d (step %d)", out, first_epoch, step)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, out / "config.yaml")
+    # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
+    writer = SummaryWriter(log_dir=str(out), purge_step=step + 1 if step else None)
+    if flow:
+        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
+
     x, y = s.splits.train
     batch_size, per_step = cfg.data.batch_size, cfg.scheduler.interval == "step"
     log_every = cfg.trainer.log_every_n_steps
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
-    shuffle = torch.Generator(device=s.device).manual_seed(cfg.seed)
-    flow = GradientFlow(model) if cfg.diagnostics else None
-    if flow:
-        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
-    step, epoch, status, message = 0, 0, "completed", ""
-    epochs = progress(range(cfg.trainer.max_epochs), cfg.trainer.progress)
+    base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    epoch, status, message = first_epoch - 1, "completed", ""
+    epochs = progress(range(first_epoch, cfg.trainer.max_epochs), cfg.trainer.progress)
     for epoch in epochs:
         if not per_step:
             set_lr(optimizer, base_lrs, s.schedule(epoch))
@@ -140,35 +185,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if step % log_every == 0:  # the only host sync inside the epoch
                 value = loss.item()
                 if not math.isfinite(value):
-                    status = "diverged"
+                    status, message = "diverged", f"loss became {value} at step {step} (epoch {epoch})"
                     break
                 writer.add_scalar("train/loss", value, step)
                 log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb) if flow else {}), step)
+        if status == "completed":
+            # The lecture's first check is the training set itself, so measure it like val: eval mode.
+            metrics = {f"train/{k}": v for k, v in evaluate(model, loss_fn, x, y).items()}
+            metrics |= {f"val/{k}": v for k, v in evaluate(model, loss_fn, *s.splits.val).items()}
+            if not math.isfinite(metrics["train/loss"]):
+                status, message = "diverged", f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})"
         if status == "diverged":
-            message = f"loss became {value} at step {step} (epoch {epoch}); the learning rate is likely too high"
-            log.warning("diverged: %s", message)
+            log.warning("diverged: %s; the learning rate is likely too high (the last good checkpoint is kept)", message)
             break
 
-        # The lecture's first check is the training set itself, so measure it like val: eval mode.
-        metrics = {f"train/{k}": v for k, v in evaluate(model, loss_fn, x, y).items()}
-        metrics |= {f"val/{k}": v for k, v in evaluate(model, loss_fn, *s.splits.val).items()}
-        if not math.isfinite(metrics["train/loss"]):
-            status, message = "diverged", f"training loss is {metrics['train/loss']} after epoch {epoch} (step {step})"
-            log.warning("diverged: %s; the learning rate is likely too high", message)
-            break
-        for tag, value in metrics.items():  # train/loss itself is the mini-batch curve above
-            writer.add_scalar("train/loss_epoch" if tag == "train/loss" else tag, value, step)
-        writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
-        writer.add_scalar("epoch", epoch, step)
-        if cfg.trainer.weight_histograms:
-            for i, layer in enumerate(model.linears(), start=1):
-                writer.add_histogram(f"weights/layer_{i}", layer.weight, step)
-        s.stopper.update(epoch, metrics, model)
-        summary = f"epoch {epoch}: loss {metrics['train/loss']:.4f} val/loss {metrics['val/loss']:.4f} val/acc {metrics['val/acc']:.4f}"
+        log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
+        improved = s.stopper.update(epoch, metrics, model)
+        state = checkpoint_state(s, epoch, step, shuffle, flow)
+        checkpoint.save(out / "last.pt", state)
+        if improved:
+            checkpoint.save(out / "best.pt", state)
         if isinstance(epochs, tqdm):
             epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
         else:
-            log.info(summary)
+            log.info("epoch %d: loss %.4f val/loss %.4f val/acc %.4f", epoch, metrics["train/loss"], metrics["val/loss"], metrics["val/acc"])
         if s.stopper.should_stop:
             log.info("early stopping at epoch %d; best %s at epoch %d", epoch, s.stopper.monitor, s.stopper.best_epoch)
             break
@@ -178,15 +218,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     final: dict[str, float] = {}
     for split, (xs, ys) in [("train", s.splits.train), ("val", s.splits.val), ("test", s.splits.test)]:
         final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
-    for tag in ("test/loss", "test/acc"):
-        writer.add_scalar(tag, final[tag], step)
     final |= {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": s.stopper.best_epoch}
-    writer.add_scalar("best_epoch", s.stopper.best_epoch, step)
-    writer.add_scalar("stop_epoch", epoch, step)
-    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
-    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v} if hydra_cfg else {}
-    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
-    write_hparams(writer, collect_hparams(cfg, choices, overrides), final)
+    for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
+        writer.add_scalar(tag, final[tag], step)
+    write_hparams(writer, collect_hparams(cfg, *hydra_choices_and_overrides()), final)
     writer.close()
     report = {
         "status": status,
@@ -200,12 +235,34 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return final
 
 
+def log_epoch(writer, metrics: dict, epoch: int, step: int, optimizer, model: nn.Module, histograms: bool) -> None:
+    for tag, value in metrics.items():  # train/loss itself is the mini-batch curve
+        writer.add_scalar("train/loss_epoch" if tag == "train/loss" else tag, value, step)
+    writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
+    writer.add_scalar("epoch", epoch, step)
+    if histograms:
+        for i, layer in enumerate(model.linears(), start=1):
+            writer.add_histogram(f"weights/layer_{i}", layer.weight, step)
+
+
+def hydra_choices_and_overrides() -> tuple[dict[str, str], list[str]]:
+    """The config groups chosen and the command-line overrides, when run through Hydra."""
+    if not HydraConfig.initialized():
+        return {}, []
+    hydra_cfg = HydraConfig.get()
+    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v}
+    return choices, list(hydra_cfg.overrides.task)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
     try:
         metrics = train(cfg)
     except ConfigError as err:
         log.error("config error: %s", err)
+        raise SystemExit(2) from None
+    except checkpoint.CheckpointError as err:
+        log.error("%s", err)
         raise SystemExit(2) from None
     return metrics["val/acc"]
 

@@ -37,7 +37,7 @@ class Momentum(Optimizer):
                     continue
                 g = p.grad
                 if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=2*group["weight_decay"])
+                    g = g.add(p, alpha=group["weight_decay"])
                 state = self.state[p]
                 if not state:
                     state["velocity"] = torch.zeros_like(p)

@@ -1,0 +1,69 @@
+"""Checkpoints that survive crashes: atomic writes, every RNG state, safe loading.
+
+A checkpoint holds plain tensors, numbers and strings only, so it loads with
+`torch.load(weights_only=True)`: nothing in it is unpickled as code.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger("dltips")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message names the file."""
+
+
+def save(path: Path, state: dict) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over `path`:
+    a crash or a full disk mid-write leaves the previous checkpoint intact."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}") from None
+    except Exception as err:  # truncated, corrupted or not a checkpoint at all
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err})") from err
+
+
+def rng_state(generator: torch.Generator) -> dict:
+    """Every random stream a run draws from: python, numpy, torch (CPU and CUDA), the shuffle."""
+    np_state = np.random.get_state()
+    return {
+        "python": list(random.getstate()[1]),  # Mersenne Twister words and position, as plain ints
+        "python_gauss": random.getstate()[2],
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "numpy_gauss": (int(np_state[3]), float(np_state[4])),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.stack(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else torch.empty(0),
+        "shuffle": generator.get_state(),
+    }
+
+
+def set_rng_state(state: dict, generator: torch.Generator) -> None:
+    random.setstate((3, tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], *state["numpy_gauss"]))
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and len(state["cuda"]):
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+    generator.set_state(state["shuffle"])
