@@ -39,7 +39,9 @@ def tiny_net(mode: str, p: float = 0.5, batchnorm: bool = False) -> nn.Module:
     if not batchnorm:
         # bias_init keeps every hidden unit active, so the 16 sub-networks compute 16 different functions.
         return MLP(3, 2, depth=1, width=HIDDEN, activation="relu", dropout=p, dropout_mode=mode, bias_init=2.0)
-    model = nn.Sequential(nn.Linear(3, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(), Dropout(p, mode), nn.Linear(HIDDEN, 2))
+    model = nn.Sequential(
+        nn.Linear(3, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(), Dropout(p, mode), nn.Linear(HIDDEN, 2)
+    )
     with torch.no_grad():  # running statistics far from any batch's, so train-mode batch norm would show
         model[1].running_mean.fill_(-3.0)
         model[1].running_var.fill_(4.0)

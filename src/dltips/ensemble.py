@@ -73,8 +73,10 @@ def thin(x: torch.Tensor, mask: torch.Tensor, p: float, mode: str) -> torch.Tens
     return x * mask if mode == "weight_scaling" else x * mask / (1.0 - p)
 
 
-def _draw_masks(size: int, features: torch.Size, p: float, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Keep-masks of `size` sub-networks, shape (size, 1, *features): one per sub-network, broadcast over examples."""
+def _draw_masks(
+    size: int, features: torch.Size, p: float, like: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Keep-masks of `size` sub-networks, shape (size, 1, *features); the 1 broadcasts over the examples."""
     # Drawn on the generator's device (a CPU generator cannot fill a CUDA tensor), then moved.
     device = generator.device if generator is not None else like.device
     keep = torch.rand((size, 1, *features), generator=generator, device=device) < 1.0 - p
@@ -116,7 +118,7 @@ def sample_probs(model: nn.Module, x: torch.Tensor, n: int, generator: torch.Gen
 
     out = []
     with restored_modes(model):
-        model.train()
+        model.eval()
         handles = [m.register_forward_hook(hook) for m in dropouts]
         try:
             for start in range(0, n, group):

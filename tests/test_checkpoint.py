@@ -1,0 +1,107 @@
+"""Checkpoints: atomic, safe to load, and a killed run resumes to exactly the same result."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dltips import checkpoint
+from dltips.train import train
+from tests.conftest import compose_config
+
+# ~1,100 training samples of batch 8: epochs long enough to kill one in the middle.
+RUN = [
+    "data=synthetic",
+    "data.source.n_samples=1600",
+    "data.batch_size=8",
+    "model.dropout=0.2",
+    "trainer.max_epochs=4",
+    "trainer.progress=log",
+    "trainer.log_every_n_steps=5",
+    "diagnostics=true",
+]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.load(run_dir / "last.pt")["model"]
+
+
+def test_checkpoint_holds_the_run_state_and_loads_weights_only(tmp_path):
+    cfg = compose_config([*RUN, "trainer.max_epochs=2", "regularizer.early_stopping.patience=3"], tmp_path / "run")
+    train(cfg)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)  # no code unpickled
+    assert {"model", "optimizer", "early_stopping", "epoch", "step", "rng"} <= state.keys()
+    assert state["epoch"] == 1 and state["step"] > 0
+    assert {"python", "numpy", "torch", "cuda", "shuffle"} <= state["rng"].keys()
+    assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    checkpoint.save(path, {"epoch": 1})
+
+    def full_disk(obj, f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.save(path, {"epoch": 2})
+    assert checkpoint.load(path) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+def test_corrupted_checkpoint_is_a_clear_error_naming_the_file(tmp_path):
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match=str(run / "last.pt")):
+        train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+
+
+def test_resume_without_a_run_dir_is_a_config_error(tmp_path):
+    from dltips.config import ConfigError
+
+    with pytest.raises(ConfigError, match="resume"):
+        train(compose_config([f"resume={tmp_path / 'nowhere'}"], tmp_path / "ignored"))
+
+
+def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
+    """SIGKILL a real training process mid-epoch, resume it, and compare with a run never stopped."""
+    reference = train(compose_config(RUN, tmp_path / "reference"))
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dltips.train", *RUN, f"hydra.run.dir={killed}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while not (killed / "last.pt").exists():  # wait for the end of the first epoch
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.01)
+    time.sleep(0.05)  # into the next epoch
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before the kill"
+
+    resumed = train(compose_config([f"resume={killed}"], tmp_path / "ignored"))
+    assert resumed == reference
+    for name, tensor in weights(tmp_path / "reference").items():
+        assert torch.equal(tensor, weights(killed)[name]), name
+
+    # The curves of the resumed run have every step once, exactly as the uninterrupted run.
+    def steps(run_dir: Path) -> list[int]:
+        events = EventAccumulator(str(run_dir))
+        events.Reload()
+        return [e.step for e in events.Scalars("train/loss")]
+
+    assert steps(killed) == steps(tmp_path / "reference")
