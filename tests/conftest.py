@@ -13,11 +13,12 @@ from dltips.config import CONFIG_DIR
 FAST = ["data=synthetic", "data.source.n_samples=400", "trainer.max_epochs=2", "trainer.progress=log"]
 
 
-def compose_config(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
+def compose_config(overrides: list[str], output_dir: Path | None = None, hydra: bool = False) -> DictConfig:
+    """The config `dltips-train` would run; `hydra=True` keeps the `hydra` node (launcher, sweeper)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         extra = [f"output_dir={output_dir}"] if output_dir is not None else []
-        return compose(config_name="train", overrides=[*overrides, *extra])
+        return compose(config_name="train", overrides=[*overrides, *extra], return_hydra_config=hydra)
 
 
 @pytest.fixture

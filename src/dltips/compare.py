@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import math
 import re
 import sys
@@ -64,6 +65,8 @@ def read_overrides(path: Path) -> list[str]:
 def read_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] over all event files directly in the run directory."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its INFO lines say nothing useful here
 
     if not any(path.glob("events.out.tfevents.*")):
         return {}

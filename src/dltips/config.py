@@ -77,6 +77,13 @@ def check_run(cfg: DictConfig) -> None:
     )
     check(t.progress in PROGRESS, "trainer.progress", t.progress, ", ".join(PROGRESS))
     check(cfg.scheduler.interval in INTERVALS, "scheduler.interval", cfg.scheduler.interval, ", ".join(INTERVALS))
+    dropout = [OmegaConf.select(cfg, k, default=0) for k in ("model.dropout", "model.input_dropout")]
+    check(
+        not cfg.ensemble_eval or any(isinstance(p, (int, float)) and p > 0 for p in dropout),
+        "ensemble_eval",
+        cfg.ensemble_eval,
+        "true only with model.dropout > 0 or model.input_dropout > 0 (the sub-networks are dropout's)",
+    )
     lr = OmegaConf.select(cfg, "optimizer.lr")
     check(
         isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0,

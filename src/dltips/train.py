@@ -6,6 +6,7 @@ import math
 import random
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -24,6 +26,7 @@ from dltips import checkpoint
 from dltips.config import CONFIG_DIR, ConfigError, check_batch_size, check_run, config_errors, resolve_device
 from dltips.data import Augment, Splits, prepare
 from dltips.early_stopping import EarlyStopping
+from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, step_sizes
 from dltips.logger import collect_hparams, log_scalars, write_hparams, write_json
 from dltips.optim import param_groups
@@ -221,15 +224,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     final |= {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": s.stopper.best_epoch}
     for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
         writer.add_scalar(tag, final[tag], step)
-    write_hparams(writer, collect_hparams(cfg, *hydra_choices_and_overrides()), final)
-    writer.close()
     report = {
         "status": status,
         "message": message,
         "stopped_early": s.stopper.should_stop,
         "metrics": final,
-        "time_s": time.perf_counter() - started,
     }
+    if cfg.ensemble_eval and status == "completed":  # dropout ≈ ensemble, scored on the test set
+        report["ensemble"] = dropout_ensemble_curve(model, *s.splits.test)
+        log_curve(writer, report["ensemble"], "dropout")
+    write_hparams(writer, collect_hparams(cfg, *hydra_choices_and_overrides()), final)
+    writer.close()
+    report["time_s"] = time.perf_counter() - started
     write_json(out / "metrics.json", report)
     log.info("%s: test/acc %.4f test/loss %.4f (%s)", status, final["test/acc"], final["test/loss"], out)
     return final
@@ -256,15 +262,28 @@ def hydra_choices_and_overrides() -> tuple[dict[str, str], list[str]]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
+    """The command: one line for a bad config; in a sweep, a failing job is recorded in its
+    directory (error.txt, metrics.json) and the sweep goes on (see dltips.sweep)."""
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        metrics = train(cfg)
-    except ConfigError as err:
-        log.error("config error: %s", err)
-        raise SystemExit(2) from None
-    except checkpoint.CheckpointError as err:
-        log.error("%s", err)
-        raise SystemExit(2) from None
-    return metrics["val/acc"]
+        return train(cfg)["val/acc"]
+    except (ConfigError, checkpoint.CheckpointError) as err:
+        log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
+        if not in_sweep:
+            raise SystemExit(2) from None
+        record_failure(Path(HydraConfig.get().runtime.output_dir), err)
+    except Exception as err:
+        if not in_sweep:
+            raise
+        log.exception("job failed")
+        record_failure(Path(HydraConfig.get().runtime.output_dir), err)
+    return float("nan")
+
+
+def record_failure(run_dir: Path, err: BaseException) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)) + f"{type(err).__name__}: {err}\n")
+    write_json(run_dir / "metrics.json", {"status": "failed", "message": f"{type(err).__name__}: {err}", "metrics": {}})
 
 
 if __name__ == "__main__":
