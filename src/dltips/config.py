@@ -55,6 +55,19 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def compose_train(overrides: list[str], output_dir: Path | str | None = None, hydra: bool = False) -> DictConfig:
+    """The config `dltips-train` would run with these overrides, for Python callers (scripts,
+    notebooks, tests); `output_dir` stands in for Hydra's run directory. `hydra=True` keeps
+    the `hydra` node (launcher, sweeper)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        extra = [f"output_dir={output_dir}"] if output_dir is not None else []
+        return compose(config_name="train", overrides=[*overrides, *extra], return_hydra_config=hydra)
+
+
 def resolve_device(name: str) -> torch.device:
     check(name in DEVICES, "trainer.device", name, ", ".join(DEVICES))
     if name == "cuda" and not torch.cuda.is_available():
@@ -67,6 +80,7 @@ def resolve_device(name: str) -> torch.device:
 def check_run(cfg: DictConfig) -> None:
     """Keys read by the loop itself rather than by a constructor."""
     check(is_int(cfg.seed), "seed", cfg.seed, "an integer")
+    check(is_int(cfg.data.split_seed), "data.split_seed", cfg.data.split_seed, "an integer")
     t = cfg.trainer
     check(is_int(t.max_epochs) and t.max_epochs >= 1, "trainer.max_epochs", t.max_epochs, "an integer >= 1")
     check(

@@ -56,7 +56,7 @@ def setup(cfg: DictConfig) -> Setup:
         d = cfg.data
         splits = prepare(
             instantiate(d.source),
-            seed=cfg.seed,
+            seed=d.split_seed,
             val_fraction=d.val_fraction,
             test_fraction=d.test_fraction,
             train_size=d.train_size,
