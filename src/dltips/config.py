@@ -13,11 +13,14 @@ from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dltips.checks import is_int, is_number
 from dltips.optim.schedules import INTERVALS
 
 DEVICES = ("auto", "cpu", "cuda")
+SEEDS = "an integer from 0 to 4294967295"  # numpy's and scikit-learn's range; torch's is wider
 PROGRESS = ("auto", "bar", "log")
 # Only the repo's configs/ in a checkout; the copy bundled into the package in a wheel.
 _PACKAGE = Path(__file__).resolve().parent
@@ -51,10 +54,6 @@ def check(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"Invalid {key}: {value!r}; allowed: {allowed}")
 
 
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def compose_train(overrides: list[str], output_dir: Path | str | None = None, hydra: bool = False) -> DictConfig:
     """The config `dltips-train` would run with these overrides, for Python callers (scripts,
     notebooks, tests); `output_dir` stands in for Hydra's run directory. `hydra=True` keeps
@@ -64,7 +63,9 @@ def compose_train(overrides: list[str], output_dir: Path | str | None = None, hy
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        extra = [f"output_dir={output_dir}"] if output_dir is not None else []
+        # Quoted: run directories are named like "model.depth=4,seed=0", which the grammar would split.
+        quoted = str(output_dir).replace("\\", "\\\\").replace("'", "\\'")
+        extra = [f"output_dir='{quoted}'"] if output_dir is not None else []
         return compose(config_name="train", overrides=[*overrides, *extra], return_hydra_config=hydra)
 
 
@@ -79,8 +80,9 @@ def resolve_device(name: str) -> torch.device:
 
 def check_run(cfg: DictConfig) -> None:
     """Keys read by the loop itself rather than by a constructor."""
-    check(is_int(cfg.seed), "seed", cfg.seed, "an integer")
-    check(is_int(cfg.data.split_seed), "data.split_seed", cfg.data.split_seed, "an integer")
+    for key in ("seed", "data.split_seed"):
+        seed = OmegaConf.select(cfg, key)
+        check(is_int(seed) and 0 <= seed < 2**32, key, seed, SEEDS)
     t = cfg.trainer
     check(is_int(t.max_epochs) and t.max_epochs >= 1, "trainer.max_epochs", t.max_epochs, "an integer >= 1")
     check(
@@ -98,13 +100,16 @@ def check_run(cfg: DictConfig) -> None:
         cfg.ensemble_eval,
         "true only with model.dropout > 0 or model.input_dropout > 0 (the sub-networks are dropout's)",
     )
+    # Checked here for every optimizer: torch's own accept lr=0, momentum >= 1 and booleans,
+    # and meet a string with a TypeError from inside a comparison.
     lr = OmegaConf.select(cfg, "optimizer.lr")
-    check(
-        isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0,
-        "optimizer.lr",
-        lr,
-        "a number > 0",
-    )
+    check(is_number(lr) and math.isfinite(lr) and lr > 0, "optimizer.lr", lr, "a number > 0")
+    if "momentum" in cfg.optimizer:
+        m = cfg.optimizer.momentum
+        check(is_number(m) and 0 <= m < 1, "optimizer.momentum", m, "0 <= momentum < 1")
+    # A schedule is a partial function: its own arguments are checked only when it is called,
+    # which would be inside the loop, after the run directory is written. Call it once now.
+    instantiate(cfg.scheduler.factor)(0)
 
 
 def check_batch_size(batch_size: Any, n_train: int) -> None:

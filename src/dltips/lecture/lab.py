@@ -1,0 +1,124 @@
+"""The bench the lecture's studies run on: runs over seeds, curves, tables, figures, the report."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from dltips.compare import read_scalars
+from dltips.config import compose_train
+
+
+@dataclass
+class Run:
+    metrics: dict[str, float]
+    scalars: dict[str, list[tuple[int, float]]]
+    path: Path
+
+
+@dataclass
+class Section:
+    title: str
+    claim: str
+    rule: str  # the verdict rule, fixed before running
+    held: bool
+    headline: str  # the one number that decided it
+    table: str  # Markdown
+    figure: str  # file name under figures/
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Lab:
+    """Where runs go and how big they are; `run` trains one variant over the seeds."""
+
+    root: Path
+    quick: bool
+    seeds: int
+    runs_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runs_dir = self.root / "runs" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        (self.root / "figures").mkdir(parents=True, exist_ok=True)
+
+    def epochs(self, full: int) -> int:
+        return max(2, full // 2) if self.quick else full
+
+    def run(self, study: str, name: str, overrides: list[str], seeds: int | None = None) -> list[Run]:
+        from dltips.train import train  # imported here: the report code stays cheap to import
+
+        runs = []
+        for seed in range(seeds or self.seeds):
+            out = self.runs_dir / study / f"{name},seed={seed}"
+            metrics = train(compose_train([*overrides, f"seed={seed}", "trainer.progress=log"], out))
+            runs.append(Run(metrics, read_scalars(out), out))
+        print(f"  {study}/{name}: test/acc {fmt([r.metrics['test/acc'] for r in runs])}", flush=True)
+        return runs
+
+    def figure(self, fig: Figure, name: str) -> str:
+        fig.tight_layout()
+        fig.savefig(self.root / "figures" / name, dpi=110)
+        return name
+
+
+def mean_std(values) -> tuple[float, float]:
+    values = np.asarray(list(values), dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def fmt(values, digits: int = 3) -> str:
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def series(runs: list[Run], tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-epoch curve of `tag` over a variant's seeds: (epoch, mean, std)."""
+    curves = [np.array([v for _, v in r.scalars[tag]]) for r in runs]
+    n = min(len(c) for c in curves)
+    stacked = np.stack([c[:n] for c in curves])
+    std = stacked.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(n)
+    return np.arange(n), stacked.mean(axis=0), std
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def write_report(lab: Lab, sections: list[Section], seconds: float) -> Path:
+    held = sum(s.held for s in sections)
+    lines = [
+        "# The lecture, reproduced on digits",
+        "",
+        f"`uv run python scripts/reproduce_lecture.py{' --quick' if lab.quick else ''}` — "
+        f"{len(sections)} claims, {held} held, {len(sections) - held} did not; "
+        f"{lab.seeds} seed(s) per variant; {seconds / 60:.1f} min.",
+        f"TensorBoard: `uv run tensorboard --logdir {lab.runs_dir}`",
+        "",
+        table(
+            ["claim", "verdict", "deciding number"],
+            [[s.title, "held" if s.held else "**did not hold**", s.headline] for s in sections],
+        ),
+    ]
+    for s in sections:
+        lines += [
+            "",
+            f"## {s.title}",
+            "",
+            f"**Claim.** {s.claim}",
+            "",
+            f"**Rule.** {s.rule}",
+            "",
+            f"**Verdict: {'held' if s.held else 'did not hold'}** — {s.headline}",
+            "",
+            s.table,
+            "",
+            f"![{s.title}](figures/{s.figure})",
+        ]
+        lines += [""] + [f"- {note}" for note in s.notes] if s.notes else []
+    path = lab.root / "REPORT.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
