@@ -2,7 +2,8 @@
 
 Constructors validate their own arguments (the torch.optim way); this module only builds them
 through Hydra, unwraps Hydra's InstantiationException to the constructor's message, and checks
-the few keys that belong to no constructor (device, trainer, batch size vs data size).
+the few keys that belong to no constructor (device, trainer, seeds, batch size vs data size)
+and optimizer.lr and momentum, which torch's own optimizers check loosely or not at all.
 """
 from __future__ import annotations
 

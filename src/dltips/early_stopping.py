@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from dltips.checks import is_int, require, require_choice, require_number
+
 MONITORS = {"val/loss": "min", "val/acc": "max"}
 
 
@@ -18,12 +20,11 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int | None, monitor: str, min_delta: float):
-        if patience is not None and (not isinstance(patience, int) or patience < 1):
-            raise ValueError(f"Invalid regularizer.early_stopping.patience: {patience!r}; allowed: null or an integer >= 1")
-        if monitor not in MONITORS:
-            raise ValueError(f"Invalid regularizer.early_stopping.monitor: {monitor!r}; allowed: {', '.join(MONITORS)}")
-        if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
-            raise ValueError(f"Invalid regularizer.early_stopping.min_delta: {min_delta!r}; allowed: a number >= 0")
+        key = "regularizer.early_stopping"
+        ok = patience is None or (is_int(patience) and patience >= 1)
+        require(ok, f"{key}.patience", patience, "null or an integer >= 1")
+        require_choice(f"{key}.monitor", monitor, MONITORS)
+        require_number(f"{key}.min_delta", min_delta)
         self.patience, self.monitor, self.min_delta = patience, monitor, float(min_delta)
         self.sign = 1.0 if MONITORS[monitor] == "min" else -1.0
         self.best = math.inf

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dltips.checks import require, require_number
+
 
 class Augment:
     """Rotate each image by U(−rotate, rotate) degrees and shift it by U(−shift, shift) pixels.
@@ -20,12 +22,12 @@ class Augment:
 
     def __init__(self, rotate: float, shift: float, image_shape, norm_shift: torch.Tensor, norm_scale: torch.Tensor):
         for key, value in [("rotate", rotate), ("shift", shift)]:
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"Invalid data.augment.{key}: {value!r}; allowed: a number >= 0")
-        if (rotate or shift) and image_shape is None:
-            raise ValueError(
-                f"Invalid data.augment: rotate={rotate}, shift={shift} needs image data; "
-                "this dataset has no image shape (use data=digits, mnist or fashion_mnist)"
+            require_number(f"data.augment.{key}", value)
+            require(
+                not value or image_shape is not None,
+                f"data.augment.{key}",
+                value,
+                "0 (this data has no image shape; rotate and shift need data=digits, mnist or fashion_mnist)",
             )
         self.rotate, self.shift, self.image_shape = float(rotate), float(shift), image_shape
         self.norm_shift, self.norm_scale = norm_shift, norm_scale

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from sklearn.model_selection import train_test_split
 
+from dltips.checks import is_int, is_number, require, require_choice
 from dltips.data.sources import Dataset
 
 NORMALIZATIONS = ("standard", "minmax", "none")
@@ -35,7 +36,7 @@ def normalization(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tenso
     elif mode == "none":
         shift, scale = torch.zeros(x.shape[1]), torch.ones(x.shape[1])
     else:
-        raise ValueError(f"Invalid data.normalize: {mode!r}; allowed: {', '.join(NORMALIZATIONS)}")
+        require_choice("data.normalize", mode, NORMALIZATIONS)
     # Constant inputs (the blank border pixels of digits) would divide by zero: leave their scale.
     return shift, torch.where(scale > 0, scale, torch.ones_like(scale))
 
@@ -58,10 +59,8 @@ def prepare(
 ) -> Splits:
     """Split (stratified, deterministic in `seed`), subsample, normalize, and move to `device`."""
     for key, value in [("val_fraction", val_fraction), ("test_fraction", test_fraction)]:
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"Invalid data.{key}: {value!r}; allowed: 0 < {key} < 1")
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"Invalid data.normalize: {normalize!r}; allowed: {', '.join(NORMALIZATIONS)}")
+        require(is_number(value) and 0.0 < value < 1.0, f"data.{key}", value, f"0 < {key} < 1")
+    require_choice("data.normalize", normalize, NORMALIZATIONS)
     x, y = dataset.x, dataset.y
     if dataset.test is not None:
         test = dataset.test
@@ -69,11 +68,12 @@ def prepare(
         x, y, *test = stratified_split(x, y, test_fraction, seed)
     x, y, *val = stratified_split(x, y, val_fraction, seed)
     if train_size is not None:
-        if not isinstance(train_size, int) or not dataset.num_classes <= train_size <= len(y):
-            raise ValueError(
-                f"Invalid data.train_size: {train_size!r}; allowed: null or an integer from "
-                f"{dataset.num_classes} (one per class) to {len(y)} (the training samples available)"
-            )
+        require(
+            is_int(train_size) and dataset.num_classes <= train_size <= len(y),
+            "data.train_size",
+            train_size,
+            f"null or an integer from {dataset.num_classes} (one per class) to {len(y)} (the training samples available)",
+        )
         if len(y) - train_size >= dataset.num_classes:
             _, _, x, y = stratified_split(x, y, train_size, seed)
         elif train_size < len(y):

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dltips.checks import is_int, require_choice, require_int
+
 
 @dataclass
 class Dataset:
@@ -37,9 +39,8 @@ def load_synthetic(n_samples: int, n_features: int, n_classes: int, n_informativ
     from sklearn.datasets import make_classification
 
     for key, value, least in [("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_classes", n_classes, 2)]:
-        if not isinstance(value, int) or value < least:
-            raise ValueError(f"Invalid data.source.{key}: {value!r}; allowed: an integer >= {least}")
-    if not 1 <= n_informative <= n_features or n_classes > 2**n_informative:
+        require_int(f"data.source.{key}", value, least)
+    if not is_int(n_informative) or not 1 <= n_informative <= n_features or n_classes > 2**n_informative:
         raise ValueError(
             f"Invalid data.source.n_informative: {n_informative!r}; allowed: 1 … n_features ({n_features}) "
             f"with n_classes ({n_classes}) <= 2**n_informative"
@@ -63,8 +64,7 @@ def load_torchvision(name: str, root: str, download: bool) -> Dataset:
     """MNIST-style sets through `torchvision.datasets`, with their own 10,000-sample test split."""
     import torchvision
 
-    if name not in TORCHVISION_SETS:
-        raise ValueError(f"Invalid data.source.name: {name!r}; allowed: {', '.join(TORCHVISION_SETS)}")
+    require_choice("data.source.name", name, TORCHVISION_SETS)
     root_path = Path(root).expanduser()
     if not download and not root_path.is_dir():
         raise FileNotFoundError(f"data.root={root!r} does not exist; create it, or set data.download=true")

@@ -10,6 +10,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from dltips.checks import require
+
 LEAKY_SLOPE = 0.01  # Maas et al. 2013, as in the lecture
 PRELU_INIT = 0.25  # He et al. 2015
 
@@ -72,6 +74,5 @@ ACTIVATION_NAMES = (*ACTIVATIONS, "maxout")
 
 
 def create_activation(name: str, num_features: int) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"Invalid activation: {name!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
+    require(isinstance(name, str) and name in ACTIVATIONS, "activation", name, ", ".join(ACTIVATION_NAMES))
     return ACTIVATIONS[name](num_features)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dltips.checks import is_number, require, require_choice
+
 DROPOUT_MODES = ("weight_scaling", "inverted")
 
 
 class Dropout(nn.Module):
     def __init__(self, p: float, mode: str = "weight_scaling"):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Invalid dropout probability: {p}; allowed: 0 <= p < 1")
-        if mode not in DROPOUT_MODES:
-            raise ValueError(f"Invalid dropout mode: {mode!r}; allowed: {', '.join(DROPOUT_MODES)}")
+        require(is_number(p) and 0.0 <= p < 1.0, "dropout probability", p, "0 <= p < 1")
+        require_choice("dropout mode", mode, DROPOUT_MODES)
         self.p, self.mode = p, mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dltips.checks import require_choice
+
 MSE_OUTPUTS = ("softmax", "sigmoid", "identity")
 
 
@@ -27,8 +29,7 @@ class MSELoss(nn.Module):
 
     def __init__(self, output: str):
         super().__init__()
-        if output not in MSE_OUTPUTS:
-            raise ValueError(f"Invalid loss.output: {output!r}; allowed: {', '.join(MSE_OUTPUTS)}")
+        require_choice("loss.output", output, MSE_OUTPUTS)
         self.output = output
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

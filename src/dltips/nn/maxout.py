@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dltips.checks import require_int
+
 
 class Maxout(nn.Module):
     """y_j = max_k (W x + b)_{j·pieces + k}, for k = 0 … pieces − 1.
@@ -15,10 +17,9 @@ class Maxout(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, pieces: int):
         super().__init__()
-        if pieces < 2:
-            raise ValueError(f"Invalid model.pieces: {pieces}; maxout needs at least 2 pieces")
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Invalid Maxout size: {in_features} -> {out_features}; both must be >= 1")
+        require_int("model.pieces", pieces, 2)  # one piece would be a plain linear unit
+        require_int("in_features", in_features, 1)
+        require_int("out_features", out_features, 1)
         self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
         self.linear = nn.Linear(in_features, out_features * pieces)
 

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from dltips.checks import is_number, require, require_choice, require_int
 from dltips.nn.activations import ACTIVATION_NAMES, create_activation
 from dltips.nn.dropout import DROPOUT_MODES, Dropout
 from dltips.nn.maxout import Maxout
@@ -37,21 +38,22 @@ class MLP(nn.Module):
         dropout_mode: str = "weight_scaling",
     ):
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"Invalid model.depth: {depth}; allowed: an integer >= 1")
-        if width < 1:
-            raise ValueError(f"Invalid model.width: {width}; allowed: an integer >= 1")
-        if activation not in ACTIVATION_NAMES:
-            raise ValueError(f"Invalid model.activation: {activation!r}; allowed: {', '.join(ACTIVATION_NAMES)}")
-        if init not in INITS:
-            raise ValueError(f"Invalid model.init: {init!r}; allowed: {', '.join(INITS)}")
+        require_int("model.depth", depth, 1)
+        require_int("model.width", width, 1)
+        require_choice("model.activation", activation, ACTIVATION_NAMES)
+        require_int("model.pieces", pieces, 2)  # for every activation: a bad value is never ignored
+        require_choice("model.init", init, INITS)
+        require(
+            bias_init is None or (is_number(bias_init) and math.isfinite(bias_init)),
+            "model.bias_init",
+            bias_init,
+            "a finite number or null",
+        )
         # Checked here, not only in Dropout: a p <= 0 builds no Dropout, so a negative p or a bad
         # mode would otherwise be silently ignored.
         for key, p in (("dropout", dropout), ("input_dropout", input_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"Invalid model.{key}: {p}; allowed: 0 <= p < 1")
-        if dropout_mode not in DROPOUT_MODES:
-            raise ValueError(f"Invalid model.dropout_mode: {dropout_mode!r}; allowed: {', '.join(DROPOUT_MODES)}")
+            require(is_number(p) and 0.0 <= p < 1.0, f"model.{key}", p, "0 <= p < 1")
+        require_choice("model.dropout_mode", dropout_mode, DROPOUT_MODES)
         self.activation = activation
         layers: list[nn.Module] = []
         if input_dropout > 0:
@@ -87,7 +89,5 @@ def initialize(linears: list[nn.Linear], init: str, bias_init: float | None) -> 
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
     if bias_init is not None:
-        if not math.isfinite(bias_init):
-            raise ValueError(f"Invalid model.bias_init: {bias_init}; allowed: a finite number or null")
         for layer in linears[:-1]:
             nn.init.constant_(layer.bias, bias_init)

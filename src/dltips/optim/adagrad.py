@@ -6,6 +6,8 @@ import math
 import torch
 from torch.optim import Optimizer
 
+from dltips.checks import is_number, require, require_number
+
 
 class Adagrad(Optimizer):
     """w^{t+1} = w^t − (η^t / σ^t) · g^t, per parameter element, with
@@ -20,12 +22,10 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
-        if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-            raise ValueError(f"Invalid learning rate: {lr!r}; allowed: a number > 0")
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps!r}; allowed: >= 0")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; allowed: >= 0")
+        # torch.optim's wording: these classes are optimizers first, config keys second.
+        require(is_number(lr) and math.isfinite(lr) and lr > 0, "learning rate", lr, "a number > 0")
+        require_number("epsilon value", eps)
+        require_number("weight_decay value", weight_decay)
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()

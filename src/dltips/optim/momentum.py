@@ -6,6 +6,8 @@ import math
 import torch
 from torch.optim import Optimizer
 
+from dltips.checks import is_number, require, require_number
+
 
 class Momentum(Optimizer):
     """v^0 = 0;  v^{t+1} = λ·v^t − η·∇C(θ^t);  θ^{t+1} = θ^t + v^{t+1}.
@@ -17,12 +19,10 @@ class Momentum(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0):
-        if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-            raise ValueError(f"Invalid learning rate: {lr!r}; allowed: a number > 0")
-        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
-            raise ValueError(f"Invalid momentum value: {momentum!r}; allowed: 0 <= momentum < 1")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; allowed: >= 0")
+        # torch.optim's wording: these classes are optimizers first, config keys second.
+        require(is_number(lr) and math.isfinite(lr) and lr > 0, "learning rate", lr, "a number > 0")
+        require(is_number(momentum) and 0.0 <= momentum < 1.0, "momentum value", momentum, "0 <= momentum < 1")
+        require_number("weight_decay value", weight_decay)
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     @torch.no_grad()

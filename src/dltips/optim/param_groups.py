@@ -1,9 +1,9 @@
 """Split parameters so weight decay touches the weights only."""
 from __future__ import annotations
 
-import math
-
 from torch import nn
+
+from dltips.checks import require_number
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -12,8 +12,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     The lecture's regularizer is (λ/2)‖w‖² over the weights; decaying biases or learned slopes
     only pulls them towards 0 for no benefit (He et al. put no decay on PReLU's α either).
     """
-    if not isinstance(weight_decay, (int, float)) or not math.isfinite(weight_decay) or weight_decay < 0:
-        raise ValueError(f"Invalid regularizer.weight_decay: {weight_decay!r}; allowed: a number >= 0")
+    require_number("regularizer.weight_decay", weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from dltips.checks import is_number, require, require_int
+
 INTERVALS = ("epoch", "step")
 
 
@@ -18,8 +20,6 @@ def inverse_sqrt(t: int) -> float:
 
 def step_decay(t: int, step_size: int, gamma: float) -> float:
     """Multiply by `gamma` every `step_size` intervals."""
-    if not isinstance(step_size, int) or step_size < 1:
-        raise ValueError(f"Invalid scheduler.factor.step_size: {step_size!r}; allowed: an integer >= 1")
-    if not 0.0 < gamma <= 1.0:
-        raise ValueError(f"Invalid scheduler.factor.gamma: {gamma!r}; allowed: 0 < gamma <= 1")
+    require_int("scheduler.factor.step_size", step_size, 1)
+    require(is_number(gamma) and 0.0 < gamma <= 1.0, "scheduler.factor.gamma", gamma, "0 < gamma <= 1")
     return gamma ** (t // step_size)
