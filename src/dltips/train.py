@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import json
 import math
+import os
 import random
 import sys
 import time
@@ -204,6 +206,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
         log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
         improved = s.stopper.update(epoch, metrics, model)
+        writer.flush()  # every point up to the checkpoint is on disk before it is
         state = checkpoint_state(s, epoch, step, shuffle, flow)
         checkpoint.save(out / "last.pt", state)
         if improved:
@@ -233,7 +236,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.ensemble_eval and status == "completed":  # dropout ≈ ensemble, scored on the test set
         report["ensemble"] = dropout_ensemble_curve(model, *s.splits.test)
         log_curve(writer, report["ensemble"], "dropout")
-    write_hparams(writer, collect_hparams(cfg, *hydra_choices_and_overrides()), final)
+    write_hparams(writer, collect_hparams(cfg, *hydra_choices_and_overrides()) | {"status": status}, final)
     writer.close()
     report["time_s"] = time.perf_counter() - started
     write_json(out / "metrics.json", report)
@@ -265,6 +268,13 @@ def main(cfg: DictConfig) -> float:
     """The command: one line for a bad config; in a sweep, a failing job is recorded in its
     directory (error.txt, metrics.json) and the sweep goes on (see dltips.sweep)."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    share_cores(HydraConfig.get().launcher)
+    finished = Path(cfg.output_dir) / "metrics.json"
+    if in_sweep and finished.is_file():  # a sweep re-run in its own directory skips finished jobs
+        report = json.loads(finished.read_text())
+        if report.get("status") in ("completed", "diverged"):
+            log.info("already %s, skipped: %s", report["status"], finished.parent)
+            return report["metrics"].get("val/acc", float("nan"))
     try:
         return train(cfg)["val/acc"]
     except (ConfigError, checkpoint.CheckpointError) as err:
@@ -278,6 +288,17 @@ def main(cfg: DictConfig) -> float:
         log.exception("job failed")
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     return float("nan")
+
+
+def share_cores(launcher: DictConfig) -> None:
+    """Jobs running side by side (the joblib launcher) split the cores between them instead of
+    each starting one torch thread per core and oversubscribing the CPU."""
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs") or -1
+    parallel = min(cores, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)  # joblib: -1 = all cores
+    torch.set_num_threads(max(1, cores // max(1, parallel)))
 
 
 def record_failure(run_dir: Path, err: BaseException) -> None:
