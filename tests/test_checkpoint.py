@@ -105,3 +105,13 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
         return [e.step for e in events.Scalars("train/loss")]
 
     assert steps(killed) == steps(tmp_path / "reference")
+
+
+def test_unwritable_output_dir_is_a_clear_error(tmp_path):
+    from dltips.config import ConfigError
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(ConfigError, match="output_dir.*cannot be written"):
+        train(compose_config([*RUN, "trainer.max_epochs=1"], blocked / "run"))
+    assert blocked.read_text() == "not a directory"

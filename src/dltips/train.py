@@ -161,8 +161,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         first_epoch, step = restore(s, checkpoint.load(out / "last.pt"), shuffle, flow)
         log.info("resuming %s at epoch %d (step %d)", out, first_epoch, step)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, out / "config.yaml")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, out / "config.yaml")
+        except OSError as err:
+            raise ConfigError(f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory") from err
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
     writer = SummaryWriter(log_dir=str(out), purge_step=step + 1 if step else None)
     if flow:
