@@ -197,7 +197,7 @@ def optimizers(lab: Lab) -> Section:
 def overfitting(lab: Lab) -> Section:
     remedies = ("none", "weight_decay", "early_stopping", "augmentation", "dropout")
     variants = {
-        m: lab.run("overfitting", m, ["experiment=overfitting", f"remedy={m}", f"trainer.max_epochs={lab.epochs(60)}"])
+        m: lab.run("overfitting", m, ["experiment=overfitting", f"remedy={m}", f"trainer.max_epochs={lab.epochs(100)}"])
         for m in remedies
     }
     test = {m: [r.metrics["test/acc"] for r in v] for m, v in variants.items()}
