@@ -10,6 +10,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -21,19 +22,25 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message names the file."""
 
 
-def save(path: Path, state: dict) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over `path`:
-    a crash or a full disk mid-write leaves the previous checkpoint intact."""
+    a reader never sees half a file, and a crash or a full disk mid-write leaves the previous
+    version intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save(path: Path, state: dict) -> None:
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load(path: Path) -> dict:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
+
+from dltips.checkpoint import atomic_write
 
 # Config keys shown in TensorBoard's HPARAMS tab for every run, besides the user's overrides.
 MAIN_KEYS = (
@@ -63,15 +63,5 @@ def write_hparams(writer: SummaryWriter, params: dict, metrics: dict[str, float]
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a reader (or a crash) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """metrics.json and friends, written atomically (see checkpoint.atomic_write)."""
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
