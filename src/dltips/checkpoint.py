@@ -43,6 +43,12 @@ def save(path: Path, state: dict) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def copy(source: Path, path: Path) -> None:
+    """best.pt from last.pt: the same bytes, without serializing the state a second time."""
+    data = source.read_bytes()
+    atomic_write(path, lambda f: f.write(data))
+
+
 def load(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -56,7 +62,8 @@ def rng_state(generator: torch.Generator) -> dict:
     """Every random stream a run draws from: python, numpy, torch (CPU and CUDA), the shuffle."""
     np_state = np.random.get_state()
     return {
-        "python": list(random.getstate()[1]),  # Mersenne Twister words and position, as plain ints
+        # The Mersenne Twister's 625 words as one tensor: as ints they cost a pickle call each.
+        "python": torch.tensor(random.getstate()[1], dtype=torch.int64),
         "python_gauss": random.getstate()[2],
         "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
         "numpy_pos": int(np_state[2]),
@@ -68,7 +75,7 @@ def rng_state(generator: torch.Generator) -> dict:
 
 
 def set_rng_state(state: dict, generator: torch.Generator) -> None:
-    random.setstate((3, tuple(state["python"]), state["python_gauss"]))
+    random.setstate((3, tuple(state["python"].tolist()), state["python_gauss"]))
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], *state["numpy_gauss"]))
     torch.set_rng_state(state["torch"])
     if torch.cuda.is_available() and len(state["cuda"]):

@@ -213,7 +213,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         state = checkpoint_state(s, epoch, step, shuffle, flow)
         checkpoint.save(out / "last.pt", state)
         if improved:
-            checkpoint.save(out / "best.pt", state)
+            checkpoint.copy(out / "last.pt", out / "best.pt")
         if isinstance(epochs, tqdm):
             epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
         else:
