@@ -112,46 +112,40 @@ def early(runs: list[Run], epochs: int = 3) -> list[float]:
     return [float(np.mean([v for _, v in r.scalars["val/acc"][:epochs]])) for r in runs]
 
 
-def cost(lab: Lab) -> Section:
+def faster_start(lab: Lab, study: str, key: str, options: tuple[str, ...], better: str, worse: str, **section) -> Section:
+    """Sweep `key` over `options` and decide whether `better` starts learning faster than `worse`:
+    its mean val/acc over the first 3 epochs exceeds the other's by more than the larger std."""
     variants = {
-        loss: lab.run("cost", loss, ["experiment=cost", f"loss={loss}", f"trainer.max_epochs={lab.epochs(15)}"])
-        for loss in ("mse", "cross_entropy")
+        o: lab.run(study, o, [f"experiment={study}", f"{key}={o}", f"trainer.max_epochs={lab.epochs(15)}"]) for o in options
     }
-    ce, mse = mean_std(early(variants["cross_entropy"])), mean_std(early(variants["mse"]))
-    held = ce[0] - mse[0] > max(ce[1], mse[1])
-    rows = [[k, fmt(early(v)), fmt([r.metrics["test/acc"] for r in v])] for k, v in variants.items()]
+    (b_mean, b_std), (w_mean, w_std) = mean_std(early(variants[better])), mean_std(early(variants[worse]))
+    rows = [[o, fmt(early(v)), fmt([r.metrics["test/acc"] for r in v])] for o, v in variants.items()]
     return Section(
+        **section,
+        rule=f"held if '{better}' has a mean validation accuracy over the first 3 epochs higher than '{worse}' by "
+        "more than the larger of their standard deviations over seeds.",
+        held=b_mean - w_mean > max(b_std, w_std),
+        headline=f"val/acc over the first 3 epochs: {better} {fmt(early(variants[better]))}, {worse} {fmt(early(variants[worse]))}",
+        table=table([key, "val/acc, first 3 epochs", "test acc"], rows),
+        figure=plot_curves(lab, variants, "val/acc", f"{study}.png", "validation accuracy"),
+    )
+
+
+def cost(lab: Lab) -> Section:
+    return faster_start(
+        lab, "cost", "loss", ("mse", "cross_entropy"), better="cross_entropy", worse="mse",
         title="Softmax + cross-entropy learns faster than the quadratic cost",
         claim="With softmax + cross-entropy δ^L = y − ŷ stays large while the prediction is wrong, so learning does not "
         "slow down the way it does with the quadratic cost on saturated outputs.",
-        rule="held if cross-entropy's mean validation accuracy over the first 3 epochs exceeds MSE's by more than "
-        "the larger of their standard deviations over seeds.",
-        held=held,
-        headline=f"val/acc over the first 3 epochs: cross-entropy {fmt(early(variants['cross_entropy']))}, "
-        f"MSE {fmt(early(variants['mse']))}",
-        table=table(["cost", "val/acc, first 3 epochs", "test acc"], rows),
-        figure=plot_curves(lab, variants, "val/acc", "cost.png", "validation accuracy"),
     )
 
 
 def normalization(lab: Lab) -> Section:
-    variants = {
-        n: lab.run("normalization", n, ["experiment=normalization", f"data.normalize={n}", f"trainer.max_epochs={lab.epochs(15)}"])
-        for n in ("standard", "minmax", "none")
-    }
-    std, none = (mean_std(early(variants[k])) for k in ("standard", "none"))
-    held = std[0] - none[0] > max(std[1], none[1])
-    rows = [[k, fmt(early(v)), fmt([r.metrics["test/acc"] for r in v])] for k, v in variants.items()]
-    return Section(
+    return faster_start(
+        lab, "normalization", "data.normalize", ("standard", "minmax", "none"), better="standard", worse="none",
         title="Normalizing the inputs speeds up training",
         claim="Scaling each input dimension to (x − m_i)/σ_i with the training statistics (and the test data the same "
         "way) makes gradient descent converge faster.",
-        rule="held if 'standard' has a higher mean validation accuracy over the first 3 epochs than 'none' by more "
-        "than the larger standard deviation.",
-        held=held,
-        headline=f"val/acc over the first 3 epochs: standard {fmt(early(variants['standard']))}, none {fmt(early(variants['none']))}",
-        table=table(["normalize", "val/acc, first 3 epochs", "test acc"], rows),
-        figure=plot_curves(lab, variants, "val/acc", "normalization.png", "validation accuracy"),
     )
 
 
