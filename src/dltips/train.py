@@ -147,6 +147,15 @@ def restore(s: Setup, state: dict, shuffle: torch.Generator, flow: GradientFlow 
     return state["epoch"] + 1, state["step"]
 
 
+def after_last_event_file(run_dir: Path) -> None:
+    """TensorBoard reads a run's event files in name order, and names start with the creation
+    second: a resumed run's file must not share its second with the file of the run it
+    continues, or its purge of the killed run's last steps is read before them."""
+    newest = max((int(p.name.split(".")[3]) for p in run_dir.glob("events.out.tfevents.*")), default=0)
+    while int(time.time()) <= newest:
+        time.sleep(0.05)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, validate every epoch, test once at the end; return the final metrics."""
     cfg = resume_config(cfg)
@@ -166,6 +175,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             OmegaConf.save(cfg, out / "config.yaml")
         except OSError as err:
             raise ConfigError(f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory") from err
+    if cfg.get("resume"):
+        after_last_event_file(out)
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
     writer = SummaryWriter(log_dir=str(out), purge_step=step + 1 if step else None)
     if flow:
