@@ -188,27 +188,21 @@ def nonzero_input(*shape: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
-def test_weight_scaling_dropout_train_and_eval(p):
+@pytest.mark.parametrize(
+    "mode, train_scale, eval_scale",
+    # weight_scaling: survivors pass unchanged, test multiplies by (1 − p);
+    # inverted: survivors are divided by (1 − p), test is the identity.
+    [("weight_scaling", lambda p: 1.0, lambda p: 1 - p), ("inverted", lambda p: 1 / (1 - p), lambda p: 1.0)],
+)
+def test_dropout_train_and_eval(p, mode, train_scale, eval_scale):
     torch.manual_seed(5)
-    layer = Dropout(p, "weight_scaling")
+    layer = Dropout(p, mode)
     x = nonzero_input(200, 50)
     out = layer.train()(x)
     mask = (out != 0).to(x.dtype)
-    torch.testing.assert_close(out, x * mask)  # survivors pass unchanged
+    torch.testing.assert_close(out, x * mask * train_scale(p))
     assert abs(1 - mask.mean().item() - p) < 0.02  # P(drop) = p
-    torch.testing.assert_close(layer.eval()(x), x * (1 - p))
-
-
-@pytest.mark.parametrize("p", [0.2, 0.5])
-def test_inverted_dropout_train_and_eval(p):
-    torch.manual_seed(6)
-    layer = Dropout(p, "inverted")
-    x = nonzero_input(200, 50)
-    out = layer.train()(x)
-    mask = (out != 0).to(x.dtype)
-    torch.testing.assert_close(out, x * mask / (1 - p))
-    assert abs(1 - mask.mean().item() - p) < 0.02
-    torch.testing.assert_close(layer.eval()(x), x)
+    torch.testing.assert_close(layer.eval()(x), x * eval_scale(p))
 
 
 def test_inverted_dropout_matches_torch_dropout_in_distribution():

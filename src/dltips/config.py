@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dltips.checks import is_int, is_number
@@ -108,9 +107,6 @@ def check_run(cfg: DictConfig) -> None:
     if "momentum" in cfg.optimizer:
         m = cfg.optimizer.momentum
         check(is_number(m) and 0 <= m < 1, "optimizer.momentum", m, "0 <= momentum < 1")
-    # A schedule is a partial function: its own arguments are checked only when it is called,
-    # which would be inside the loop, after the run directory is written. Call it once now.
-    instantiate(cfg.scheduler.factor)(0)
 
 
 def check_batch_size(batch_size: Any, n_train: int) -> None:

@@ -71,6 +71,8 @@ def setup(cfg: DictConfig) -> Setup:
         optimizer = instantiate(cfg.optimizer)(param_groups(model, cfg.regularizer.weight_decay))
         for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
             group.setdefault("initial_lr", group["lr"])
+        schedule = instantiate(cfg.scheduler.factor)
+        schedule(0)  # a partial checks its arguments only when called: here, not inside the loop
         return Setup(
             device=device,
             splits=splits,
@@ -78,7 +80,7 @@ def setup(cfg: DictConfig) -> Setup:
             model=model,
             loss_fn=instantiate(cfg.loss),
             optimizer=optimizer,
-            schedule=instantiate(cfg.scheduler.factor),
+            schedule=schedule,
             stopper=instantiate(cfg.regularizer.early_stopping),
         )
 
