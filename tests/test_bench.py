@@ -30,7 +30,7 @@ def test_step_clock_stamps_every_optimizer_step_of_any_loop(tmp_path):
 
 
 def test_every_variant_runs_a_few_steps_and_the_report_renders(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "lightning_module", lambda: None)  # the skip path, installed or not
+    monkeypatch.setattr(bench.timing, "lightning_module", lambda: None)  # the skip path, installed or not
     lines = []
     w = bench.bench_workload(TINY, tmp_path, repeats=1, target_s=0.0, warmup=False, log=lines.append)
     assert w["epochs"] == 2 and lines
@@ -63,3 +63,14 @@ def test_startup_marks_are_seconds_from_launch():
     output = 'hydra says hi\nBENCH-MARKS {"interpreter": 10.5, "imports": 12.0, "setup": 13.0, "first_step": 13.25}\n'
     marks = bench.parse_marks(output, launched=10.0)
     assert marks == {"interpreter": 0.5, "imports": 2.0, "setup": 3.0, "first_step": 3.25}
+
+
+def test_ensemble_mode_is_timed_against_the_same_runs_one_after_another(tmp_path):
+    e = bench.bench_ensemble(tmp_path, k=2, epochs=2, repeats=1, log=lambda _: None)
+    assert e["k"] == 2 and set(e["runs"]) == {"sequential", "ensemble"}
+    for runs in e["runs"].values():
+        assert len(runs) == 1 and all(runs[0][key] > 0 for key in ("wall_s", "cpu_s", "step_s"))
+    report = {"quick": True, "repeats": 1, "machine": MACHINE, "startup": {}, "gemm_flops": 1e9, "workloads": [], "ensemble": e}
+    text = bench.render(report)
+    assert "| digits: trainer.ensemble=2 ≥ 2.5× 2 runs one after another |" in text
+    assert "| trainer.ensemble=2 |" in text and "| 2 runs one after another |" in text

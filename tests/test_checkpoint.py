@@ -1,6 +1,7 @@
 """Checkpoints: atomic, safe to load, and a killed run resumes to exactly the same result."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -115,3 +116,16 @@ def test_unwritable_output_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="output_dir.*cannot be written"):
         train(compose_config([*RUN, "trainer.max_epochs=1"], blocked / "run"))
     assert blocked.read_text() == "not a directory"
+
+
+def test_checkpoint_every_n_epochs_and_after_the_last(tmp_path, monkeypatch):
+    """last.pt after epochs 2 and 4 of 5 (N=2) and after the last; best.pt whenever val improves,
+    written directly when no last.pt is due that epoch."""
+    saved, save = [], checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, state: (saved.append((path.name, state["epoch"])), save(path, state)))
+    out = tmp_path / "run"
+    train(compose_config(["data=synthetic", "trainer.max_epochs=5", "trainer.checkpoint_every_n_epochs=2"], out))
+    assert [e for name, e in saved if name == "last.pt"] == [1, 3, 4]
+    best = json.loads((out / "metrics.json").read_text())["metrics"]["best_epoch"]
+    assert checkpoint.load(out / "best.pt")["epoch"] == best
+    assert all(e not in (1, 3, 4) for name, e in saved if name == "best.pt")  # copied from last.pt then

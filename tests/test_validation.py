@@ -67,6 +67,16 @@ BAD_VALUES = [
     (["data.augment.shift=1"], "data.augment.shift", "1", NO_IMAGES),
     (["seed=-1"], "seed", "-1", "an integer from 0 to 4294967295"),
     (["trainer.max_epochs=0"], "trainer.max_epochs", "0", "an integer >= 1"),
+    (["trainer.checkpoint_every_n_epochs=0"], "trainer.checkpoint_every_n_epochs", "0", "an integer >= 1"),
+    (["trainer.ensemble=0"], "trainer.ensemble", "0", "an integer >= 1 (the number of networks trained at once)"),
+    (["trainer.ensemble=2.5"], "trainer.ensemble", "2.5", "an integer >= 1"),
+    (["seed=4294967295", "trainer.ensemble=2"], "trainer.ensemble", "2", "at most 1 with seed=4294967295"),
+    (["trainer.ensemble=2", "diagnostics=true"], "diagnostics", "True", "false with trainer.ensemble=2"),
+    (["trainer.ensemble=2", "trainer.weight_histograms=true"], "trainer.weight_histograms", "True", "false with trainer.ensemble=2"),
+    (
+        ["trainer.ensemble=2", "regularizer.early_stopping.patience=3"],
+        "regularizer.early_stopping.patience", "3", "null with trainer.ensemble=2 (members stop together)",
+    ),
     # Called only inside the loop: checked up front all the same.
     (["scheduler=step", "scheduler.factor.step_size=0"], "scheduler.factor.step_size", "0", "an integer >= 1"),
 ]
@@ -188,7 +198,7 @@ TOKENS = [
 ]
 HUGE = "1000000000000"
 # A huge integer is a valid request for a huge network or a long run there, not a bad value.
-SIZES = {"model.depth", "model.width", "model.pieces", "trainer.max_epochs"}
+SIZES = {"model.depth", "model.width", "model.pieces", "trainer.max_epochs", "trainer.ensemble"}
 # key -> the overrides that make the key matter
 FUZZ_KEYS = {
     "model.depth": [],
@@ -211,6 +221,8 @@ FUZZ_KEYS = {
     "regularizer.early_stopping.monitor": [],
     "trainer.max_epochs": [],
     "trainer.log_every_n_steps": [],
+    "trainer.checkpoint_every_n_epochs": [],
+    "trainer.ensemble": [],
     "seed": [],
     "loss.output": ["loss=mse"],
 }

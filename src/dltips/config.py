@@ -92,6 +92,9 @@ def check_run(cfg: DictConfig) -> None:
         "an integer >= 1",
     )
     check(t.progress in PROGRESS, "trainer.progress", t.progress, ", ".join(PROGRESS))
+    n = t.checkpoint_every_n_epochs
+    check(is_int(n) and n >= 1, "trainer.checkpoint_every_n_epochs", n, "an integer >= 1")
+    check_ensemble(cfg)
     check(cfg.scheduler.interval in INTERVALS, "scheduler.interval", cfg.scheduler.interval, ", ".join(INTERVALS))
     dropout = [OmegaConf.select(cfg, k, default=0) for k in ("model.dropout", "model.input_dropout")]
     check(
@@ -107,6 +110,26 @@ def check_run(cfg: DictConfig) -> None:
     if "momentum" in cfg.optimizer:
         m = cfg.optimizer.momentum
         check(is_number(m) and 0 <= m < 1, "optimizer.momentum", m, "0 <= momentum < 1")
+
+
+def check_ensemble(cfg: DictConfig) -> None:
+    """trainer.ensemble, and what its members cannot do together (each can, trained alone)."""
+    k = cfg.trainer.ensemble
+    check(is_int(k) and k >= 1, "trainer.ensemble", k, "an integer >= 1 (the number of networks trained at once)")
+    check(cfg.seed + k <= 2**32, "trainer.ensemble", k, f"at most {2**32 - cfg.seed} with seed={cfg.seed} (member seeds are seed … seed+K−1)")
+    if k == 1:
+        return
+    alone = f"false with trainer.ensemble={k} (train a member alone for it)"
+    check(not cfg.diagnostics, "diagnostics", cfg.diagnostics, alone)
+    check(not cfg.trainer.weight_histograms, "trainer.weight_histograms", cfg.trainer.weight_histograms, alone)
+    patience = cfg.regularizer.early_stopping.patience
+    check(patience is None, "regularizer.early_stopping.patience", patience, f"null with trainer.ensemble={k} (members stop together)")
+    check(
+        not cfg.get("resume"),
+        "resume",
+        cfg.get("resume"),
+        "a single run's directory; an ensemble's members resume one by one: resume=<dir>/member_00",
+    )
 
 
 def check_batch_size(batch_size: Any, n_train: int) -> None:

@@ -32,12 +32,14 @@ class EarlyStopping:
         self.bad_epochs = 0
         self.best_state: dict[str, torch.Tensor] | None = None
 
-    def update(self, epoch: int, metrics: dict[str, float], model: nn.Module) -> bool:
-        """Record this epoch's metrics; True when the monitored value improved."""
+    def update(self, epoch: int, metrics: dict[str, float], model: nn.Module | None) -> bool:
+        """Record this epoch's metrics; True when the monitored value improved. The weights are
+        kept only when they will be restored (patience set); `model` may be None otherwise."""
         value = self.sign * metrics[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
+            if self.patience is not None:
+                self.best_state = copy.deepcopy(model.state_dict())
             return True
         self.bad_epochs += 1
         return False

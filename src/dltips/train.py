@@ -67,10 +67,8 @@ def setup(cfg: DictConfig) -> Setup:
         )
         check_batch_size(d.batch_size, len(splits.train[1]))
         augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
-        model = instantiate(cfg.model, in_features=splits.num_features, out_features=splits.num_classes).to(device)
-        optimizer = instantiate(cfg.optimizer)(param_groups(model, cfg.regularizer.weight_decay))
-        for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
-            group.setdefault("initial_lr", group["lr"])
+        model = build_model(cfg, splits, device, cfg.seed)
+        optimizer = build_optimizer(cfg, model)
         schedule = instantiate(cfg.scheduler.factor)
         schedule(0)  # a partial checks its arguments only when called: here, not inside the loop
         return Setup(
@@ -83,6 +81,20 @@ def setup(cfg: DictConfig) -> Setup:
             schedule=schedule,
             stopper=instantiate(cfg.regularizer.early_stopping),
         )
+
+
+def build_model(cfg: DictConfig, splits: Splits, device: torch.device, seed: int) -> nn.Module:
+    # Seeded here, not only by seed_everything: the initialisation (and the dropout masks drawn
+    # after it) depend on the seed alone, not on whatever the data source drew before.
+    torch.manual_seed(seed)
+    return instantiate(cfg.model, in_features=splits.num_features, out_features=splits.num_classes).to(device)
+
+
+def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
+    optimizer = instantiate(cfg.optimizer)(param_groups(model, cfg.regularizer.weight_decay))
+    for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
+        group.setdefault("initial_lr", group["lr"])
+    return optimizer
 
 
 def seed_everything(seed: int) -> None:
@@ -149,6 +161,14 @@ def restore(s: Setup, state: dict, shuffle: torch.Generator, flow: GradientFlow 
     return state["epoch"] + 1, state["step"]
 
 
+def write_config(cfg: DictConfig, out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, out / "config.yaml")
+    except OSError as err:
+        raise ConfigError(f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory") from err
+
+
 def after_last_event_file(run_dir: Path) -> None:
     """TensorBoard reads a run's event files in name order, and names start with the creation
     second: a resumed run's file must not share its second with the file of the run it
@@ -161,6 +181,10 @@ def after_last_event_file(run_dir: Path) -> None:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, validate every epoch, test once at the end; return the final metrics."""
     cfg = resume_config(cfg)
+    if cfg.trainer.ensemble != 1:  # K networks at once; checked (an integer >= 1) in its setup
+        from dltips.ensemble_train import train_ensemble  # it builds on this module
+
+        return train_ensemble(cfg)
     s = setup(cfg)  # every bad value is reported here, before anything is written
     started = time.perf_counter()
     out = Path(cfg.output_dir)
@@ -172,11 +196,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         first_epoch, step = restore(s, checkpoint.load(out / "last.pt"), shuffle, flow)
         log.info("resuming %s at epoch %d (step %d)", out, first_epoch, step)
     else:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(cfg, out / "config.yaml")
-        except OSError as err:
-            raise ConfigError(f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory") from err
+        write_config(cfg, out)
     if cfg.get("resume"):
         after_last_event_file(out)
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
@@ -222,11 +242,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
         log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
         improved = s.stopper.update(epoch, metrics, model)
-        writer.flush()  # every point up to the checkpoint is on disk before it is
-        state = checkpoint_state(s, epoch, step, shuffle, flow)
-        checkpoint.save(out / "last.pt", state)
-        if improved:
-            checkpoint.copy(out / "last.pt", out / "best.pt")
+        save_last = due(epoch, cfg.trainer) or s.stopper.should_stop
+        if save_last or improved:
+            writer.flush()  # every point up to the checkpoint is on disk before it is
+            state = checkpoint_state(s, epoch, step, shuffle, flow)
+            if save_last:
+                checkpoint.save(out / "last.pt", state)
+            if improved and save_last:
+                checkpoint.copy(out / "last.pt", out / "best.pt")
+            elif improved:
+                checkpoint.save(out / "best.pt", state)
         if isinstance(epochs, tqdm):
             epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
         else:
@@ -258,6 +283,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "metrics.json", report)
     log.info("%s: test/acc %.4f test/loss %.4f (%s)", status, final["test/acc"], final["test/loss"], out)
     return final
+
+
+def due(epoch: int, trainer: DictConfig) -> bool:
+    """Whether last.pt is written after this epoch: every N epochs and after the last one."""
+    return (epoch + 1) % trainer.checkpoint_every_n_epochs == 0 or epoch == trainer.max_epochs - 1
 
 
 def log_epoch(writer, metrics: dict, epoch: int, step: int, optimizer, model: nn.Module, histograms: bool) -> None:

@@ -39,12 +39,17 @@ class Augment:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if not self.enabled:
             return x
-        n = x.shape[0]
-        angle = (torch.rand(n, device=x.device, generator=generator) * 2 - 1) * math.radians(self.rotate)
-        shift = (torch.rand(n, 2, device=x.device, generator=generator) * 2 - 1) * self.shift
-        return transform(x * self.norm_scale + self.norm_shift, self.image_shape, angle, shift).sub(
-            self.norm_shift
-        ).div(self.norm_scale)
+        return self.apply(x, *self.draw(x.shape[0], x.device, generator))
+
+    def draw(self, n: int, device: torch.device, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n random (angle, shift) pairs: (n,) radians and (n, 2) pixels."""
+        angle = (torch.rand(n, device=device, generator=generator) * 2 - 1) * math.radians(self.rotate)
+        shift = (torch.rand(n, 2, device=device, generator=generator) * 2 - 1) * self.shift
+        return angle, shift
+
+    def apply(self, x: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        raw = x * self.norm_scale + self.norm_shift
+        return transform(raw, self.image_shape, angle, shift).sub(self.norm_shift).div(self.norm_scale)
 
 
 def transform(x: torch.Tensor, image_shape, angle: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

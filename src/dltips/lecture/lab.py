@@ -1,6 +1,7 @@
 """The bench the lecture's studies run on: runs over seeds, curves, tables, figures, the report."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,13 +49,21 @@ class Lab:
         return max(2, full // 2) if self.quick else full
 
     def run(self, study: str, name: str, overrides: list[str], seeds: int | None = None) -> list[Run]:
+        """Seeds 0 … n−1 of one variant: trained together (trainer.ensemble=n, each member equal
+        to its seed trained alone) unless the variant needs what members can't do together."""
         from dltips.train import train  # imported here: the report code stays cheap to import
 
-        runs = []
-        for seed in range(seeds or self.seeds):
-            out = self.runs_dir / study / f"{name},seed={seed}"
-            metrics = train(compose_train([*overrides, f"seed={seed}", "trainer.progress=log"], out))
-            runs.append(Run(metrics, read_scalars(out), out))
+        n, out = seeds or self.seeds, self.runs_dir / study / name
+        cfg = compose_train([*overrides, "seed=0", "trainer.progress=log"], out)
+        if n > 1 and not cfg.diagnostics and cfg.regularizer.early_stopping.patience is None:
+            cfg.trainer.ensemble = n
+            train(cfg)
+            paths = [out / f"member_{k:02d}" for k in range(n)]
+        else:
+            paths = [out.with_name(f"{name},seed={seed}") for seed in range(n)]
+            for seed, path in enumerate(paths):
+                train(compose_train([*overrides, f"seed={seed}", "trainer.progress=log"], path))
+        runs = [Run(json.loads((p / "metrics.json").read_text())["metrics"], read_scalars(p), p) for p in paths]
         print(f"  {study}/{name}: test/acc {fmt([r.metrics['test/acc'] for r in runs])}", flush=True)
         return runs
 

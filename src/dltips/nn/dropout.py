@@ -29,9 +29,12 @@ class Dropout(nn.Module):
         keep = 1.0 - self.p
         if self.training:
             # A fresh mask on every call: every mini-batch trains a different thinned network.
-            mask = torch.empty_like(x).bernoulli_(keep)
+            mask = self.sample_mask(x, keep)
             return x * mask if self.mode == "weight_scaling" else x * mask / keep
         return x * keep if self.mode == "weight_scaling" else x
+
+    def sample_mask(self, x: torch.Tensor, keep: float) -> torch.Tensor:
+        return torch.empty_like(x).bernoulli_(keep)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode}"

@@ -13,9 +13,10 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     only pulls them towards 0 for no benefit (He et al. put no decay on PReLU's α either).
     """
     require_number("regularizer.weight_decay", weight_decay)
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
+    # By name, not by shape: a stacked ensemble (dltips.nn.stacked) holds biases as matrices too.
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay = [p for name, p in params if name.endswith("weight")]
+    no_decay = [p for name, p in params if not name.endswith("weight")]
     return [
         {"params": decay, "weight_decay": float(weight_decay)},
         {"params": no_decay, "weight_decay": 0.0},

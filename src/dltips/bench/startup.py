@@ -1,0 +1,70 @@
+"""Process start to the first optimizer step, for `dltips-train` and a plain torch script."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+STARTUP_MARKS = ("interpreter", "imports", "setup", "first_step")
+
+
+STARTUP_CHILDREN = {
+    # Exactly what the dltips-train script runs, plus a hook that records the first step and exits.
+    "dltips-train": """
+import json, os, sys, time
+marks = {"interpreter": time.time()}
+import dltips.train
+from torch.optim.optimizer import register_optimizer_step_post_hook
+marks["imports"] = time.time()
+setup = dltips.train.setup
+def timed_setup(cfg):  # train() looks setup up at call time
+    s = setup(cfg)
+    marks["setup"] = time.time()
+    return s
+dltips.train.setup = timed_setup
+def first_step(*_):
+    marks["first_step"] = time.time()
+    print("BENCH-MARKS " + json.dumps(marks), flush=True)
+    os._exit(0)
+register_optimizer_step_post_hook(first_step)
+sys.argv = ["dltips-train", *sys.argv[1:]]
+dltips.train.main()
+""",
+    # The floor: import torch, build the digits MLP, one step on random data.
+    "plain torch script": """
+import json, sys, time
+marks = {"interpreter": time.time()}
+import torch
+marks["imports"] = time.time()
+model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+marks["setup"] = time.time()
+torch.nn.functional.cross_entropy(model(torch.randn(32, 64)), torch.randint(0, 10, (32,))).backward()
+optimizer.step()
+marks["first_step"] = time.time()
+print("BENCH-MARKS " + json.dumps(marks), flush=True)
+""",
+}
+
+
+def parse_marks(output: str, launched: float) -> dict[str, float]:
+    """Seconds from launch: interpreter up, imports done, setup done, first optimizer step done."""
+    line = next(line for line in output.splitlines() if line.startswith("BENCH-MARKS "))
+    marks = json.loads(line.removeprefix("BENCH-MARKS "))
+    return {key: marks[key] - launched for key in STARTUP_MARKS}
+
+
+def time_startup(name: str, run_dir: Path) -> dict[str, float]:
+    args = ["trainer.max_epochs=1", "trainer.progress=log", f"hydra.run.dir={run_dir}"] if name == "dltips-train" else []
+    launched = time.time()  # wall clock: the child's marks use the same one
+    env = os.environ | {"OMP_NUM_THREADS": str(torch.get_num_threads())}  # the threads this process uses
+    proc = subprocess.run([sys.executable, "-c", STARTUP_CHILDREN[name], *args], capture_output=True, text=True, timeout=600, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return parse_marks(proc.stdout, launched)
+

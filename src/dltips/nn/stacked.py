@@ -1,0 +1,101 @@
+"""K networks of the same shape as one: stacked weights and batched matmuls.
+
+`stack(models, generators)` turns K independently initialised MLPs into one module whose
+forward takes (K, batch, features) — each member its own batch — and returns (K, batch,
+classes). Every linear map becomes one `baddbmm` over the K weight matrices, so the per-step
+cost of Python, autograd and the optimizer is paid once for all K. Members share no
+parameters and no gradients: the optimizer's element-wise updates treat each slice alone.
+
+Each member draws its dropout masks from its own generator, so member k sees exactly the masks
+it would see trained alone (its generator starts where torch's default one was after its
+initialisation; see dltips.ensemble_train).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from dltips.nn.activations import PReLU
+from dltips.nn.dropout import Dropout
+
+
+class StackedLinear(nn.Module):
+    """K linear maps: weight (K, out, in), bias (K, out); x (K, n, in) → (K, n, out)."""
+
+    def __init__(self, linears: list[nn.Linear]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in linears]))
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in linears]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.mT)
+
+    def extra_repr(self) -> str:
+        k, out, n = self.weight.shape
+        return f"members={k}, in_features={n}, out_features={out}"
+
+
+class StackedPReLU(PReLU):
+    """K PReLUs: slope (K, units), each member's α applied to its own slice."""
+
+    def __init__(self, prelus: list[PReLU]):
+        nn.Module.__init__(self)
+        self.slope = nn.Parameter(torch.stack([m.slope.detach() for m in prelus]))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.where(z > 0, z, self.slope.unsqueeze(1) * z)
+
+
+class StackedDropout(Dropout):
+    """Dropout whose mask for member k comes from generator k, shaped like one member's input."""
+
+    def __init__(self, p: float, mode: str, generators: list[torch.Generator]):
+        super().__init__(p, mode)
+        self.generators = generators
+
+    def sample_mask(self, x: torch.Tensor, keep: float) -> torch.Tensor:
+        return torch.stack(
+            [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(keep, generator=g) for g in self.generators]
+        )
+
+
+def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Module:
+    """One module computing all `models` at once (same architecture), each member's dropout
+    drawing from its own generator. Parameter names and order are the members' own."""
+    stacked = copy.deepcopy(models[0])
+    for name, module in models[0].named_modules():
+        peers = [m.get_submodule(name) for m in models]
+        if isinstance(module, nn.Linear):
+            replace(stacked, name, StackedLinear(peers))
+        elif isinstance(module, PReLU):
+            replace(stacked, name, StackedPReLU(peers))
+        elif isinstance(module, Dropout):
+            replace(stacked, name, StackedDropout(module.p, module.mode, generators))
+    return stacked
+
+
+def replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent), child, module)
+
+
+def member_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Member k's slice of a stacked model's (or optimizer state's) tensors."""
+    return {name: t[k].clone() for name, t in state.items()}
+
+
+def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
+    """The optimizer's state_dict as member k's own optimizer would hold it: every per-element
+    buffer sliced, shared counters (Adam's step, …) copied."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    full = optimizer.state_dict()
+    state = {}
+    for i, buffers in full["state"].items():
+        shape = params[i].shape
+        state[i] = {
+            key: value[k].clone() if torch.is_tensor(value) and value.shape == shape else copy.deepcopy(value)
+            for key, value in buffers.items()
+        }
+    return {"state": state, "param_groups": copy.deepcopy(full["param_groups"])}

@@ -1,0 +1,165 @@
+"""trainer.ensemble=K: every member equals the same config trained alone, to float tolerance."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from dltips import checkpoint
+from dltips.compare import find_runs, read_scalars
+from dltips.config import ConfigError
+from dltips.train import setup, train
+from tests.conftest import compose_config
+
+SMALL = ["model.width=16", "trainer.max_epochs=2", "trainer.progress=log", "data.train_size=400"]
+CASES = {
+    "relu+dropout+momentum": ["model.dropout=0.3", "model.input_dropout=0.1", "optimizer=momentum"],
+    "prelu+adagrad+decay+augment": [
+        "model.activation=prelu", "optimizer=adagrad", "regularizer.weight_decay=0.01",
+        "data.augment.rotate=10", "data.augment.shift=1",
+    ],
+    "maxout+adam+mse+step_schedule": [
+        "model.activation=maxout", "optimizer=adam", "loss=mse", "scheduler=step", "scheduler.interval=step",
+    ],
+}
+
+
+def member(root, k: int):
+    return root / f"member_{k:02d}"
+
+
+def train_alone(member_dir, out):
+    cfg = OmegaConf.load(member_dir / "config.yaml")
+    cfg.output_dir = str(out)
+    return train(cfg)
+
+
+def assert_same_weights(a, b):
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("extra", CASES.values(), ids=CASES.keys())
+def test_each_member_equals_training_it_alone(extra, tmp_path):
+    root = tmp_path / "ensemble"
+    train(compose_config([*SMALL, *extra, "seed=3", "trainer.ensemble=3"], root))
+    for k in (0, 2):
+        saved = OmegaConf.load(member(root, k) / "config.yaml")
+        assert saved.seed == 3 + k and saved.data.split_seed == 3 and saved.trainer.ensemble == 1
+        alone = train_alone(member(root, k), tmp_path / f"alone{k}")
+        together = json.loads((member(root, k) / "metrics.json").read_text())["metrics"]
+        assert together.keys() == alone.keys()
+        for key in alone:
+            assert together[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), key
+        assert_same_weights(checkpoint.load(member(root, k) / "last.pt")["model"], checkpoint.load(tmp_path / f"alone{k}/last.pt")["model"])
+        # The same mini-batch loss curve, step for step.
+        curve, reference = read_scalars(member(root, k))["train/loss"], read_scalars(tmp_path / f"alone{k}")["train/loss"]
+        assert [s for s, _ in curve] == [s for s, _ in reference]
+        assert [v for _, v in curve] == pytest.approx([v for _, v in reference], rel=1e-5)
+
+
+def test_members_differ_from_each_other(tmp_path):
+    root = tmp_path / "ensemble"
+    train(compose_config([*SMALL, "trainer.ensemble=2"], root))
+    a, b = (checkpoint.load(member(root, k) / "last.pt")["model"] for k in (0, 1))
+    assert not torch.allclose(a["net.0.weight"], b["net.0.weight"])
+
+
+def test_a_member_checkpoint_resumes_alone(tmp_path):
+    """member_k/last.pt holds the member's optimizer state and random streams: resumed alone for
+    one more epoch it matches the member trained alone for all three epochs."""
+    extra = ["model.dropout=0.3", "optimizer=momentum", "trainer.ensemble=2"]
+    root = tmp_path / "ensemble"
+    train(compose_config([*SMALL, *extra], root))
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(member(root, 1), resumed_dir)
+    (resumed_dir / "metrics.json").unlink()
+    cfg = OmegaConf.load(resumed_dir / "config.yaml")
+    cfg.trainer.max_epochs, cfg.output_dir = 3, str(resumed_dir)
+    OmegaConf.save(cfg, resumed_dir / "config.yaml")
+    resumed = train(compose_config([f"resume={resumed_dir}"], tmp_path / "ignored"))
+
+    cfg.output_dir, cfg.resume = str(tmp_path / "alone"), None
+    alone = train(cfg)
+    for key in alone:
+        assert resumed[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), key
+
+
+def test_summary_is_the_members_mean_and_their_averaged_prediction(tmp_path):
+    root = tmp_path / "ensemble"
+    summary = train(compose_config([*SMALL, "trainer.ensemble=3"], root))
+    members = [json.loads((member(root, k) / "metrics.json").read_text())["metrics"] for k in range(3)]
+    assert summary["test/acc"] == pytest.approx(sum(m["test/acc"] for m in members) / 3)
+    # The explicit ensemble, recomputed from the members' saved weights.
+    probs = 0
+    for k in range(3):
+        s = setup(OmegaConf.load(member(root, k) / "config.yaml"))
+        s.model.load_state_dict(checkpoint.load(member(root, k) / "last.pt")["model"])
+        s.model.eval()
+        x, y = s.splits.test
+        with torch.no_grad():
+            probs = probs + s.model(x).softmax(dim=-1)
+    assert summary["ensemble/test/acc"] == pytest.approx((probs.argmax(dim=1) == y).float().mean().item())
+    report = json.loads((root / "metrics.json").read_text())
+    assert report["status"] == "completed" and report["metrics"] == summary
+    assert find_runs(root) == [member(root, k) for k in range(3)]  # dltips-compare sees the members
+
+
+def test_an_ensemble_is_not_resumed_as_a_whole(tmp_path):
+    root = tmp_path / "ensemble"
+    train(compose_config([*SMALL, "trainer.max_epochs=1", "trainer.ensemble=2"], root))
+    with pytest.raises(ConfigError, match=r"^Invalid resume: .*allowed: .*resume=<dir>/member_00"):
+        train(compose_config([f"resume={root}"], tmp_path / "ignored"))
+
+
+def test_diverging_member_is_marked_and_the_others_finish(tmp_path):
+    """A diverging member is stopped (marked, metrics frozen) at the step where it would stop
+    alone, with the same message."""
+    root = tmp_path / "ensemble"
+    overrides = [*SMALL, "model.activation=relu", "optimizer.lr=1e30", "trainer.ensemble=2", "trainer.log_every_n_steps=1"]
+    train(compose_config(overrides, root))
+    for k in range(2):
+        report = json.loads((member(root, k) / "metrics.json").read_text())
+        alone = tmp_path / f"alone{k}"
+        train_alone(member(root, k), alone)
+        reference = json.loads((alone / "metrics.json").read_text())
+        assert report["status"] == reference["status"] == "diverged"
+        assert report["message"] == reference["message"]
+        assert report["metrics"]["steps"] == reference["metrics"]["steps"]
+    assert json.loads((root / "metrics.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("activation", ["relu", "prelu", "maxout"])
+def test_stacked_forward_is_each_members_forward(activation):
+    from dltips.nn import MLP
+    from dltips.nn.stacked import member_state, stack
+    from dltips.optim import param_groups
+
+    torch.manual_seed(0)
+    models = [MLP(5, 3, depth=2, width=4, activation=activation, dropout=0.5).eval() for _ in range(3)]
+    stacked = stack(models, [torch.Generator() for _ in models]).eval()
+    x = torch.randn(3, 7, 5)  # each member its own batch
+    out = stacked(x)
+    for k, model in enumerate(models):
+        torch.testing.assert_close(out[k], model(x[k]))
+        for name, value in member_state(stacked.state_dict(), k).items():
+            assert torch.equal(value, model.state_dict()[name])
+    # Weight decay on the stacked weights only, as on each member's.
+    decay, no_decay = param_groups(stacked, 0.1)
+    assert {id(p) for p in decay["params"]} == {id(m.weight) for m in stacked.modules() if hasattr(m, "weight")}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(stacked.parameters()))
+
+
+def test_stacked_dropout_draws_each_members_masks_from_its_generator():
+    from dltips.nn import Dropout
+    from dltips.nn.stacked import StackedDropout
+
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    x = torch.ones(2, 6, 8)
+    masks = StackedDropout(0.5, "weight_scaling", gens).train()(x)
+    for k, seed in enumerate((1, 2)):
+        torch.manual_seed(seed)  # Dropout alone draws from torch's default generator
+        torch.testing.assert_close(masks[k], Dropout(0.5).train()(torch.ones(6, 8)))
