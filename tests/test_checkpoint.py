@@ -129,3 +129,16 @@ def test_checkpoint_every_n_epochs_and_after_the_last(tmp_path, monkeypatch):
     best = json.loads((out / "metrics.json").read_text())["metrics"]["best_epoch"]
     assert checkpoint.load(out / "best.pt")["epoch"] == best
     assert all(e not in (1, 3, 4) for name, e in saved if name == "best.pt")  # copied from last.pt then
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard link", "no hard links"])
+def test_best_is_a_snapshot_of_last_that_later_saves_leave_alone(tmp_path, monkeypatch, links):
+    if not links:
+        monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(OSError("not supported")))
+    checkpoint.save(tmp_path / "last.pt", {"epoch": 1, "w": torch.ones(3)})
+    checkpoint.copy(tmp_path / "last.pt", tmp_path / "best.pt")
+    checkpoint.save(tmp_path / "last.pt", {"epoch": 2, "w": torch.zeros(3)})
+    best = checkpoint.load(tmp_path / "best.pt")
+    assert best["epoch"] == 1 and torch.equal(best["w"], torch.ones(3))
+    assert checkpoint.load(tmp_path / "last.pt")["epoch"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temporary left

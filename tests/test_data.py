@@ -89,6 +89,38 @@ def test_synthetic_invalid_args(kwargs, key):
         load_synthetic(**args)
 
 
+def test_digits_are_scikit_learns(digits, monkeypatch):
+    """Read from scikit-learn's file without importing it: the same arrays as its loader, and the
+    loader itself when the file is not found."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    assert torch.equal(digits.x, torch.as_tensor(bunch.data, dtype=torch.float32))
+    assert torch.equal(digits.y, torch.as_tensor(bunch.target))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    fallback = load_digits()
+    assert torch.equal(fallback.x, digits.x) and torch.equal(fallback.y, digits.y)
+
+
+@pytest.mark.parametrize("size", [0.2, 0.1, 37, 10, 800])
+def test_stratified_split_sizes_and_proportions(size):
+    """The part has exactly `size` samples (a fraction rounded up), each class within one sample
+    of its exact share, and the two parts are disjoint and cover the input."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.cat([torch.full((n,), c) for c, n in enumerate([300, 250, 199, 51, 17, 3])])[torch.randperm(820, generator=g)]
+    x = torch.arange(820.0)[:, None]
+    x_rest, y_rest, x_part, y_part = stratified_split(x, y, size, seed=4)
+    n_part = size if isinstance(size, int) else math.ceil(size * 820)
+    assert len(y_part) == n_part and len(y_rest) == 820 - n_part
+    exact = torch.bincount(y, minlength=6).double() * n_part / 820
+    assert ((torch.bincount(y_part, minlength=6) - exact).abs() < 1).all()
+    assert sorted(torch.cat([x_rest, x_part]).flatten().tolist()) == list(range(820))
+    assert torch.equal(y[x_part.flatten().long()], y_part)  # rows keep their labels
+    again = stratified_split(x, y, size, seed=4)
+    assert torch.equal(again[2], x_part)
+    assert not torch.equal(stratified_split(x, y, size, seed=5)[2], x_part)
+
+
 # --- prepare: splits ------------------------------------------------------------------------
 
 

@@ -44,7 +44,17 @@ def save(path: Path, state: dict) -> None:
 
 
 def copy(source: Path, path: Path) -> None:
-    """best.pt from last.pt: the same bytes, without serializing the state a second time."""
+    """best.pt from last.pt without serializing the state a second time: a hard link to the
+    already fsync'ed file, renamed into place (last.pt is only ever replaced, never rewritten,
+    so the link keeps this version); a byte copy where the file system has no hard links."""
+    link = path.with_name(f".{path.name}.link")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(source, link)
+        os.replace(link, path)
+        return
+    except OSError:
+        link.unlink(missing_ok=True)
     data = source.read_bytes()
     atomic_write(path, lambda f: f.write(data))
 

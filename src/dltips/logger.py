@@ -28,10 +28,12 @@ HPARAM_METRICS = ("val/loss", "val/acc", "test/loss", "test/acc")
 
 
 def log_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
-    """Many 0-d tensors (tag -> tensor, all on one device) for one step, with a single
-    device-to-host copy instead of one sync per value."""
+    """Many values (tag -> number or 0-d tensor, tensors all on one device) for one step, with a
+    single device-to-host copy instead of one sync per value."""
     if values:
-        numbers = torch.stack([v.float() for v in values.values()]).tolist()
+        tensors = [v.float() for v in values.values() if torch.is_tensor(v)]
+        fetched = iter(torch.stack(tensors).tolist() if tensors else [])
+        numbers = [next(fetched) if torch.is_tensor(v) else float(v) for v in values.values()]
         # One event holding every value: per-tag add_scalar calls cost more than the step itself.
         merged = Summary(value=[v for tag, x in zip(values, numbers) for v in scalar(tag, x).value])
         writer.file_writer.add_summary(merged, step)

@@ -291,10 +291,9 @@ def due(epoch: int, trainer: DictConfig) -> bool:
 
 
 def log_epoch(writer, metrics: dict, epoch: int, step: int, optimizer, model: nn.Module, histograms: bool) -> None:
-    for tag, value in metrics.items():  # train/loss itself is the mini-batch curve
-        writer.add_scalar("train/loss_epoch" if tag == "train/loss" else tag, value, step)
-    writer.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
-    writer.add_scalar("epoch", epoch, step)
+    # train/loss itself is the mini-batch curve
+    values = {"train/loss_epoch" if tag == "train/loss" else tag: value for tag, value in metrics.items()}
+    log_scalars(writer, values | {"lr": optimizer.param_groups[0]["lr"], "epoch": epoch}, step)
     if histograms:
         for i, layer in enumerate(model.linears(), start=1):
             writer.add_histogram(f"weights/layer_{i}", layer.weight, step)

@@ -1,10 +1,10 @@
 """From a loaded `Dataset` to normalized train/val/test tensors on the training device."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
-from sklearn.model_selection import train_test_split
 
 from dltips.checks import is_int, is_number, require, require_choice
 from dltips.data.sources import Dataset
@@ -41,10 +41,22 @@ def normalization(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tenso
     return shift, torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
-def stratified_split(x, y, size, seed: int):
-    """(x_rest, y_rest, x_part, y_part), with `size` samples (or fraction) in the part."""
-    x_rest, x_part, y_rest, y_part = train_test_split(x, y, test_size=size, stratify=y, random_state=seed)
-    return x_rest, y_rest, x_part, y_part
+def stratified_split(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: int):
+    """(x_rest, y_rest, x_part, y_part): `size` samples in the part (an integer, or a fraction of
+    len(y) rounded up), every class in proportion: ⌊share⌋ each, then one more for the classes
+    with the largest remainders. Which samples: a permutation seeded by `seed`."""
+    n = len(y)
+    n_part = size if is_int(size) else math.ceil(size * n)
+    _, cls, counts = torch.unique(y, return_inverse=True, return_counts=True)
+    share = counts.double() * n_part / n
+    take = share.floor().long()
+    take[torch.argsort(share - take, descending=True, stable=True)[: n_part - int(take.sum())]] += 1
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    grouped = perm[torch.argsort(cls[perm], stable=True)]  # by class, in random order within each
+    rank = torch.arange(n) - (counts.cumsum(0) - counts)[cls[grouped]]  # position within its class
+    in_part = rank < take[cls[grouped]]
+    part, rest = grouped[in_part].sort().values, grouped[~in_part].sort().values
+    return x[rest], y[rest], x[part], y[part]
 
 
 def prepare(
@@ -74,13 +86,8 @@ def prepare(
             train_size,
             f"null or an integer from {dataset.num_classes} (one per class) to {len(y)} (the training samples available)",
         )
-        if len(y) - train_size >= dataset.num_classes:
+        if train_size < len(y):
             _, _, x, y = stratified_split(x, y, train_size, seed)
-        elif train_size < len(y):
-            # sklearn's stratified split needs one sample per class on *both* sides; dropping
-            # fewer than num_classes samples can't be stratified anyway, so drop them at random.
-            keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:train_size]
-            x, y = x[keep], y[keep]
     shift, scale = normalization(x, normalize)
 
     def to_device(xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
