@@ -142,3 +142,18 @@ def test_best_is_a_snapshot_of_last_that_later_saves_leave_alone(tmp_path, monke
     assert best["epoch"] == 1 and torch.equal(best["w"], torch.ones(3))
     assert checkpoint.load(tmp_path / "last.pt")["epoch"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temporary left
+
+
+def test_a_run_saved_before_newer_trainer_keys_resumes_with_their_defaults(tmp_path):
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    train(compose_config(["data=synthetic", "trainer.max_epochs=1"], run))
+    saved = OmegaConf.load(run / "config.yaml")
+    for key in ("ensemble", "checkpoint_every_n_epochs", "tf32", "compile"):
+        del saved.trainer[key]
+    saved.trainer.max_epochs = 2
+    OmegaConf.save(saved, run / "config.yaml")
+    (run / "metrics.json").unlink()
+    metrics = train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+    assert metrics["epochs"] == 2

@@ -578,3 +578,10 @@ def test_prepare_and_augment_on_cuda(digits):
     aug = Augment(rotate=15, shift=1, image_shape=(8, 8), norm_shift=splits.shift, norm_scale=splits.scale)
     out = aug(splits.train[0][:32])
     assert out.is_cuda and out.shape == (32, 64) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("size", [-1, 21, 0.0, 1.0, 1.5, True, "a"])
+def test_stratified_split_rejects_sizes_it_cannot_take(size):
+    y = torch.arange(20) % 2
+    with pytest.raises(ValueError, match=r"^Invalid split size: .*; allowed: an integer from 0 to 20 or a fraction between 0 and 1$"):
+        stratified_split(y[:, None].float(), y, size, seed=0)

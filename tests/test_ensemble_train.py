@@ -17,7 +17,7 @@ from tests.conftest import compose_config
 SMALL = ["model.width=16", "trainer.max_epochs=2", "trainer.progress=log", "data.train_size=400"]
 CASES = {
     "relu+dropout+momentum": ["model.dropout=0.3", "model.input_dropout=0.1", "optimizer=momentum"],
-    "prelu+adagrad+decay+augment": [
+    "prelu+adagrad(ours)+decay+augment": [
         "model.activation=prelu", "optimizer=adagrad", "regularizer.weight_decay=0.01",
         "data.augment.rotate=10", "data.augment.shift=1",
     ],
@@ -55,10 +55,14 @@ def test_each_member_equals_training_it_alone(extra, tmp_path):
         for key in alone:
             assert together[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), key
         assert_same_weights(checkpoint.load(member(root, k) / "last.pt")["model"], checkpoint.load(tmp_path / f"alone{k}/last.pt")["model"])
-        # The same mini-batch loss curve, step for step.
-        curve, reference = read_scalars(member(root, k))["train/loss"], read_scalars(tmp_path / f"alone{k}")["train/loss"]
-        assert [s for s, _ in curve] == [s for s, _ in reference]
-        assert [v for _, v in curve] == pytest.approx([v for _, v in reference], rel=1e-5)
+        # Every TensorBoard curve (losses, epoch metrics, lr, step sizes), step for step.
+        curves, references = read_scalars(member(root, k)), read_scalars(tmp_path / f"alone{k}")
+        assert curves.keys() == references.keys()
+        for tag, reference in references.items():
+            assert [s for s, _ in curves[tag]] == [s for s, _ in reference], tag
+            assert [v for _, v in curves[tag]] == pytest.approx([v for _, v in reference], rel=1e-5, abs=1e-6), tag
+        files = lambda d: sorted(p.name for p in d.iterdir() if not p.name.startswith("events"))  # noqa: E731
+        assert files(member(root, k)) == files(tmp_path / f"alone{k}")  # config, metrics, last.pt, best.pt
 
 
 def test_members_differ_from_each_other(tmp_path):
@@ -111,25 +115,70 @@ def test_summary_is_the_members_mean_and_their_averaged_prediction(tmp_path):
 def test_an_ensemble_is_not_resumed_as_a_whole(tmp_path):
     root = tmp_path / "ensemble"
     train(compose_config([*SMALL, "trainer.max_epochs=1", "trainer.ensemble=2"], root))
-    with pytest.raises(ConfigError, match=r"^Invalid resume: .*allowed: .*resume=<dir>/member_00"):
+    with pytest.raises(ConfigError, match=rf"^Invalid resume: .*allowed: .*resume={root}/member_00$"):
         train(compose_config([f"resume={root}"], tmp_path / "ignored"))
 
 
-def test_diverging_member_is_marked_and_the_others_finish(tmp_path):
-    """A diverging member is stopped (marked, metrics frozen) at the step where it would stop
-    alone, with the same message."""
+def test_diverging_members_stop_as_alone_and_the_others_train_on(tmp_path):
+    """At this learning rate two of four seeds diverge mid-epoch: each is stopped at the step
+    where it would stop alone, with its message, and the survivors (with dropout, whose masks
+    must stay in step) end exactly as they would alone."""
     root = tmp_path / "ensemble"
-    overrides = [*SMALL, "model.activation=relu", "optimizer.lr=1e30", "trainer.ensemble=2", "trainer.log_every_n_steps=1"]
-    train(compose_config(overrides, root))
-    for k in range(2):
+    overrides = [*SMALL, "model.dropout=0.3", "optimizer=momentum", "optimizer.lr=200", "trainer.log_every_n_steps=1"]
+    summary = train(compose_config([*overrides, "trainer.ensemble=4"], root))
+    statuses = []
+    for k in range(4):
         report = json.loads((member(root, k) / "metrics.json").read_text())
-        alone = tmp_path / f"alone{k}"
-        train_alone(member(root, k), alone)
-        reference = json.loads((alone / "metrics.json").read_text())
-        assert report["status"] == reference["status"] == "diverged"
-        assert report["message"] == reference["message"]
+        train_alone(member(root, k), tmp_path / f"alone{k}")
+        reference = json.loads((tmp_path / f"alone{k}" / "metrics.json").read_text())
+        assert (report["status"], report["message"]) == (reference["status"], reference["message"])
         assert report["metrics"]["steps"] == reference["metrics"]["steps"]
+        if report["status"] == "completed":
+            for key, value in reference["metrics"].items():
+                assert report["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (k, key)
+        statuses.append(report["status"])
+    assert sorted(statuses) == ["completed", "completed", "diverged", "diverged"]
+    assert summary["members_completed"] == 2  # the summary is over the members that completed
+    done = [json.loads((member(root, k) / "metrics.json").read_text())["metrics"] for k in range(4) if statuses[k] == "completed"]
+    assert summary["test/acc"] == pytest.approx(sum(d["test/acc"] for d in done) / 2)
     assert json.loads((root / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
+    """Fewer steps per epoch than log_every_n_steps: the epoch-end check finds them all diverged."""
+    root = tmp_path / "ensemble"
+    summary = train(compose_config([*SMALL, "optimizer.lr=1e30", "data.batch_size=256", "trainer.ensemble=2"], root))
+    assert summary["members_completed"] == 0 and summary["test/acc"] != summary["test/acc"]  # NaN: none completed
+    for k in range(2):
+        assert json.loads((member(root, k) / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_ensemble_eval_of_a_member_equals_alone(tmp_path):
+    """The sampled sub-networks continue each member's own dropout stream, as they do alone."""
+    root = tmp_path / "ensemble"
+    train(compose_config([*SMALL, "model.dropout=0.3", "ensemble_eval=true", "trainer.ensemble=2"], root))
+    train_alone(member(root, 1), tmp_path / "alone")
+    curve = json.loads((member(root, 1) / "metrics.json").read_text())["ensemble"]
+    reference = json.loads((tmp_path / "alone" / "metrics.json").read_text())["ensemble"]
+    for row, ref in zip(curve, reference, strict=True):
+        assert row == pytest.approx(ref, rel=1e-4, abs=1e-6)
+
+
+def test_only_element_wise_optimizers_train_members_together(tmp_path):
+    """Adafactor's factored statistics would mix members that share one tensor."""
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"^Invalid optimizer._target_: 'torch.optim.Adafactor'; allowed with trainer.ensemble > 1"):
+        train(compose_config([*SMALL, "optimizer._target_=torch.optim.Adafactor", "trainer.ensemble=2"], out))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("layer", [torch.nn.LayerNorm(4), torch.nn.PReLU(), torch.nn.Dropout(0.5)], ids=lambda m: type(m).__name__)
+def test_layers_that_would_be_shared_are_refused(layer):
+    from dltips.nn.stacked import stack
+
+    models = [torch.nn.Sequential(torch.nn.Linear(3, 4), layer) for _ in range(2)]
+    with pytest.raises(ValueError, match=rf"^Invalid model._target_ with trainer.ensemble > 1: 1 is a {type(layer).__name__}"):
+        stack(models, [torch.Generator() for _ in models])
 
 
 @pytest.mark.parametrize("activation", ["relu", "prelu", "maxout"])

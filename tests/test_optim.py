@@ -291,6 +291,14 @@ def test_param_groups_split_weights_from_biases_and_slopes(activation):
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
+def test_one_dimensional_weights_are_not_decayed():
+    """torch's PReLU α and a norm's scale are named `weight` but are not weight matrices."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.LayerNorm(4))
+    decay, no_decay = param_groups(model, 1e-3)
+    assert [p.shape for p in decay["params"]] == [torch.Size([4, 3])]
+    assert len(no_decay["params"]) == 4  # linear bias, α, norm scale and shift
+
+
 def test_sgd_with_param_groups_decays_weights_only():
     lr, wd = 0.1, 0.05
     model = decay_model()

@@ -124,3 +124,38 @@ def test_multirun_two_jobs_in_named_subdirs(tmp_path):
     for name in runs:
         assert json.loads((sweep / name / "metrics.json").read_text())["status"] == "completed"
         assert hparams_of(read_events(sweep / name))["model.activation"] in ("sigmoid", "relu")
+
+
+def test_tf32_flag_reaches_torch(tmp_path):
+    import torch
+
+    from dltips.train import setup
+    from tests.conftest import compose_config
+
+    try:
+        setup(compose_config(["data=synthetic", "trainer.tf32=true"], tmp_path / "a"))
+        assert torch.backends.cuda.matmul.allow_tf32
+        setup(compose_config(["data=synthetic"], tmp_path / "b"))
+        assert not torch.backends.cuda.matmul.allow_tf32  # the default: full float32 matmuls
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("true", marks=pytest.mark.slow)])
+def test_compiled_model_trains_to_the_same_numbers(backend, tmp_path):
+    """trainer.compile goes through torch.compile (dynamo); the eager backend changes no
+    arithmetic and inductor only its rounding. Checkpoints keep the model's own keys."""
+    import torch
+
+    from dltips import checkpoint
+    from tests.conftest import compose_config
+
+    torch._dynamo.reset()
+    run = ["data=synthetic", "trainer.max_epochs=2", "model.dropout=0.2"]
+    compiled = train(compose_config([*run, f"trainer.compile={backend}"], tmp_path / "compiled"))
+    assert torch._dynamo.utils.counters["stats"]["calls_captured"] > 0  # dynamo really traced the model
+    plain = train(compose_config(run, tmp_path / "plain"))
+    for key in plain:
+        assert compiled[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-5), key
+    keys = lambda run_dir: set(checkpoint.load(run_dir / "last.pt")["model"])  # noqa: E731
+    assert keys(tmp_path / "compiled") == keys(tmp_path / "plain")

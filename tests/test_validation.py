@@ -67,6 +67,8 @@ BAD_VALUES = [
     (["data.augment.shift=1"], "data.augment.shift", "1", NO_IMAGES),
     (["seed=-1"], "seed", "-1", "an integer from 0 to 4294967295"),
     (["trainer.max_epochs=0"], "trainer.max_epochs", "0", "an integer >= 1"),
+    (["trainer.tf32=1"], "trainer.tf32", "1", "true or false"),
+    (["trainer.compile=turbo"], "trainer.compile", "'turbo'", "false, true (inductor) or a backend: "),
     (["trainer.checkpoint_every_n_epochs=0"], "trainer.checkpoint_every_n_epochs", "0", "an integer >= 1"),
     (["trainer.ensemble=0"], "trainer.ensemble", "0", "an integer >= 1 (the number of networks trained at once)"),
     (["trainer.ensemble=2.5"], "trainer.ensemble", "2.5", "an integer >= 1"),
@@ -75,7 +77,7 @@ BAD_VALUES = [
     (["trainer.ensemble=2", "trainer.weight_histograms=true"], "trainer.weight_histograms", "True", "false with trainer.ensemble=2"),
     (
         ["trainer.ensemble=2", "regularizer.early_stopping.patience=3"],
-        "regularizer.early_stopping.patience", "3", "null with trainer.ensemble=2 (members stop together)",
+        "regularizer.early_stopping.patience", "3", "null with trainer.ensemble=2 (the members train in step",
     ),
     # Called only inside the loop: checked up front all the same.
     (["scheduler=step", "scheduler.factor.step_size=0"], "scheduler.factor.step_size", "0", "an integer >= 1"),

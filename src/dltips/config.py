@@ -92,6 +92,10 @@ def check_run(cfg: DictConfig) -> None:
         "an integer >= 1",
     )
     check(t.progress in PROGRESS, "trainer.progress", t.progress, ", ".join(PROGRESS))
+    check(isinstance(t.tf32, bool), "trainer.tf32", t.tf32, "true or false")
+    if not isinstance(t.compile, bool):
+        backends = compile_backends()
+        check(t.compile in backends, "trainer.compile", t.compile, "false, true (inductor) or a backend: " + ", ".join(backends))
     n = t.checkpoint_every_n_epochs
     check(is_int(n) and n >= 1, "trainer.checkpoint_every_n_epochs", n, "an integer >= 1")
     check_ensemble(cfg)
@@ -112,6 +116,12 @@ def check_run(cfg: DictConfig) -> None:
         check(is_number(m) and 0 <= m < 1, "optimizer.momentum", m, "0 <= momentum < 1")
 
 
+def compile_backends() -> list[str]:
+    import torch._dynamo  # only when asked for: importing it takes seconds
+
+    return sorted(torch._dynamo.list_backends(exclude_tags=()))
+
+
 def check_ensemble(cfg: DictConfig) -> None:
     """trainer.ensemble, and what its members cannot do together (each can, trained alone)."""
     k = cfg.trainer.ensemble
@@ -123,13 +133,14 @@ def check_ensemble(cfg: DictConfig) -> None:
     check(not cfg.diagnostics, "diagnostics", cfg.diagnostics, alone)
     check(not cfg.trainer.weight_histograms, "trainer.weight_histograms", cfg.trainer.weight_histograms, alone)
     patience = cfg.regularizer.early_stopping.patience
-    check(patience is None, "regularizer.early_stopping.patience", patience, f"null with trainer.ensemble={k} (members stop together)")
     check(
-        not cfg.get("resume"),
-        "resume",
-        cfg.get("resume"),
-        "a single run's directory; an ensemble's members resume one by one: resume=<dir>/member_00",
+        patience is None,
+        "regularizer.early_stopping.patience",
+        patience,
+        f"null with trainer.ensemble={k} (the members train in step and cannot stop at different epochs; train one alone for early stopping)",
     )
+    resume = cfg.get("resume")
+    check(not resume, "resume", resume, f"a single run's directory; an ensemble's members resume one by one: resume={resume}/member_00")
 
 
 def check_batch_size(batch_size: Any, n_train: int) -> None:

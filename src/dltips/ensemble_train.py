@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,24 +26,32 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from dltips import checkpoint
-from dltips.config import config_errors
+from dltips.config import ConfigError, config_errors
+from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
-from dltips.logger import collect_hparams, write_hparams, write_json
-from dltips.nn.stacked import member_optimizer_state, member_state, stack
+from dltips.logger import collect_hparams, log_scalars, write_hparams, write_json
+from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack
+from dltips.optim import Adagrad, Momentum
+from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
 from dltips.train import (
-    Setup,
-    build_model,
-    build_optimizer,
     due,
+    ends,
     hydra_choices_and_overrides,
     log_epoch,
     progress,
     set_lr,
-    setup,
+    write_checkpoints,
     write_config,
 )
 
 log = logging.getLogger("dltips")
+
+
+# Optimizers whose update of a weight reads only that weight's gradient and state: stacking
+# members into one tensor changes nothing. (Adafactor's factored statistics or LBFGS would not.)
+ELEMENTWISE = (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad, Adagrad, Momentum,
+)  # fmt: skip
 
 
 def fork_generator(device: torch.device) -> torch.Generator:
@@ -61,8 +70,15 @@ def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator]]:
         for k in range(cfg.trainer.ensemble):
             models.append(build_model(cfg, s.splits, s.device, cfg.seed + k))
             dropout_rngs.append(fork_generator(s.device))  # where member k alone would start drawing
-        model = stack(models, dropout_rngs)
-        return dataclasses.replace(s, model=model, optimizer=build_optimizer(cfg, model)), dropout_rngs
+        model = compile_model(stack(models, dropout_rngs), cfg.trainer.compile)
+        optimizer = build_optimizer(cfg, model)
+        if not isinstance(optimizer, ELEMENTWISE):
+            raise ConfigError(
+                f"Invalid optimizer._target_: {cfg.optimizer._target_!r}; allowed with trainer.ensemble > 1: an "
+                "element-wise optimizer (its update of one weight reads no other weight, so members stay apart): "
+                + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
+            )
+        return dataclasses.replace(s, model=model, optimizer=optimizer), dropout_rngs
 
 
 def member_config(cfg: DictConfig, k: int, out: Path) -> DictConfig:
@@ -121,117 +137,177 @@ def member_model(cfg: DictConfig, s: Setup, k: int) -> nn.Module:
     return model.eval()
 
 
+@torch.no_grad()
+def member_step_sizes(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict[str, torch.Tensor]:
+    """diagnostics.step_sizes for every member at once: tag -> (members,)."""
+    if not hasattr(optimizer, "effective_step"):
+        return {}
+    layers = [m for m in model.modules() if isinstance(m, StackedLinear)]
+    steps = {i: optimizer.effective_step(layer.weight) for i, layer in enumerate(layers, start=1)}
+    return {f"optim/step_size_layer_{i}": step.mean(dim=(1, 2)) for i, step in steps.items() if step is not None}
+
+
+@dataclass
+class Members:
+    """Per-member state of an ensemble run: where it writes and how far it got."""
+
+    configs: list[DictConfig]
+    writers: list[SummaryWriter]
+    shuffles: list[torch.Generator]  # batch order and augmentation, as `shuffle` in train()
+    dropout_rngs: list[torch.Generator]  # torch's default generator in a run alone
+    stoppers: list[EarlyStopping]
+    status: list[str]
+    message: list[str]
+    finals: list[dict[str, float] | None]
+
+    def running(self) -> list[int]:
+        return [k for k, st in enumerate(self.status) if st == "completed"]
+
+    def dir(self, k: int) -> Path:
+        return Path(self.configs[k].output_dir)
+
+
+def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator]) -> Members:
+    out = Path(cfg.output_dir)
+    write_config(cfg, out)
+    configs = [member_config(cfg, k, out) for k in range(cfg.trainer.ensemble)]
+    for member in configs:
+        write_config(member, Path(member.output_dir))
+    n = len(configs)
+    return Members(
+        configs=configs,
+        writers=[SummaryWriter(log_dir=member.output_dir) for member in configs],
+        shuffles=[torch.Generator(device=s.device).manual_seed(member.seed) for member in configs],
+        dropout_rngs=dropout_rngs,
+        stoppers=[instantiate(cfg.regularizer.early_stopping) for _ in configs],
+        status=["completed"] * n,
+        message=[""] * n,
+        finals=[None] * n,
+    )
+
+
+def stop_member(s: Setup, m: Members, k: int, why: str, epoch: int, step: int) -> None:
+    """What train() does for a diverging run alone: stop it here, with the metrics it has now."""
+    m.status[k], m.message[k] = "diverged", why
+    m.finals[k] = split_metrics(s, len(m.configs), ("train", "val", "test"))[k] | ends(epoch, step, m.stoppers[k])
+    s.model.train()  # evaluating switched dropout off; the others go on training
+    log.warning("member %d diverged: %s", k, why)
+
+
+def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, base_lrs: list[float]) -> int:
+    """One epoch of every member, as train()'s inner loop runs it alone; returns the step."""
+    model, optimizer, loss_fn, (x, y), n = s.model, s.optimizer, s.loss_fn, s.splits.train, len(m.configs)
+    per_step, log_every = cfg.scheduler.interval == "step", cfg.trainer.log_every_n_steps
+    if not per_step:
+        set_lr(optimizer, base_lrs, s.schedule(epoch))
+    model.train()
+    order = torch.stack([torch.randperm(len(y), device=s.device, generator=g) for g in m.shuffles])
+    for idx in order.split(cfg.data.batch_size, dim=1):  # idx: (members, batch), each its own order
+        if per_step:
+            set_lr(optimizer, base_lrs, s.schedule(step))
+        xb, yb = x[idx], y[idx]
+        if s.augment.enabled:  # each member's transforms from its own stream, applied in one call
+            angle, shift = (torch.cat(t) for t in zip(*(s.augment.draw(idx.shape[1], s.device, g) for g in m.shuffles)))
+            xb = s.augment.apply(xb.flatten(0, 1), angle, shift).view(xb.shape)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(xb)
+        # Σ_k C_k: each member's gradient is that of its own mean loss, ∂(Σ_k C_k)/∂θ_k = ∂C_k/∂θ_k.
+        loss = loss_fn(logits.flatten(0, 1), yb.flatten()) * n
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if step % log_every == 0:  # the only host sync inside the epoch
+            values = {"train/loss": torch.stack([loss_fn(z, t) for z, t in zip(logits.detach(), yb)])}
+            values |= member_step_sizes(optimizer, model)
+            columns = dict(zip(values, torch.stack(list(values.values())).tolist()))
+            for k in m.running():
+                if not math.isfinite(columns["train/loss"][k]):
+                    stop_member(s, m, k, f"loss became {columns['train/loss'][k]} at step {step} (epoch {epoch})", epoch, step)
+                else:
+                    m.writers[k].add_scalar("train/loss", columns["train/loss"][k], step)
+                    log_scalars(m.writers[k], {tag: col[k] for tag, col in columns.items() if tag != "train/loss"}, step)
+    return step
+
+
+def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> list[float]:
+    """Evaluate, log and checkpoint every running member; returns their val/acc."""
+    rows = split_metrics(s, len(m.configs), ("train", "val"))
+    for k in m.running():
+        metrics = rows[k]
+        if not math.isfinite(metrics["train/loss"]):
+            stop_member(s, m, k, f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})", epoch, step)
+            continue
+        log_epoch(m.writers[k], metrics, epoch, step, s.optimizer, s.model, histograms=False)
+        improved = m.stoppers[k].update(epoch, metrics, None)
+
+        def state(k=k) -> dict:
+            return member_checkpoint(s, k, epoch, step, m.shuffles[k], m.dropout_rngs[k], m.stoppers[k])
+
+        write_checkpoints(m.dir(k), state, m.writers[k], due(epoch, cfg.trainer), improved)
+    return [rows[k]["val/acc"] for k in m.running()]
+
+
 def train_ensemble(cfg: DictConfig) -> dict[str, float]:
-    """train() for K stacked members; returns the members' mean metrics and the explicit
-    ensemble's test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
+    """train() for K stacked members; returns the mean metrics of the members that completed and
+    their explicit ensemble's test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
     s, dropout_rngs = setup_ensemble(cfg)  # every bad value is reported here, before anything is written
     started = time.perf_counter()
-    n_members, out = cfg.trainer.ensemble, Path(cfg.output_dir)
-    write_config(cfg, out)
-    members = [member_config(cfg, k, out) for k in range(n_members)]
-    for member in members:
-        write_config(member, Path(member.output_dir))
-    writers = [SummaryWriter(log_dir=member.output_dir) for member in members]
-    shuffles = [torch.Generator(device=s.device).manual_seed(member.seed) for member in members]
-    stoppers = [instantiate(cfg.regularizer.early_stopping) for _ in members]
-    model, optimizer, loss_fn = s.model, s.optimizer, s.loss_fn
-
-    x, y = s.splits.train
-    batch_size, per_step = cfg.data.batch_size, cfg.scheduler.interval == "step"
-    log_every = cfg.trainer.log_every_n_steps
-    base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-    status, message = ["completed"] * n_members, [""] * n_members
-    finals: list[dict[str, float] | None] = [None] * n_members
+    m = open_members(cfg, s, dropout_rngs)
+    base_lrs = [group["initial_lr"] for group in s.optimizer.param_groups]
     step, epoch = 0, -1
     epochs = progress(range(cfg.trainer.max_epochs), cfg.trainer.progress)
-
-    def stop_member(k: int, why: str) -> None:  # as train() does for a diverging run alone
-        status[k], message[k] = "diverged", why
-        finals[k] = split_metrics(s, n_members, ("train", "val", "test"))[k] | ends(epoch, step, stoppers[k])
-        log.warning("member %d diverged: %s", k, why)
-
     for epoch in epochs:
-        if not per_step:
-            set_lr(optimizer, base_lrs, s.schedule(epoch))
-        model.train()
-        order = torch.stack([torch.randperm(len(y), device=s.device, generator=g) for g in shuffles])
-        for idx in order.split(batch_size, dim=1):  # idx: (members, batch), each member its own order
-            if per_step:
-                set_lr(optimizer, base_lrs, s.schedule(step))
-            xb, yb = x[idx], y[idx]
-            if s.augment.enabled:  # each member's transforms from its own stream, applied in one call
-                angle, shift = (torch.cat(t) for t in zip(*(s.augment.draw(idx.shape[1], s.device, g) for g in shuffles)))
-                xb = s.augment.apply(xb.flatten(0, 1), angle, shift).view(xb.shape)
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(xb)
-            # Σ_k C_k: each member's gradient is that of its own mean loss, ∂(Σ_k C_k)/∂θ_k = ∂C_k/∂θ_k.
-            loss = loss_fn(logits.flatten(0, 1), yb.flatten()) * n_members
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if step % log_every == 0:  # the only host sync inside the epoch
-                values = torch.stack([loss_fn(z, t) for z, t in zip(logits.detach(), yb)]).tolist()
-                for k, value in enumerate(values):
-                    if status[k] != "completed":
-                        continue
-                    if math.isfinite(value):
-                        writers[k].add_scalar("train/loss", value, step)
-                    else:
-                        stop_member(k, f"loss became {value} at step {step} (epoch {epoch})")
-        if "completed" not in status:
-            break
-        rows = split_metrics(s, n_members, ("train", "val"))
-        for k, metrics in enumerate(rows):
-            if status[k] != "completed":
-                continue
-            if not math.isfinite(metrics["train/loss"]):
-                stop_member(k, f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})")
-                continue
-            log_epoch(writers[k], metrics, epoch, step, optimizer, model, histograms=False)
-            stoppers[k].update(epoch, metrics, None)
-            if due(epoch, cfg.trainer):
-                writers[k].flush()  # every point up to the checkpoint is on disk before it is
-                state = member_checkpoint(s, k, epoch, step, shuffles[k], dropout_rngs[k], stoppers[k])
-                checkpoint.save(Path(members[k].output_dir) / "last.pt", state)
-        val = [r["val/acc"] for r, st in zip(rows, status) if st == "completed"]
+        step = train_epoch(cfg, s, m, epoch, step, base_lrs)
+        val = end_epoch(cfg, s, m, epoch, step) if m.running() else []
+        if not val:
+            break  # every member diverged
         if isinstance(epochs, tqdm):
-            epochs.set_postfix(val_acc=f"{sum(val) / max(1, len(val)):.4f}")
+            epochs.set_postfix(val_acc=f"{sum(val) / len(val):.4f}")
         else:
             log.info("epoch %d: val/acc mean %.4f (min %.4f, max %.4f) over %d members", epoch, sum(val) / len(val), min(val), max(val), len(val))
+    return finish(cfg, s, m, epoch, step, started)
 
-    finished = split_metrics(s, n_members, ("train", "val", "test"))
+
+def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started: float) -> dict[str, float]:
+    """Test every member, write its metrics.json and hparams, and the ensemble's summary."""
+    n = len(m.configs)
+    done = m.running()
+    finished = split_metrics(s, n, ("train", "val", "test"))
     choices, overrides = hydra_choices_and_overrides()
-    nets = [member_model(cfg, s, k) for k in range(n_members)]
-    for k, member in enumerate(members):
-        final = finals[k] or finished[k] | ends(epoch, step, stoppers[k])
-        finals[k] = final
+    nets = [member_model(cfg, s, k) for k in range(n)]
+    for k, member in enumerate(m.configs):
+        final = m.finals[k] = m.finals[k] or finished[k] | ends(epoch, step, m.stoppers[k])
         for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
-            writers[k].add_scalar(tag, final[tag], int(final["steps"]))
-        report = {"status": status[k], "message": message[k], "stopped_early": False, "metrics": final}
-        if cfg.ensemble_eval and status[k] == "completed":
-            report["ensemble"] = dropout_ensemble_curve(nets[k], *s.splits.test)
-            log_curve(writers[k], report["ensemble"], "dropout")
-        write_hparams(writers[k], collect_hparams(member, choices, overrides) | {"status": status[k]}, final)
-        writers[k].close()
-        report["time_s"] = time.perf_counter() - started
-        write_json(Path(member.output_dir) / "metrics.json", report)
+            m.writers[k].add_scalar(tag, final[tag], int(final["steps"]))
+        report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": final}
+        if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
+            report["ensemble"] = dropout_ensemble_curve(nets[k], *s.splits.test, generator=m.dropout_rngs[k])
+            log_curve(m.writers[k], report["ensemble"], "dropout")
+        write_hparams(m.writers[k], collect_hparams(member, choices, overrides) | {"status": m.status[k]}, final)
+        m.writers[k].close()
+        report["time_s"] = time.perf_counter() - started  # the whole ensemble's, so far
+        write_json(m.dir(k) / "metrics.json", report)
 
-    curve = explicit_ensemble_curve(nets, *s.splits.test)
-    summary = {key: sum(f[key] for f in finals) / n_members for key in finals[0]}
-    summary |= {"ensemble/test/acc": curve[-1]["arithmetic/acc"], "ensemble/test/nll": curve[-1]["arithmetic/nll"]}
+    # The mean and the explicit ensemble over the members that completed: a diverged one's NaNs
+    # would say nothing about the others.
+    curve = explicit_ensemble_curve([nets[k] for k in done], *s.splits.test) if done else []
+    keys = list(m.finals[0])
+    summary = {key: sum(m.finals[k][key] for k in done) / len(done) if done else math.nan for key in keys}
+    summary |= {
+        "ensemble/test/acc": curve[-1]["arithmetic/acc"] if curve else math.nan,
+        "ensemble/test/nll": curve[-1]["arithmetic/nll"] if curve else math.nan,
+        "members_completed": len(done),
+    }
     report = {
-        "status": "completed" if all(st == "completed" for st in status) else "diverged",
-        "members": {Path(m.output_dir).name: st for m, st in zip(members, status)},
+        "status": "completed" if len(done) == n else "diverged",
+        "members": {m.dir(k).name: m.status[k] for k in range(n)},
         "metrics": summary,
         "explicit_ensemble": curve,
         "time_s": time.perf_counter() - started,
     }
-    write_json(out / "metrics.json", report)
+    write_json(Path(cfg.output_dir) / "metrics.json", report)
     log.info(
-        "%d members: test/acc mean %.4f, ensemble of all %.4f (%s)", n_members, summary["test/acc"], summary["ensemble/test/acc"], out
-    )
+        "%d/%d members completed: test/acc mean %.4f, their ensemble %.4f (%s)",
+        len(done), n, summary["test/acc"], summary["ensemble/test/acc"], cfg.output_dir,
+    )  # fmt: skip
     return summary
-
-
-def ends(epoch: int, step: int, stopper) -> dict[str, float]:
-    return {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": stopper.best_epoch}

@@ -1,15 +1,19 @@
-"""What a finished multirun leaves behind: summary.csv, summary.md and curves.png in the sweep
-directory, and a non-zero exit when any job failed (each failure is kept in its job's directory)."""
+"""Sweeps: jobs that share the machine's cores, a failing job recorded in its own directory,
+and what a finished multirun leaves behind: summary.csv, summary.md and curves.png in the sweep
+directory, and a non-zero exit when any job failed."""
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dltips.compare import summarize
+from dltips.logger import write_json
 
 log = logging.getLogger("dltips")
 
@@ -19,8 +23,27 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
+        from dltips.compare import summarize  # matplotlib and friends: only when a sweep ends
+
         rows = summarize(sweep_dir)
         log.info("sweep summary: %s", sweep_dir / "summary.md")
         failed = [row["run"] for row in rows if row["status"] == "failed"]
         if failed:
             raise SystemExit(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)} (see error.txt in each)")
+
+
+def share_cores(launcher: DictConfig) -> None:
+    """Jobs running side by side (the joblib launcher) split the cores between them instead of
+    each starting one torch thread per core and oversubscribing the CPU."""
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs") or -1
+    parallel = min(cores, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)  # joblib: -1 = all cores
+    torch.set_num_threads(max(1, cores // max(1, parallel)))
+
+
+def record_failure(run_dir: Path, err: BaseException) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)) + f"{type(err).__name__}: {err}\n")
+    write_json(run_dir / "metrics.json", {"status": "failed", "message": f"{type(err).__name__}: {err}", "metrics": {}})

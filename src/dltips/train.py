@@ -4,103 +4,30 @@ from __future__ import annotations
 import logging
 import json
 import math
-import os
-import random
 import sys
 import time
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import hydra
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from dltips import checkpoint
-from dltips.config import CONFIG_DIR, ConfigError, check_batch_size, check_run, config_errors, resolve_device
-from dltips.data import Augment, Splits, prepare
+from dltips.build import Setup, setup
+from dltips.config import CONFIG_DIR, ConfigError
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, step_sizes
 from dltips.logger import collect_hparams, log_scalars, write_hparams, write_json
-from dltips.optim import param_groups
+from dltips.sweep import record_failure, share_cores
 
 log = logging.getLogger("dltips")
-
-
-@dataclass
-class Setup:
-    """Everything a run trains with, built from the config before anything is written."""
-
-    device: torch.device
-    splits: Splits
-    augment: Augment
-    model: nn.Module
-    loss_fn: nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: Callable[[int], float]
-    stopper: EarlyStopping
-
-
-def setup(cfg: DictConfig) -> Setup:
-    with config_errors():
-        check_run(cfg)
-        device = resolve_device(cfg.trainer.device)
-        seed_everything(cfg.seed)
-        d = cfg.data
-        splits = prepare(
-            instantiate(d.source),
-            seed=d.split_seed,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            train_size=d.train_size,
-            normalize=d.normalize,
-            device=device,
-        )
-        check_batch_size(d.batch_size, len(splits.train[1]))
-        augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
-        model = build_model(cfg, splits, device, cfg.seed)
-        optimizer = build_optimizer(cfg, model)
-        schedule = instantiate(cfg.scheduler.factor)
-        schedule(0)  # a partial checks its arguments only when called: here, not inside the loop
-        return Setup(
-            device=device,
-            splits=splits,
-            augment=augment,
-            model=model,
-            loss_fn=instantiate(cfg.loss),
-            optimizer=optimizer,
-            schedule=schedule,
-            stopper=instantiate(cfg.regularizer.early_stopping),
-        )
-
-
-def build_model(cfg: DictConfig, splits: Splits, device: torch.device, seed: int) -> nn.Module:
-    # Seeded here, not only by seed_everything: the initialisation (and the dropout masks drawn
-    # after it) depend on the seed alone, not on whatever the data source drew before.
-    torch.manual_seed(seed)
-    return instantiate(cfg.model, in_features=splits.num_features, out_features=splits.num_classes).to(device)
-
-
-def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    optimizer = instantiate(cfg.optimizer)(param_groups(model, cfg.regularizer.weight_decay))
-    for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
-        group.setdefault("initial_lr", group["lr"])
-    return optimizer
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> None:
@@ -134,6 +61,8 @@ def resume_config(cfg: DictConfig) -> DictConfig:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"Invalid resume: {str(run_dir)!r}; allowed: a run directory holding config.yaml and last.pt")
     saved = OmegaConf.load(run_dir / "config.yaml")
+    # A run saved before a trainer key existed resumes with that key's default.
+    saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
     saved.output_dir, saved.resume = str(run_dir), str(run_dir)
     return saved
 
@@ -242,16 +171,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
         log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
         improved = s.stopper.update(epoch, metrics, model)
-        save_last = due(epoch, cfg.trainer) or s.stopper.should_stop
-        if save_last or improved:
-            writer.flush()  # every point up to the checkpoint is on disk before it is
-            state = checkpoint_state(s, epoch, step, shuffle, flow)
-            if save_last:
-                checkpoint.save(out / "last.pt", state)
-            if improved and save_last:
-                checkpoint.copy(out / "last.pt", out / "best.pt")
-            elif improved:
-                checkpoint.save(out / "best.pt", state)
+        state = lambda: checkpoint_state(s, epoch, step, shuffle, flow)  # noqa: E731 (built only if written)
+        write_checkpoints(out, state, writer, due(epoch, cfg.trainer) or s.stopper.should_stop, improved)
         if isinstance(epochs, tqdm):
             epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
         else:
@@ -265,7 +186,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     final: dict[str, float] = {}
     for split, (xs, ys) in [("train", s.splits.train), ("val", s.splits.val), ("test", s.splits.test)]:
         final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
-    final |= {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": s.stopper.best_epoch}
+    final |= ends(epoch, step, s.stopper)
     for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
         writer.add_scalar(tag, final[tag], step)
     report = {
@@ -283,6 +204,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
     write_json(out / "metrics.json", report)
     log.info("%s: test/acc %.4f test/loss %.4f (%s)", status, final["test/acc"], final["test/loss"], out)
     return final
+
+
+def write_checkpoints(run_dir: Path, state: Callable[[], dict], writer: SummaryWriter, last: bool, best: bool) -> None:
+    """last.pt when due, best.pt when the monitored metric improved (a link to last.pt if both)."""
+    if not (last or best):
+        return
+    writer.flush()  # every point up to the checkpoint is on disk before it is
+    snapshot = state()
+    if last:
+        checkpoint.save(run_dir / "last.pt", snapshot)
+    if best and last:
+        checkpoint.copy(run_dir / "last.pt", run_dir / "best.pt")
+    elif best:
+        checkpoint.save(run_dir / "best.pt", snapshot)
+
+
+def ends(epoch: int, step: int, stopper: EarlyStopping) -> dict[str, float]:
+    """Where a run stopped, for metrics.json."""
+    return {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": stopper.best_epoch}
 
 
 def due(epoch: int, trainer: DictConfig) -> bool:
@@ -333,23 +273,6 @@ def main(cfg: DictConfig) -> float:
         log.exception("job failed")
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     return float("nan")
-
-
-def share_cores(launcher: DictConfig) -> None:
-    """Jobs running side by side (the joblib launcher) split the cores between them instead of
-    each starting one torch thread per core and oversubscribing the CPU."""
-    if "joblib" not in str(launcher.get("_target_", "")):
-        return
-    cores = os.cpu_count() or 1
-    n_jobs = launcher.get("n_jobs") or -1
-    parallel = min(cores, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)  # joblib: -1 = all cores
-    torch.set_num_threads(max(1, cores // max(1, parallel)))
-
-
-def record_failure(run_dir: Path, err: BaseException) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)) + f"{type(err).__name__}: {err}\n")
-    write_json(run_dir / "metrics.json", {"status": "failed", "message": f"{type(err).__name__}: {err}", "metrics": {}})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import torch
 
 from dltips.bench.timing import StepClock
 from dltips.config import compose_train
-from dltips.train import setup, train
+from dltips.build import setup
+from dltips.train import train
 
 VARIANTS = ("sequential", "ensemble")
 

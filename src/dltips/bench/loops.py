@@ -19,7 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from dltips.config import compose_train
-from dltips.train import setup, train
+from dltips.build import setup
+from dltips.train import train
 
 LABELS = {
     "dltips": "(a) dltips train(cfg)",

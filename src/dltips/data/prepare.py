@@ -46,6 +46,8 @@ def stratified_split(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: 
     len(y) rounded up), every class in proportion: ⌊share⌋ each, then one more for the classes
     with the largest remainders. Which samples: a permutation seeded by `seed`."""
     n = len(y)
+    ok = (is_int(size) and 0 <= size <= n) or (is_number(size) and not is_int(size) and 0 < size < 1)
+    require(ok, "split size", size, f"an integer from 0 to {n} or a fraction between 0 and 1")
     n_part = size if is_int(size) else math.ceil(size * n)
     _, cls, counts = torch.unique(y, return_inverse=True, return_counts=True)
     share = counts.double() * n_part / n

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 

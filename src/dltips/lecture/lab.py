@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dltips.compare import read_scalars
-from dltips.config import compose_train
+from dltips.config import ConfigError, check_ensemble, compose_train
 
 
 @dataclass
@@ -54,15 +54,20 @@ class Lab:
         from dltips.train import train  # imported here: the report code stays cheap to import
 
         n, out = seeds or self.seeds, self.runs_dir / study / name
-        cfg = compose_train([*overrides, "seed=0", "trainer.progress=log"], out)
-        if n > 1 and not cfg.diagnostics and cfg.regularizer.early_stopping.patience is None:
-            cfg.trainer.ensemble = n
-            train(cfg)
+        # One data split for every seed, trained together or not: the spread is over initialisations.
+        overrides = ["data.split_seed=0", *overrides, "trainer.progress=log"]
+        together = compose_train([*overrides, "seed=0", f"trainer.ensemble={n}"], out) if n > 1 else None
+        try:
+            check_ensemble(together) if together is not None else None
+        except ConfigError:  # diagnostics or early stopping: one seed at a time
+            together = None
+        if together is not None:
+            train(together)
             paths = [out / f"member_{k:02d}" for k in range(n)]
         else:
             paths = [out.with_name(f"{name},seed={seed}") for seed in range(n)]
             for seed, path in enumerate(paths):
-                train(compose_train([*overrides, f"seed={seed}", "trainer.progress=log"], path))
+                train(compose_train([*overrides, f"seed={seed}"], path))
         runs = [Run(json.loads((p / "metrics.json").read_text())["metrics"], read_scalars(p), p) for p in paths]
         print(f"  {study}/{name}: test/acc {fmt([r.metrics['test/acc'] for r in runs])}", flush=True)
         return runs

@@ -73,6 +73,15 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
             replace(stacked, name, StackedPReLU(peers))
         elif isinstance(module, Dropout):
             replace(stacked, name, StackedDropout(module.p, module.mode, generators))
+    for name, module in stacked.named_modules():
+        # Anything else with parameters would be shared by all members (their gradients summed),
+        # and another dropout would draw every member's masks from one stream.
+        shared = any(True for _ in module.parameters(recurse=False)) and not isinstance(module, (StackedLinear, StackedPReLU))
+        if shared or (isinstance(module, nn.modules.dropout._DropoutNd)):
+            raise ValueError(
+                f"Invalid model._target_ with trainer.ensemble > 1: {name or 'the model'} is a {type(module).__name__}; "
+                "allowed: layers that stack, torch.nn.Linear, dltips.nn.PReLU and dltips.nn.Dropout"
+            )
     return stacked
 
 

@@ -13,10 +13,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     only pulls them towards 0 for no benefit (He et al. put no decay on PReLU's α either).
     """
     require_number("regularizer.weight_decay", weight_decay)
-    # By name, not by shape: a stacked ensemble (dltips.nn.stacked) holds biases as matrices too.
+    # By name and shape: a stacked ensemble (dltips.nn.stacked) holds biases as matrices too, and
+    # a 1-d "weight" (torch's PReLU α, a norm's scale) is not a weight matrix.
     params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    decay = [p for name, p in params if name.endswith("weight")]
-    no_decay = [p for name, p in params if not name.endswith("weight")]
+    is_matrix = [name.endswith("weight") and p.dim() >= 2 for name, p in params]
+    decay = [p for (_, p), matrix in zip(params, is_matrix) if matrix]
+    no_decay = [p for (_, p), matrix in zip(params, is_matrix) if not matrix]
     return [
         {"params": decay, "weight_decay": float(weight_decay)},
         {"params": no_decay, "weight_decay": 0.0},
