@@ -18,7 +18,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, pre_activations, step_sizes, unit_statistics
 from dltips.nn import MLP, CrossEntropyLoss, Dropout, Maxout
-from dltips.optim import Adagrad, Momentum, param_groups
+from dltips.optim import Adagrad, Momentum
 from dltips.train import train
 from tests.conftest import compose_config
 
@@ -256,7 +256,8 @@ BATCHES = [
 def run_steps(optimizer_factory, groups: bool = False) -> tuple[MLP, torch.optim.Optimizer, list[list[torch.Tensor]]]:
     """Three steps on three batches; returns every weight matrix's gradient at each step."""
     model = tiny_mlp("sigmoid")
-    params = param_groups(model, weight_decay=0.0) if groups else model.parameters()
+    linears = model.linears()  # two groups: effective_step must find each weight's own
+    params = [{"params": [m.weight for m in linears]}, {"params": [m.bias for m in linears]}] if groups else model.parameters()
     optimizer = optimizer_factory(params)
     grads = []
     for xb, yb in BATCHES:

@@ -391,3 +391,9 @@ def test_step_decay_invalid_step_size(step_size):
 def test_step_decay_invalid_gamma(gamma):
     with pytest.raises(ValueError, match="gamma"):
         step_decay(3, 2, gamma)
+
+
+def test_no_weight_decay_is_one_group_of_every_parameter():
+    model = decay_model("prelu")
+    (group,) = param_groups(model, 0.0)
+    assert group["weight_decay"] == 0.0 and len(group["params"]) == len(list(model.parameters()))

@@ -159,3 +159,22 @@ def test_compiled_model_trains_to_the_same_numbers(backend, tmp_path):
         assert compiled[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-5), key
     keys = lambda run_dir: set(checkpoint.load(run_dir / "last.pt")["model"])  # noqa: E731
     assert keys(tmp_path / "compiled") == keys(tmp_path / "plain")
+
+
+def test_events_are_written_in_the_calling_thread(tmp_path):
+    """open_writer: no writer thread; every event reaches the file by flush and close."""
+    import threading
+
+    from dltips.compare import read_scalars
+    from dltips.logger import log_scalars, open_writer
+
+    before = threading.active_count()
+    writer = open_writer(tmp_path)
+    assert threading.active_count() == before
+    for step in range(1, 6):
+        writer.add_scalar("train/loss", 1.0 / step, step)
+        log_scalars(writer, {"a": float(step), "b": step * 2}, step)
+    writer.flush()
+    assert [v for _, v in read_scalars(tmp_path)["train/loss"]] == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
+    writer.close()
+    assert [v for _, v in read_scalars(tmp_path)["b"]] == [2.0, 4.0, 6.0, 8.0, 10.0]

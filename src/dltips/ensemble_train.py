@@ -29,7 +29,7 @@ from dltips import checkpoint
 from dltips.config import ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
-from dltips.logger import collect_hparams, log_scalars, write_hparams, write_json
+from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
 from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack
 from dltips.optim import Adagrad, Momentum
 from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
@@ -176,7 +176,7 @@ def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator])
     n = len(configs)
     return Members(
         configs=configs,
-        writers=[SummaryWriter(log_dir=member.output_dir) for member in configs],
+        writers=[open_writer(member.output_dir) for member in configs],
         shuffles=[torch.Generator(device=s.device).manual_seed(member.seed) for member in configs],
         dropout_rngs=dropout_rngs,
         stoppers=[instantiate(cfg.regularizer.early_stopping) for _ in configs],

@@ -24,7 +24,7 @@ from dltips.config import CONFIG_DIR, ConfigError
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, step_sizes
-from dltips.logger import collect_hparams, log_scalars, write_hparams, write_json
+from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
 from dltips.sweep import record_failure, share_cores
 
 log = logging.getLogger("dltips")
@@ -129,7 +129,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("resume"):
         after_last_event_file(out)
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
-    writer = SummaryWriter(log_dir=str(out), purge_step=step + 1 if step else None)
+    writer = open_writer(out, purge_step=step + 1 if step else None)
     if flow:
         writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
 
