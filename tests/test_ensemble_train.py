@@ -212,3 +212,16 @@ def test_stacked_dropout_draws_each_members_masks_from_its_generator():
     for k, seed in enumerate((1, 2)):
         torch.manual_seed(seed)  # Dropout alone draws from torch's default generator
         torch.testing.assert_close(masks[k], Dropout(0.5).train()(torch.ones(6, 8)))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_each_member_equals_training_it_alone_on_cuda(tmp_path):
+    """Dropout masks, shuffles and augmentation from CUDA generators; TF32 off (the default)."""
+    root = tmp_path / "ensemble"
+    extra = ["trainer.device=cuda", "model.dropout=0.3", "data.augment.rotate=10", "optimizer=adam"]
+    train(compose_config([*SMALL, *extra, "trainer.ensemble=2"], root))
+    alone = train_alone(member(root, 1), tmp_path / "alone")
+    together = json.loads((member(root, 1) / "metrics.json").read_text())["metrics"]
+    for key in alone:
+        assert together[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-5), key
