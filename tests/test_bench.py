@@ -66,11 +66,12 @@ def test_startup_marks_are_seconds_from_launch():
 
 
 def test_ensemble_mode_is_timed_against_the_same_runs_one_after_another(tmp_path):
-    e = bench.bench_ensemble(tmp_path, k=2, epochs=2, repeats=1, log=lambda _: None)
+    e = bench.bench_ensemble(tmp_path, k=2, epochs=2, repeats=1, overrides=("trainer.checkpoint_every_n_epochs=2",), log=lambda _: None)
     assert e["k"] == 2 and set(e["runs"]) == {"sequential", "ensemble"}
     for runs in e["runs"].values():
         assert len(runs) == 1 and all(runs[0][key] > 0 for key in ("wall_s", "cpu_s", "step_s"))
-    report = {"quick": True, "repeats": 1, "machine": MACHINE, "startup": {}, "gemm_flops": 1e9, "workloads": [], "ensemble": e}
+    report = {"quick": True, "repeats": 1, "machine": MACHINE, "startup": {}, "gemm_flops": 1e9, "workloads": [], "ensemble": [e]}
     text = bench.render(report)
-    assert "| digits: trainer.ensemble=2 ≥ 2.5× 2 runs one after another |" in text
+    assert "| digits: trainer.ensemble=2 ≥ 2.5× 2 runs one after another (trainer.checkpoint_every_n_epochs=2) |" in text
+    assert "### trainer.checkpoint_every_n_epochs=2" in text
     assert "| trainer.ensemble=2 |" in text and "| 2 runs one after another |" in text

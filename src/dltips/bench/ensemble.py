@@ -31,9 +31,10 @@ def timed(cfgs: list, n_train: int, batch_size: int) -> dict:
     return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu, "step_s": sum(steps) / len(steps)}
 
 
-def bench_ensemble(scratch: Path, k: int, epochs: int, repeats: int, log=print) -> dict:
-    """`repeats` interleaved pairs (order alternating) of K sequential runs and one K-member run."""
-    base = [f"trainer.max_epochs={epochs}", "trainer.progress=log"]
+def bench_ensemble(scratch: Path, k: int, epochs: int, repeats: int, overrides: tuple[str, ...] = (), log=print) -> dict:
+    """`repeats` interleaved pairs (order alternating) of K sequential runs and one K-member run,
+    both with `overrides` on the default experiment."""
+    base = [f"trainer.max_epochs={epochs}", "trainer.progress=log", *overrides]
     probe = compose_train(base, scratch / "probe")
     n_train, batch_size = len(setup(probe).splits.train[1]), probe.data.batch_size
     steps_per_epoch = -(-n_train // batch_size)
@@ -58,6 +59,7 @@ def bench_ensemble(scratch: Path, k: int, epochs: int, repeats: int, log=print) 
         "name": f"digits MLP 64-128-128-10 ReLU, batch {batch_size}, {epochs} epochs, seeds 0…{k - 1}",
         "k": k,
         "epochs": epochs,
+        "overrides": list(overrides),
         "steps_per_epoch": steps_per_epoch,
         "runs": runs,
     }

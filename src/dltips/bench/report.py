@@ -40,15 +40,18 @@ def targets(report: dict) -> list[tuple[str, str, str, bool | None, bool | None]
                 rows.append((name, w["skipped"].get(v, "not run"), "", None, None))
         if "dltips_diagnostics" in runs:
             check(f"{short}: diagnostics=true costs < 25%", runs, "dltips", "dltips_diagnostics", 1.25, "steady_s", cost=True)
-    if "ensemble" in report:
-        e = report["ensemble"]
+    for e in report.get("ensemble", []):
         measured = [paired(e["runs"], "ensemble", "sequential", key) for key in ("wall_s", "cpu_s")]
         rows.append((
-            f"digits: trainer.ensemble={e['k']} ≥ 2.5× {e['k']} runs one after another",
+            f"digits: trainer.ensemble={e['k']} ≥ 2.5× {e['k']} runs one after another{setting(e)}",
             *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
             *(r >= 2.5 for r, _, _ in measured),
         ))  # fmt: skip
     return rows
+
+
+def setting(e: dict) -> str:
+    return f" ({' '.join(e['overrides'])})" if e["overrides"] else ""
 
 
 def ensemble_table(e: dict) -> list[str]:
@@ -57,7 +60,7 @@ def ensemble_table(e: dict) -> list[str]:
     med = {v: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for v, rs in runs.items()}
     per_member = {"sequential": med["sequential"]["step_s"], "ensemble": med["ensemble"]["step_s"] / k}
     lines = [
-        "## Ensemble mode: K networks at once",
+        f"### {' '.join(e['overrides']) or 'Defaults'}",
         "",
         f"{e['name']}; {e['steps_per_epoch']} steps per epoch; median of {len(runs['ensemble'])} interleaved pair(s). "
         f"Whole `train(cfg)` calls: data, per-epoch evaluation, logging and checkpoints included.",
@@ -186,8 +189,15 @@ def render(report: dict) -> str:
     lines += ["", "## Per step", ""]
     for w in report["workloads"]:
         lines += workload_table(w, gemm)
-    if "ensemble" in report:
-        lines += ensemble_table(report["ensemble"])
+    if report.get("ensemble"):
+        lines += [
+            "## Ensemble mode: K networks at once",
+            "",
+            "*µs per member-step*: one optimizer step's time divided by the networks it trains.",
+            "",
+        ]
+        for e in report["ensemble"]:
+            lines += ensemble_table(e)
     if report["startup"]:
         n = len(next(iter(report["startup"].values())))
         lines += [
