@@ -30,12 +30,13 @@ from dltips.config import ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
 from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
-from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack
+from dltips.nn.stacked import MemberView, StackedLinear, member_optimizer_state, member_state, stack
 from dltips.optim import Adagrad, Momentum
 from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
 from dltips.train import (
     due,
     ends,
+    evaluate,
     hydra_choices_and_overrides,
     log_epoch,
     progress,
@@ -61,9 +62,10 @@ def fork_generator(device: torch.device) -> torch.Generator:
     return g
 
 
-def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator]]:
+def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator], list[MemberView]]:
     """The single-run setup (every check included), with the model and optimizer replaced by
-    the K members stacked; returns it and each member's dropout generator."""
+    the K members stacked; returns it, each member's dropout generator and a plain-network
+    view of each member."""
     s = setup(cfg)
     with config_errors():
         models, dropout_rngs = [], []
@@ -78,7 +80,8 @@ def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator]]:
                 "element-wise optimizer (its update of one weight reads no other weight, so members stay apart): "
                 + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
             )
-        return dataclasses.replace(s, model=model, optimizer=optimizer), dropout_rngs
+        views = [MemberView(models[0], model, k) for k in range(len(models))]
+        return dataclasses.replace(s, model=model, optimizer=optimizer), dropout_rngs, views
 
 
 def member_config(cfg: DictConfig, k: int, out: Path) -> DictConfig:
@@ -89,27 +92,12 @@ def member_config(cfg: DictConfig, k: int, out: Path) -> DictConfig:
     return member
 
 
-@torch.no_grad()
-def evaluate_members(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> list[dict[str, float]]:
-    """train.evaluate for each of the k stacked members, with one host sync for all of them."""
-    model.eval()
-    total = torch.zeros(k, device=x.device)
-    correct = torch.zeros(k, dtype=torch.long, device=x.device)
-    for xb, yb in zip(x.split(8192), y.split(8192)):  # the same chunks as train.evaluate
-        logits = model(xb.expand(k, *xb.shape))
-        total += torch.stack([loss_fn(member, yb) for member in logits]) * len(yb)
-        correct += (logits.argmax(dim=-1) == yb).sum(dim=1)
-    losses, hits = total.tolist(), correct.tolist()
-    return [{"loss": loss / len(y), "acc": hit / len(y)} for loss, hit in zip(losses, hits)]
-
-
-def split_metrics(s: Setup, k: int, splits: tuple[str, ...]) -> list[dict[str, float]]:
-    """{"train/loss": …, "val/acc": …} for every member over the named splits."""
-    rows: list[dict[str, float]] = [{} for _ in range(k)]
-    for split in splits:
-        for row, values in zip(rows, evaluate_members(s.model, s.loss_fn, *getattr(s.splits, split), k)):
-            row |= {f"{split}/{name}": v for name, v in values.items()}
-    return rows
+def split_metrics(s: Setup, views: list[MemberView], splits: tuple[str, ...]) -> list[dict[str, float]]:
+    """{"train/loss": …, "val/acc": …} for every member over the named splits, by train.evaluate."""
+    return [
+        {f"{split}/{name}": v for split in splits for name, v in evaluate(view, s.loss_fn, *getattr(s.splits, split)).items()}
+        for view in views
+    ]
 
 
 def member_checkpoint(s: Setup, k: int, epoch: int, step: int, shuffle: torch.Generator, dropout_rng: torch.Generator, stopper) -> dict:
@@ -131,12 +119,6 @@ def member_checkpoint(s: Setup, k: int, epoch: int, step: int, shuffle: torch.Ge
     }
 
 
-def member_model(cfg: DictConfig, s: Setup, k: int) -> nn.Module:
-    model = instantiate(cfg.model, in_features=s.splits.num_features, out_features=s.splits.num_classes).to(s.device)
-    model.load_state_dict(member_state(s.model.state_dict(), k))
-    return model.eval()
-
-
 @torch.no_grad()
 def member_step_sizes(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict[str, torch.Tensor]:
     """diagnostics.step_sizes for every member at once: tag -> (members,)."""
@@ -155,6 +137,7 @@ class Members:
     writers: list[SummaryWriter]
     shuffles: list[torch.Generator]  # batch order and augmentation, as `shuffle` in train()
     dropout_rngs: list[torch.Generator]  # torch's default generator in a run alone
+    views: list[MemberView]  # each member as a plain network, for evaluation
     stoppers: list[EarlyStopping]
     status: list[str]
     message: list[str]
@@ -167,7 +150,7 @@ class Members:
         return Path(self.configs[k].output_dir)
 
 
-def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator]) -> Members:
+def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator], views: list[MemberView]) -> Members:
     out = Path(cfg.output_dir)
     write_config(cfg, out)
     configs = [member_config(cfg, k, out) for k in range(cfg.trainer.ensemble)]
@@ -179,6 +162,7 @@ def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator])
         writers=[open_writer(member.output_dir) for member in configs],
         shuffles=[torch.Generator(device=s.device).manual_seed(member.seed) for member in configs],
         dropout_rngs=dropout_rngs,
+        views=views,
         stoppers=[instantiate(cfg.regularizer.early_stopping) for _ in configs],
         status=["completed"] * n,
         message=[""] * n,
@@ -189,8 +173,7 @@ def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator])
 def stop_member(s: Setup, m: Members, k: int, why: str, epoch: int, step: int) -> None:
     """What train() does for a diverging run alone: stop it here, with the metrics it has now."""
     m.status[k], m.message[k] = "diverged", why
-    m.finals[k] = split_metrics(s, len(m.configs), ("train", "val", "test"))[k] | ends(epoch, step, m.stoppers[k])
-    s.model.train()  # evaluating switched dropout off; the others go on training
+    m.finals[k] = split_metrics(s, [m.views[k]], ("train", "val", "test"))[0] | ends(epoch, step, m.stoppers[k])
     log.warning("member %d diverged: %s", k, why)
 
 
@@ -231,8 +214,9 @@ def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, ba
 
 def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> list[float]:
     """Evaluate, log and checkpoint every running member; returns their val/acc."""
-    rows = split_metrics(s, len(m.configs), ("train", "val"))
-    for k in m.running():
+    running = m.running()
+    rows = dict(zip(running, split_metrics(s, [m.views[k] for k in running], ("train", "val"))))
+    for k in running:
         metrics = rows[k]
         if not math.isfinite(metrics["train/loss"]):
             stop_member(s, m, k, f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})", epoch, step)
@@ -250,9 +234,9 @@ def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> l
 def train_ensemble(cfg: DictConfig) -> dict[str, float]:
     """train() for K stacked members; returns the mean metrics of the members that completed and
     their explicit ensemble's test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
-    s, dropout_rngs = setup_ensemble(cfg)  # every bad value is reported here, before anything is written
+    s, dropout_rngs, views = setup_ensemble(cfg)  # every bad value is reported here, before anything is written
     started = time.perf_counter()
-    m = open_members(cfg, s, dropout_rngs)
+    m = open_members(cfg, s, dropout_rngs, views)
     base_lrs = [group["initial_lr"] for group in s.optimizer.param_groups]
     step, epoch = 0, -1
     epochs = progress(range(cfg.trainer.max_epochs), cfg.trainer.progress)
@@ -272,16 +256,15 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
     """Test every member, write its metrics.json and hparams, and the ensemble's summary."""
     n = len(m.configs)
     done = m.running()
-    finished = split_metrics(s, n, ("train", "val", "test"))
+    finished = dict(zip(done, split_metrics(s, [m.views[k] for k in done], ("train", "val", "test"))))
     choices, overrides = hydra_choices_and_overrides()
-    nets = [member_model(cfg, s, k) for k in range(n)]
     for k, member in enumerate(m.configs):
         final = m.finals[k] = m.finals[k] or finished[k] | ends(epoch, step, m.stoppers[k])
         for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
             m.writers[k].add_scalar(tag, final[tag], int(final["steps"]))
         report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": final}
         if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
-            report["ensemble"] = dropout_ensemble_curve(nets[k], *s.splits.test, generator=m.dropout_rngs[k])
+            report["ensemble"] = dropout_ensemble_curve(m.views[k], *s.splits.test, generator=m.dropout_rngs[k])
             log_curve(m.writers[k], report["ensemble"], "dropout")
         write_hparams(m.writers[k], collect_hparams(member, choices, overrides) | {"status": m.status[k]}, final)
         m.writers[k].close()
@@ -290,7 +273,7 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
 
     # The mean and the explicit ensemble over the members that completed: a diverged one's NaNs
     # would say nothing about the others.
-    curve = explicit_ensemble_curve([nets[k] for k in done], *s.splits.test) if done else []
+    curve = explicit_ensemble_curve([m.views[k] for k in done], *s.splits.test) if done else []
     keys = list(m.finals[0])
     summary = {key: sum(m.finals[k][key] for k in done) / len(done) if done else math.nan for key in keys}
     summary |= {
