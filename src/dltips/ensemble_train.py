@@ -26,13 +26,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from dltips import checkpoint
+from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
 from dltips.config import ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
 from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
 from dltips.nn.stacked import MemberView, StackedLinear, member_optimizer_state, member_state, stack
 from dltips.optim import Adagrad, Momentum
-from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
 from dltips.train import (
     due,
     ends,
