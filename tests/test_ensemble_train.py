@@ -112,6 +112,18 @@ def test_summary_is_the_members_mean_and_their_averaged_prediction(tmp_path):
     assert find_runs(root) == [member(root, k) for k in range(3)]  # dltips-compare sees the members
 
 
+def test_compare_lists_members_with_the_ensembles_overrides_and_their_own_seeds(tmp_path):
+    from dltips.compare import load_run
+
+    root = tmp_path / "model.width=16,seed=5,trainer.ensemble=2"  # named as a sweep job is
+    train(compose_config([*SMALL, "seed=5", "trainer.ensemble=2"], root))
+    rows = [load_run(path, tmp_path, group="seed") for path in find_runs(root)]
+    assert [row["overrides"] for row in rows] == [
+        "model.width=16 trainer.ensemble=2 seed=5", "model.width=16 trainer.ensemble=2 seed=6",
+    ]
+    assert [row["group"] for row in rows] == ["5", "6"] and all(row["status"] == "completed" for row in rows)
+
+
 def test_an_ensemble_is_not_resumed_as_a_whole(tmp_path):
     root = tmp_path / "ensemble"
     train(compose_config([*SMALL, "trainer.max_epochs=1", "trainer.ensemble=2"], root))

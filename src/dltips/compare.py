@@ -59,6 +59,10 @@ def parse_overrides(name: str) -> list[str]:
 
 
 def read_overrides(path: Path) -> list[str]:
+    if path.name.startswith("member_") and (path / "config.yaml").is_file():
+        # An ensemble member: its ensemble's overrides, with its own seed in place of the ensemble's.
+        seed = OmegaConf.load(path / "config.yaml").seed
+        return [item for item in read_overrides(path.parent) if not item.startswith("seed=")] + [f"seed={seed}"]
     file = path / ".hydra" / "overrides.yaml"
     if file.is_file():
         return [str(item) for item in OmegaConf.load(file)]
