@@ -157,3 +157,19 @@ def test_a_run_saved_before_newer_trainer_keys_resumes_with_their_defaults(tmp_p
     (run / "metrics.json").unlink()
     metrics = train(compose_config([f"resume={run}"], tmp_path / "ignored"))
     assert metrics["epochs"] == 2
+
+
+def test_resume_drops_a_best_checkpoint_newer_than_last(tmp_path):
+    """Killed after a best.pt of epoch 2 but before last.pt caught up (N=2): the resumed run
+    trains epoch 2 again, so that best.pt is from a future it may not repeat (here: only epoch 0
+    ever improves, min_delta being huge). It is dropped rather than left to contradict best_epoch."""
+    run, older = tmp_path / "run", tmp_path / "older"
+    base = ["data=synthetic", "regularizer.early_stopping.min_delta=1e9"]
+    train(compose_config([*base, "trainer.max_epochs=3", "trainer.checkpoint_every_n_epochs=2"], run))
+    best = checkpoint.load(run / "best.pt")
+    checkpoint.save(run / "best.pt", best | {"epoch": 2})  # as the killed run's epoch 2 left it
+    train(compose_config([*base, "trainer.max_epochs=2"], older))  # the same run, stopped after epoch 1
+    checkpoint.copy(older / "last.pt", run / "last.pt")
+    (run / "metrics.json").unlink()
+    metrics = train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+    assert metrics["best_epoch"] == 0 and not (run / "best.pt").exists()

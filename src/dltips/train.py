@@ -90,6 +90,13 @@ def restore(s: Setup, state: dict, shuffle: torch.Generator, flow: GradientFlow 
     return state["epoch"] + 1, state["step"]
 
 
+def drop_newer_best(best: Path, first_epoch: int) -> None:
+    """With last.pt every N epochs, best.pt can come from an epoch after it, which the resumed
+    run trains again: that best.pt belongs to the killed run's future, not to this one."""
+    if best.is_file() and checkpoint.load(best)["epoch"] >= first_epoch:
+        best.unlink()
+
+
 def write_config(cfg: DictConfig, out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -123,6 +130,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     first_epoch, step = 0, 0
     if cfg.get("resume"):
         first_epoch, step = restore(s, checkpoint.load(out / "last.pt"), shuffle, flow)
+        drop_newer_best(out / "best.pt", first_epoch)
         log.info("resuming %s at epoch %d (step %d)", out, first_epoch, step)
     else:
         write_config(cfg, out)
