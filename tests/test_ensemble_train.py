@@ -16,7 +16,9 @@ from tests.conftest import compose_config
 
 SMALL = ["model.width=16", "trainer.max_epochs=2", "trainer.progress=log", "data.train_size=400"]
 CASES = {
-    "relu+dropout+momentum": ["model.dropout=0.3", "model.input_dropout=0.1", "optimizer=momentum"],
+    "relu+dropout+momentum+diagnostics": [
+        "model.dropout=0.3", "model.input_dropout=0.1", "optimizer=momentum", "diagnostics=true", "trainer.weight_histograms=true",
+    ],
     "prelu+adagrad(ours)+decay+augment": [
         "model.activation=prelu", "optimizer=adagrad", "regularizer.weight_decay=0.01",
         "data.augment.rotate=10", "data.augment.shift=1",

@@ -73,8 +73,6 @@ BAD_VALUES = [
     (["trainer.ensemble=0"], "trainer.ensemble", "0", "an integer >= 1 (the number of networks trained at once)"),
     (["trainer.ensemble=2.5"], "trainer.ensemble", "2.5", "an integer >= 1"),
     (["seed=4294967295", "trainer.ensemble=2"], "trainer.ensemble", "2", "at most 1 with seed=4294967295"),
-    (["trainer.ensemble=2", "diagnostics=true"], "diagnostics", "True", "false with trainer.ensemble=2"),
-    (["trainer.ensemble=2", "trainer.weight_histograms=true"], "trainer.weight_histograms", "True", "false with trainer.ensemble=2"),
     (
         ["trainer.ensemble=2", "regularizer.early_stopping.patience=3"],
         "regularizer.early_stopping.patience", "3", "null with trainer.ensemble=2 (the members train in step",

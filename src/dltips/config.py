@@ -129,9 +129,6 @@ def check_ensemble(cfg: DictConfig) -> None:
     check(cfg.seed + k <= 2**32, "trainer.ensemble", k, f"at most {2**32 - cfg.seed} with seed={cfg.seed} (member seeds are seed … seed+K−1)")
     if k == 1:
         return
-    alone = f"false with trainer.ensemble={k} (train a member alone for it)"
-    check(not cfg.diagnostics, "diagnostics", cfg.diagnostics, alone)
-    check(not cfg.trainer.weight_histograms, "trainer.weight_histograms", cfg.trainer.weight_histograms, alone)
     patience = cfg.regularizer.early_stopping.patience
     check(
         patience is None,

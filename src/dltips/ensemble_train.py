@@ -29,9 +29,10 @@ from dltips import checkpoint
 from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
 from dltips.config import ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
+from dltips.diagnostics import GradientFlow, custom_scalars_layout
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
 from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
-from dltips.nn.stacked import MemberView, StackedLinear, member_optimizer_state, member_state, stack
+from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack, tie, tie_grads
 from dltips.optim import Adagrad, Momentum
 from dltips.train import (
     due,
@@ -62,10 +63,10 @@ def fork_generator(device: torch.device) -> torch.Generator:
     return g
 
 
-def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator], list[MemberView]]:
+def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator], list[nn.Module]]:
     """The single-run setup (every check included), with the model and optimizer replaced by
-    the K members stacked; returns it, each member's dropout generator and a plain-network
-    view of each member."""
+    the K members stacked; returns it, each member's dropout generator and the members as
+    plain networks tied to the stacked weights."""
     s = setup(cfg)
     with config_errors():
         models, dropout_rngs = [], []
@@ -80,8 +81,8 @@ def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator], list[
                 "element-wise optimizer (its update of one weight reads no other weight, so members stay apart): "
                 + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
             )
-        views = [MemberView(models[0], model, k) for k in range(len(models))]
-        return dataclasses.replace(s, model=model, optimizer=optimizer), dropout_rngs, views
+        tie(models, model)
+        return dataclasses.replace(s, model=model, optimizer=optimizer), dropout_rngs, models
 
 
 def member_config(cfg: DictConfig, k: int, out: Path) -> DictConfig:
@@ -92,7 +93,7 @@ def member_config(cfg: DictConfig, k: int, out: Path) -> DictConfig:
     return member
 
 
-def split_metrics(s: Setup, views: list[MemberView], splits: tuple[str, ...]) -> list[dict[str, float]]:
+def split_metrics(s: Setup, views: list[nn.Module], splits: tuple[str, ...]) -> list[dict[str, float]]:
     """{"train/loss": …, "val/acc": …} for every member over the named splits, by train.evaluate."""
     return [
         {f"{split}/{name}": v for split in splits for name, v in evaluate(view, s.loss_fn, *getattr(s.splits, split)).items()}
@@ -100,21 +101,21 @@ def split_metrics(s: Setup, views: list[MemberView], splits: tuple[str, ...]) ->
     ]
 
 
-def member_checkpoint(s: Setup, k: int, epoch: int, step: int, shuffle: torch.Generator, dropout_rng: torch.Generator, stopper) -> dict:
+def member_checkpoint(s: Setup, m: Members, k: int, epoch: int, step: int) -> dict:
     """What train.checkpoint_state holds for a run alone: member k's weights, optimizer state and
     random streams (its dropout generator stands in for torch's default one)."""
-    rng = checkpoint.rng_state(shuffle)
+    rng = checkpoint.rng_state(m.shuffles[k])
     if s.device.type == "cuda":
-        rng["cuda"][s.device.index or torch.cuda.current_device()] = dropout_rng.get_state()
+        rng["cuda"][s.device.index or torch.cuda.current_device()] = m.dropout_rngs[k].get_state()
     else:
-        rng["torch"] = dropout_rng.get_state()
+        rng["torch"] = m.dropout_rngs[k].get_state()
     return {
         "epoch": epoch,
         "step": step,
         "model": member_state(s.model.state_dict(), k),
         "optimizer": member_optimizer_state(s.optimizer, k),
-        "early_stopping": stopper.state_dict(),
-        "initial_weights": [],
+        "early_stopping": m.stoppers[k].state_dict(),
+        "initial_weights": m.flows[k].initial if m.flows else [],
         "rng": rng,
     }
 
@@ -137,7 +138,8 @@ class Members:
     writers: list[SummaryWriter]
     shuffles: list[torch.Generator]  # batch order and augmentation, as `shuffle` in train()
     dropout_rngs: list[torch.Generator]  # torch's default generator in a run alone
-    views: list[MemberView]  # each member as a plain network, for evaluation
+    views: list[nn.Module]  # each member as a plain network on its slice of the stacked weights
+    flows: list[GradientFlow] | None  # diagnostics=true: each member's, as a run alone has one
     stoppers: list[EarlyStopping]
     status: list[str]
     message: list[str]
@@ -150,24 +152,28 @@ class Members:
         return Path(self.configs[k].output_dir)
 
 
-def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator], views: list[MemberView]) -> Members:
+def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator], views: list[nn.Module]) -> Members:
     out = Path(cfg.output_dir)
     write_config(cfg, out)
     configs = [member_config(cfg, k, out) for k in range(cfg.trainer.ensemble)]
     for member in configs:
         write_config(member, Path(member.output_dir))
     n = len(configs)
-    return Members(
+    members = Members(
         configs=configs,
         writers=[open_writer(member.output_dir) for member in configs],
         shuffles=[torch.Generator(device=s.device).manual_seed(member.seed) for member in configs],
         dropout_rngs=dropout_rngs,
         views=views,
+        flows=[GradientFlow(view) for view in views] if cfg.diagnostics else None,
         stoppers=[instantiate(cfg.regularizer.early_stopping) for _ in configs],
         status=["completed"] * n,
         message=[""] * n,
         finals=[None] * n,
     )
+    for writer, flow in zip(members.writers, members.flows or []):
+        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
+    return members
 
 
 def stop_member(s: Setup, m: Members, k: int, why: str, epoch: int, step: int) -> None:
@@ -203,12 +209,15 @@ def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, ba
             values = {"train/loss": torch.stack([loss_fn(z, t) for z, t in zip(logits.detach(), yb)])}
             values |= member_step_sizes(optimizer, model)
             columns = dict(zip(values, torch.stack(list(values.values())).tolist()))
+            if m.flows:
+                tie_grads(m.views, model)
             for k in m.running():
                 if not math.isfinite(columns["train/loss"][k]):
                     stop_member(s, m, k, f"loss became {columns['train/loss'][k]} at step {step} (epoch {epoch})", epoch, step)
                 else:
                     m.writers[k].add_scalar("train/loss", columns["train/loss"][k], step)
-                    log_scalars(m.writers[k], {tag: col[k] for tag, col in columns.items() if tag != "train/loss"}, step)
+                    diagnostics = m.flows[k].measure(xb[k]) if m.flows else {}
+                    log_scalars(m.writers[k], {tag: col[k] for tag, col in columns.items() if tag != "train/loss"} | diagnostics, step)
     return step
 
 
@@ -221,11 +230,11 @@ def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> l
         if not math.isfinite(metrics["train/loss"]):
             stop_member(s, m, k, f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})", epoch, step)
             continue
-        log_epoch(m.writers[k], metrics, epoch, step, s.optimizer, s.model, histograms=False)
+        log_epoch(m.writers[k], metrics, epoch, step, s.optimizer, m.views[k], cfg.trainer.weight_histograms)
         improved = m.stoppers[k].update(epoch, metrics, None)
 
         def state(k=k) -> dict:
-            return member_checkpoint(s, k, epoch, step, m.shuffles[k], m.dropout_rngs[k], m.stoppers[k])
+            return member_checkpoint(s, m, k, epoch, step)
 
         write_checkpoints(m.dir(k), state, m.writers[k], due(epoch, cfg.trainer), improved)
     return [rows[k]["val/acc"] for k in m.running()]

@@ -57,10 +57,11 @@ class Lab:
         # One data split for every seed, trained together or not: the spread is over initialisations.
         overrides = ["data.split_seed=0", *overrides, "trainer.progress=log"]
         together = compose_train([*overrides, "seed=0", f"trainer.ensemble={n}"], out) if n > 1 else None
-        try:
-            check_ensemble(together) if together is not None else None
-        except ConfigError:  # diagnostics or early stopping: one seed at a time
-            together = None
+        if together is not None:
+            try:
+                check_ensemble(together)
+            except ConfigError:  # early stopping: one seed at a time
+                together = None
         if together is not None:
             train(together)
             paths = [out / f"member_{k:02d}" for k in range(n)]

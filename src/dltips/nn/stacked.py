@@ -16,7 +16,6 @@ import copy
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from dltips.nn.activations import PReLU
 from dltips.nn.dropout import Dropout
@@ -86,19 +85,24 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
     return stacked
 
 
-class MemberView(nn.Module):
-    """Member k of a stacked model as a plain network: the members' architecture (`template`)
-    run on views of the stacked parameters, nothing copied. For evaluation: on a whole split,
-    one (n × in)·(in × out) matmul per member and layer runs faster than the batched one."""
+def tie(members: list[nn.Module], stacked: nn.Module) -> None:
+    """Make each member's parameters views of its slice of the stacked ones: the members become
+    plain networks over the weights being trained, for evaluation and diagnostics (one
+    (n × in)·(in × out) matmul per layer on a whole split beats the batched one), nothing copied."""
+    params = dict(stacked.named_parameters())
+    with torch.no_grad():
+        for k, member in enumerate(members):
+            for name, p in member.named_parameters():
+                p.data = params[name][k]
 
-    def __init__(self, template: nn.Module, stacked: nn.Module, k: int):
-        super().__init__()
-        self.template, self.k = template, k
-        self.stacked = [stacked]  # in a list: not a submodule, so eval() here leaves it alone
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        params = {name: p[self.k] for name, p in self.stacked[0].named_parameters()}
-        return functional_call(self.template, params, (x,))
+def tie_grads(members: list[nn.Module], stacked: nn.Module) -> None:
+    """Each member's .grad: a view of its slice of the stacked gradients (for diagnostics)."""
+    params = dict(stacked.named_parameters())
+    for k, member in enumerate(members):
+        for name, p in member.named_parameters():
+            grad = params[name].grad
+            p.grad = None if grad is None else grad[k]
 
 
 def replace(model: nn.Module, name: str, module: nn.Module) -> None:
