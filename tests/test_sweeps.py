@@ -58,22 +58,20 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path):
     assert "2 of 4 jobs failed" in result.stderr + result.stdout
 
 
-@pytest.mark.slow
-def test_joblib_sweep_runs_four_jobs_in_parallel_processes(tmp_path):
-    out = tmp_path / "sweep"
-    result = sweep("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model.activation=relu,tanh", "seed=0,1",
-                   f"hydra.sweep.dir={out}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert sorted(statuses(out).values()) == ["completed"] * 4
-    assert len(summarize(out)) == 4
+LAUNCHERS = {
+    "joblib: 4 jobs in parallel processes": (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1"], 4),
+    "submitit_local: 2 jobs": (["hydra/launcher=submitit_local"], 2),
+}
 
 
 @pytest.mark.slow
-def test_submitit_local_sweep_runs_two_jobs(tmp_path):
+@pytest.mark.parametrize("overrides, jobs", LAUNCHERS.values(), ids=LAUNCHERS.keys())
+def test_launcher_runs_every_job(overrides, jobs, tmp_path):
     out = tmp_path / "sweep"
-    result = sweep("hydra/launcher=submitit_local", "model.activation=relu,tanh", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    result = sweep(*overrides, "model.activation=relu,tanh", f"hydra.sweep.dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(statuses(out).values()) == ["completed"] * 2
+    assert sorted(statuses(out).values()) == ["completed"] * jobs
+    assert len(summarize(out)) == jobs
 
 
 @pytest.mark.slow

@@ -101,25 +101,6 @@ def split_metrics(s: Setup, views: list[nn.Module], splits: tuple[str, ...]) -> 
     ]
 
 
-def member_checkpoint(s: Setup, m: Members, k: int, epoch: int, step: int) -> dict:
-    """What train.checkpoint_state holds for a run alone: member k's weights, optimizer state and
-    random streams (its dropout generator stands in for torch's default one)."""
-    rng = checkpoint.rng_state(m.shuffles[k])
-    if s.device.type == "cuda":
-        rng["cuda"][s.device.index or torch.cuda.current_device()] = m.dropout_rngs[k].get_state()
-    else:
-        rng["torch"] = m.dropout_rngs[k].get_state()
-    return {
-        "epoch": epoch,
-        "step": step,
-        "model": member_state(s.model.state_dict(), k),
-        "optimizer": member_optimizer_state(s.optimizer, k),
-        "early_stopping": m.stoppers[k].state_dict(),
-        "initial_weights": m.flows[k].initial if m.flows else [],
-        "rng": rng,
-    }
-
-
 @torch.no_grad()
 def member_step_sizes(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict[str, torch.Tensor]:
     """diagnostics.step_sizes for every member at once: tag -> (members,)."""
@@ -150,6 +131,25 @@ class Members:
 
     def dir(self, k: int) -> Path:
         return Path(self.configs[k].output_dir)
+
+
+def member_checkpoint(s: Setup, m: Members, k: int, epoch: int, step: int) -> dict:
+    """What train.checkpoint_state holds for a run alone: member k's weights, optimizer state and
+    random streams (its dropout generator stands in for torch's default one)."""
+    rng = checkpoint.rng_state(m.shuffles[k])
+    if s.device.type == "cuda":
+        rng["cuda"][s.device.index or torch.cuda.current_device()] = m.dropout_rngs[k].get_state()
+    else:
+        rng["torch"] = m.dropout_rngs[k].get_state()
+    return {
+        "epoch": epoch,
+        "step": step,
+        "model": member_state(s.model.state_dict(), k),
+        "optimizer": member_optimizer_state(s.optimizer, k),
+        "early_stopping": m.stoppers[k].state_dict(),
+        "initial_weights": m.flows[k].initial if m.flows else [],
+        "rng": rng,
+    }
 
 
 def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator], views: list[nn.Module]) -> Members:
