@@ -94,14 +94,18 @@ def test_measure_gradients_and_delta_equal_hand_backprop(activation):
     # Layer 1 is next to the input (shape 4×3), layer 3 is the output layer (2×4).
     assert [g.shape for g in grad_w] == [(4, 3), (4, 4), (2, 4)]
     for i, (gw, gb) in enumerate(zip(grad_w, grad_b), start=1):
-        torch.testing.assert_close(out[f"gradients/layer_{i}"], gw.norm())
-        torch.testing.assert_close(out[f"delta/layer_{i}"], gb.norm())  # ‖batch-mean of δ^i‖
+        torch.testing.assert_close(out[f"~gradients/layer_{i}"], gw.norm())
+        torch.testing.assert_close(out[f"~delta/layer_{i}"], gb.norm())  # ‖batch-mean of δ^i‖
+        torch.testing.assert_close(out[f"~gradients/log10_layer_{i}"], gw.norm().log10())
+        torch.testing.assert_close(out[f"~delta/log10_layer_{i}"], gb.norm().log10())
     # The three layers really differ, so a shuffled numbering could not pass the loop above.
     norms = [g.norm().item() for g in grad_w]
     assert len({round(v, 6) for v in norms}) == 3
-    assert {k for k in out if k.startswith(("gradients/", "delta/"))} == {
-        *(f"gradients/layer_{i}" for i in (1, 2, 3)),
-        *(f"delta/layer_{i}" for i in (1, 2, 3)),
+    assert {k for k in out if k.startswith(("~gradients/", "~delta/"))} == {
+        *(f"~gradients/layer_{i}" for i in (1, 2, 3)),
+        *(f"~delta/layer_{i}" for i in (1, 2, 3)),
+        *(f"~gradients/log10_layer_{i}" for i in (1, 2, 3)),
+        *(f"~delta/log10_layer_{i}" for i in (1, 2, 3)),
     }
 
 
@@ -112,7 +116,7 @@ def test_weights_moved_is_relative_distance_from_initial_weights():
     backward(model, x, y)
     before = flow.measure(x)
     for i in (1, 2, 3):
-        assert before[f"weights/moved_layer_{i}"].item() == 0.0
+        assert before[f"~weights/moved_layer_{i}"].item() == 0.0
 
     lr = 0.1
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -122,7 +126,7 @@ def test_weights_moved_is_relative_distance_from_initial_weights():
     for i, (gw, w0) in enumerate(zip(grad_w, [W1, W2, W3]), start=1):
         # W − W0 = −η ∂C/∂W after one plain gradient step.
         expected = lr * gw.norm() / torch.tensor(w0, dtype=torch.float64).norm()
-        torch.testing.assert_close(after_one[f"weights/moved_layer_{i}"], expected)
+        torch.testing.assert_close(after_one[f"~weights/moved_layer_{i}"], expected)
 
     backward(model, x, y)
     optimizer.step()
@@ -130,8 +134,8 @@ def test_weights_moved_is_relative_distance_from_initial_weights():
     for i, (layer, w0) in enumerate(zip(model.linears(), [W1, W2, W3]), start=1):
         w0 = torch.tensor(w0, dtype=torch.float64)
         # Measured from W0, not from the previous step.
-        torch.testing.assert_close(after_two[f"weights/moved_layer_{i}"], (layer.weight - w0).norm() / w0.norm())
-        assert after_two[f"weights/moved_layer_{i}"] > after_one[f"weights/moved_layer_{i}"]
+        torch.testing.assert_close(after_two[f"~weights/moved_layer_{i}"], (layer.weight - w0).norm() / w0.norm())
+        assert after_two[f"~weights/moved_layer_{i}"] > after_one[f"~weights/moved_layer_{i}"]
 
 
 # Saturated, dead and idle units on hand-set pre-activations ---------------------------------------
@@ -156,7 +160,7 @@ def test_saturation_thresholds_are_a_tenth_of_the_peak_slope():
     assert z_sigmoid == pytest.approx(3.637, abs=1e-3) and z_tanh == pytest.approx(1.818, abs=1e-3)
     for activation, edge in (("sigmoid", z_sigmoid), ("tanh", z_tanh)):
         z = torch.tensor([[edge - 0.01, -(edge - 0.01), edge + 0.01, -(edge + 0.01)]], dtype=torch.float64)
-        got = unit_statistics(activation, [z])["activations/saturated_layer_1"]
+        got = unit_statistics(activation, [z])["~activations/saturated_layer_1"]
         assert got.item() == pytest.approx(0.5)
 
 
@@ -175,8 +179,8 @@ def test_saturated_fraction_on_hand_set_pre_activations(activation, expected):
     model, x = identity_then_constant(activation)
     out = GradientFlow(model).measure(x)
     for i, fraction in expected.items():
-        assert out[f"activations/saturated_layer_{i}"].item() == pytest.approx(fraction)
-    assert not any(k.startswith(("activations/dead", "activations/idle")) for k in out)
+        assert out[f"~activations/saturated_layer_{i}"].item() == pytest.approx(fraction)
+    assert not any(k.startswith(("~activations/dead", "~activations/idle")) for k in out)
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "prelu", "softplus"])
@@ -189,9 +193,9 @@ def test_dead_fraction_counts_units_never_positive_on_the_batch(activation):
     with torch.no_grad():
         model.linears()[1].bias.copy_(torch.tensor([-1.0, 0.0, 0.5, -0.2]))  # z^2 = b^2: 3 of 4 ≤ 0
     out = GradientFlow(model).measure(torch.tensor(z1, dtype=torch.float64))
-    assert out["activations/dead_layer_1"].item() == pytest.approx(0.5)
-    assert out["activations/dead_layer_2"].item() == pytest.approx(0.75)
-    assert not any(k.startswith(("activations/saturated", "activations/idle")) for k in out)
+    assert out["~activations/dead_layer_1"].item() == pytest.approx(0.5)
+    assert out["~activations/dead_layer_2"].item() == pytest.approx(0.75)
+    assert not any(k.startswith(("~activations/saturated", "~activations/idle")) for k in out)
 
 
 def test_idle_pieces_fraction_for_maxout():
@@ -208,8 +212,8 @@ def test_idle_pieces_fraction_for_maxout():
     )
     out = GradientFlow(model).measure(x)
     # Unit 1 never picks piece 2, unit 2 never picks piece 1: 2 idle pieces of 6.
-    assert out["activations/idle_pieces_layer_1"].item() == pytest.approx(2 / 6)
-    assert "activations/idle_pieces_layer_2" not in out  # the output layer is not a hidden layer
+    assert out["~activations/idle_pieces_layer_1"].item() == pytest.approx(2 / 6)
+    assert "~activations/idle_pieces_layer_2" not in out  # the output layer is not a hidden layer
 
 
 # pre_activations -----------------------------------------------------------------------------------
@@ -274,13 +278,13 @@ def test_step_sizes_for_adagrad_are_eta_t_over_sigma_t(groups):
     assert step_sizes(Adagrad(model.parameters(), lr=lr, eps=eps), model) == {}  # before any step
     model, optimizer, grads = run_steps(lambda p: Adagrad(p, lr=lr, eps=eps), groups)
     out = step_sizes(optimizer, model)
-    assert set(out) == {f"optim/step_size_layer_{i}" for i in (1, 2, 3)}
+    assert set(out) == {f"~optim/step_size_layer_{i}" for i in (1, 2, 3)}
     t = len(grads) - 1  # the last update was step t = 2, counted from 0
     for i in (1, 2, 3):
         g = [step[i - 1] for step in grads]
         eta_t = lr / math.sqrt(t + 1)
         sigma_t = torch.sqrt(sum(gi**2 for gi in g) / (t + 1)) + eps
-        torch.testing.assert_close(out[f"optim/step_size_layer_{i}"], (eta_t / sigma_t).mean())
+        torch.testing.assert_close(out[f"~optim/step_size_layer_{i}"], (eta_t / sigma_t).mean())
 
 
 def test_step_sizes_for_momentum_are_mean_absolute_velocity():
@@ -288,13 +292,13 @@ def test_step_sizes_for_momentum_are_mean_absolute_velocity():
     model = tiny_mlp("sigmoid")
     model, optimizer, grads = run_steps(lambda p: Momentum(p, lr=lr, momentum=lam))
     out = step_sizes(optimizer, model)
-    assert set(out) == {f"optim/step_size_layer_{i}" for i in (1, 2, 3)}
+    assert set(out) == {f"~optim/step_size_layer_{i}" for i in (1, 2, 3)}
     for i, (layer, w0) in enumerate(zip(model.linears(), [W1, W2, W3]), start=1):
         v, moved = torch.zeros_like(grads[0][i - 1]), torch.zeros_like(grads[0][i - 1])
         for step in grads:  # v^{t+1} = λ v^t − η g^t;  θ^{t+1} = θ^t + v^{t+1}
             v = lam * v - lr * step[i - 1]
             moved += v
-        torch.testing.assert_close(out[f"optim/step_size_layer_{i}"], v.abs().mean())
+        torch.testing.assert_close(out[f"~optim/step_size_layer_{i}"], v.abs().mean())
         # The hand-computed v really is what the optimizer moved the weights by.
         torch.testing.assert_close(layer.weight.detach(), torch.tensor(w0, dtype=torch.float64) + moved)
 
@@ -307,34 +311,38 @@ def test_step_sizes_is_empty_for_torch_optimizers(factory):
 
 # custom_scalars_layout -------------------------------------------------------------------------------
 
-FAMILIES = {
-    "gradients": "gradients/layer_{}",
-    "delta": "delta/layer_{}",
-    "moved": "weights/moved_layer_{}",
-    "activations": "activations/saturated_layer_{}",
-    "step": "optim/step_size_layer_{}",
+LOG_FAMILIES = {
+    "gradients": "~gradients/log10_layer_{}",
+    "delta": "~delta/log10_layer_{}",
+    "moved": "~weights/moved_layer_{}",
 }
-OTHER_TAGS = ["train/loss", "val/loss", "val/acc", "test/acc", "lr/group_0", "weights/layer_1", "best_epoch"]
+UNIT_FAMILIES = {"sigmoid": "saturated_layer", "tanh": "saturated_layer", "relu": "dead_layer", "maxout": "idle_pieces_layer"}
+OTHER_TAGS = [
+    "train/loss", "val/loss", "val/acc", "~end/test/acc", "~run/lr", "~weights/layer_1", "~end/best_epoch",
+    *(f"~gradients/layer_{i}" for i in range(1, 5)), *(f"~delta/layer_{i}" for i in range(1, 5)),
+]  # fmt: skip
 
 
-def test_custom_scalars_layout_has_one_multiline_chart_per_quantity():
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "maxout", "identity"])
+@pytest.mark.parametrize("with_steps", [True, False])
+def test_custom_scalars_layout_has_one_log_scale_chart_per_quantity_it_has_data_for(activation, with_steps):
     L = 4
-    layout = custom_scalars_layout(L)
-    (category,) = layout.values()
+    (category,) = custom_scalars_layout(L, activation, with_steps).values()
+    families = {name: [p.format(i) for i in range(1, L + 1)] for name, p in LOG_FAMILIES.items()}
+    if activation in UNIT_FAMILIES:
+        families["units"] = [f"~activations/{UNIT_FAMILIES[activation]}_{i}" for i in range(1, L)]
+    if with_steps:
+        families["step"] = [f"~optim/step_size_layer_{i}" for i in range(1, L + 1)]
+    # Tags of the other unit kinds exist in other runs of a sweep: a chart must not pick them up.
+    other_units = [f"~activations/{u}_1" for u in set(UNIT_FAMILIES.values()) - {UNIT_FAMILIES.get(activation)}]
+    all_tags = [t for tags in families.values() for t in tags] + OTHER_TAGS + other_units
     charts = list(category.values())
-    assert len(charts) == len(FAMILIES)
-    family_tags = {name: [pattern.format(i) for i in range(1, L + 1)] for name, pattern in FAMILIES.items()}
-    family_tags["activations"] += [f"activations/dead_layer_{i}" for i in range(1, L)]
-    family_tags["activations"] += [f"activations/idle_pieces_layer_{i}" for i in range(1, L)]
-    all_tags = [tag for tags in family_tags.values() for tag in tags] + OTHER_TAGS
     for kind, regexes in charts:
         assert kind == "Multiline" and len(regexes) == 1
-        # TensorBoard's custom-scalars backend filters tags with re.match.
-        matched = {tag for tag in all_tags if re.compile(regexes[0]).match(tag)}
-        assert any(matched == set(tags) for tags in family_tags.values()), (regexes[0], matched)
-    # Every family has its chart.
-    covered = [{t for t in all_tags if re.match(r[0], t)} for _, r in charts]
-    assert sorted(map(sorted, covered)) == sorted(map(sorted, family_tags.values()))
+    # TensorBoard's custom-scalars backend filters tags with re.match: every chart covers exactly
+    # one family, and every family this run logs has its chart (none empty, none missing).
+    covered = [{t for t in all_tags if re.match(regexes[0], t)} for _, regexes in charts]
+    assert sorted(map(sorted, covered)) == sorted(map(sorted, families.values()))
 
 
 # The vanishing gradient itself ------------------------------------------------------------------------
@@ -348,7 +356,7 @@ def layer_ratio(activation: str, init: str, seed: int = 0) -> float:
     flow = GradientFlow(model)
     backward(model, x, y)
     out = flow.measure(x)
-    return (out["gradients/layer_11"] / out["gradients/layer_1"]).item()
+    return (out["~gradients/layer_11"] / out["~gradients/layer_1"]).item()
 
 
 def test_sigmoid_gradients_vanish_towards_the_input_and_relu_ones_do_not():
@@ -388,14 +396,18 @@ def test_train_logs_gradient_flow_with_diagnostics(tmp_path):
     tags = set(events.Tags()["scalars"])
     L = 3  # depth 2 (relu, the default model) + the output layer
     for i in range(1, L + 1):
-        for family in ("gradients/layer_{}", "delta/layer_{}", "weights/moved_layer_{}", "optim/step_size_layer_{}"):
+        for family in ("~gradients/layer_{}", "~delta/layer_{}", "~weights/moved_layer_{}", "~optim/step_size_layer_{}"):
             assert family.format(i) in tags
-    assert {"activations/dead_layer_1", "activations/dead_layer_2"} <= tags
-    assert not {f"gradients/layer_{L + 1}", "activations/dead_layer_3", "activations/saturated_layer_1"} & tags
+        for family in ("~gradients/{}_{}", "~delta/{}_{}"):  # the log10 tags are the norms' log10
+            norms, logs = events.Scalars(family.format("layer", i)), events.Scalars(family.format("log10_layer", i))
+            assert [e.step for e in logs] == [e.step for e in norms]
+            assert [e.value for e in logs] == pytest.approx([math.log10(e.value) for e in norms], rel=1e-5)
+    assert {"~activations/dead_layer_1", "~activations/dead_layer_2"} <= tags
+    assert not {f"~gradients/layer_{L + 1}", "~activations/dead_layer_3", "~activations/saturated_layer_1"} & tags
     # 210 training samples in batches of 32: 7 steps, logged at steps 2, 4, 6.
-    assert [e.step for e in events.Scalars("gradients/layer_1")] == [2, 4, 6]
-    assert all(e.value > 0 for e in events.Scalars("weights/moved_layer_1"))
-    assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("activations/dead_layer_1"))
+    assert [e.step for e in events.Scalars("~gradients/layer_1")] == [2, 4, 6]
+    assert all(e.value > 0 for e in events.Scalars("~weights/moved_layer_1"))
+    assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("~activations/dead_layer_1"))
 
     # The layout is a tensor of the custom_scalars plugin: its tag in the plugin's index, the
     # serialized Layout proto in the tensor's value.
@@ -403,7 +415,8 @@ def test_train_logs_gradient_flow_with_diagnostics(tmp_path):
     (config,) = events.Tensors("custom_scalars__config__")
     layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
     charts = {chart.title: list(chart.multiline.tag) for category in layout.category for chart in category.chart}
-    assert charts == {title: regexes for title, (_, regexes) in next(iter(custom_scalars_layout(L).values())).items()}
+    expected = next(iter(custom_scalars_layout(L, "relu", step_sizes=True).values()))
+    assert charts == {title: regexes for title, (_, regexes) in expected.items()}
     for regexes in charts.values():  # every chart shows something this run logged
         assert any(re.match(regexes[0], tag) for tag in tags)
 
@@ -414,10 +427,39 @@ def test_train_without_diagnostics_logs_no_gradient_flow(tmp_path):
     events = read_events(tmp_path / "off")
     tags = set(events.Tags()["scalars"])
     assert "train/loss" in tags
-    assert not [t for t in tags if t.startswith(("gradients/", "delta/", "weights/moved", "activations/"))]
+    assert not [t for t in tags if t.startswith(("~gradients/", "~delta/", "~weights/moved", "~activations/"))]
     assert "custom_scalars__config__" not in events.Tags()["tensors"]  # no layout either
     with pytest.raises(KeyError):
         events.PluginTagToContent("custom_scalars")
     # The optimizer's step sizes are not part of the gradient-flow switch: train.py logs them
     # for every optimizer that exposes them (the lecture's Adagrad here).
-    assert "optim/step_size_layer_1" in tags
+    assert "~optim/step_size_layer_1" in tags
+
+
+def test_a_deep_sigmoid_run_shows_its_vanishing_gradient_as_an_image_and_in_log10_tags(tmp_path):
+    cfg = compose_config([*E2E, "diagnostics=true", "model.activation=sigmoid", "model.depth=6", "trainer.max_epochs=3"], tmp_path)
+    train(cfg)
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    # One figure after every epoch here (3 epochs <= FLOW_IMAGES), each at the epoch's last step.
+    images = events.Images("~gradient_flow")
+    epoch_steps = [e.step for e in events.Scalars("~run/epoch")]
+    assert [e.step for e in images] == epoch_steps
+    assert images[0].width > 300 and images[0].height > 200
+    # The log10 tags carry the effect: layer 1's gradient orders of magnitude below layer 7's.
+    first, last = events.Scalars("~gradients/log10_layer_1")[0].value, events.Scalars("~gradients/log10_layer_7")[0].value
+    assert last - first > 2
+
+
+def test_gradient_flow_figure_draws_both_norms_per_layer_on_a_log_axis():
+    from dltips.plots import gradient_flow_figure, to_image
+
+    norms = torch.tensor([[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]]).numpy()
+    fig = gradient_flow_figure(norms, "t")
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log" and ax.get_title() == "t"
+    lines = ax.get_lines()
+    assert [list(line.get_xdata()) for line in lines] == [[1, 2, 3], [1, 2, 3]]
+    for line, row in zip(lines, norms):
+        assert list(line.get_ydata()) == pytest.approx(list(row), nan_ok=True)
+    assert to_image(fig).shape[2] == 3

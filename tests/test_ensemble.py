@@ -264,7 +264,7 @@ def test_log_curve_writes_readable_scalars(tmp_path):
         for key in curve[0]:
             if key == step_key:
                 continue
-            scalars = events.Scalars(f"ensemble/{prefix}/{key}")
+            scalars = events.Scalars(f"~ensemble/{prefix}/{key}")
             assert [s.step for s in scalars] == [r[step_key] for r in curve]
             assert [s.value for s in scalars] == pytest.approx([r[key] for r in curve], rel=1e-6)
     assert not any(tag.endswith(("/n", "/k")) for tag in events.Tags()["scalars"])

@@ -61,11 +61,11 @@ def test_event_files_hold_the_curves_and_hparams(make_cfg):
     metrics = train(cfg)
     events = read_events(Path(cfg.output_dir))
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "lr", "test/loss", "test/acc"} <= tags
+    assert {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "~run/lr", "~end/test/loss", "~end/test/acc"} <= tags
     assert len(events.Scalars("val/acc")) == 2  # once per epoch
     steps = [e.step for e in events.Scalars("train/loss")]
     assert steps == sorted(steps) and steps[0] == 2 and len(steps) > 2
-    assert events.Scalars("test/acc")[-1].value == pytest.approx(metrics["test/acc"])
+    assert events.Scalars("~end/test/acc")[-1].value == pytest.approx(metrics["test/acc"])
     params = hparams_of(events)  # in the run's own event file, not a sub-run
     assert params["model.activation"] == "tanh" and params["optimizer.lr"] == pytest.approx(0.001)
     assert params["seed"] == 0

@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from omegaconf import OmegaConf
 
+from dltips.tags import EPOCH, old_name
+
 FINAL = ("val/acc", "val/loss", "test/acc", "test/loss")
 COLUMNS = ("run", "overrides", "status", *FINAL, "best val/acc", "best val/loss", "epochs", "time_s")
 # Sample standard deviation over the runs of a group (seeds are a sample of possible runs).
@@ -86,7 +88,7 @@ def read_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
 def curve(scalars: dict, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """The metric against the epoch: the loop logs `epoch` at the same steps as val/*."""
     points = scalars.get(metric, [])
-    epoch_at = {step: value for step, value in scalars.get("epoch", [])}
+    epoch_at = {step: value for step, value in scalars.get(EPOCH) or scalars.get(old_name(EPOCH), [])}
     # Without `epoch` scalars (older runs) the i-th value is taken to be epoch i.
     epochs = [epoch_at.get(step, i) for i, (step, _) in enumerate(points)]
     return np.array(epochs, dtype=float), np.array([v for _, v in points], dtype=float)

@@ -7,11 +7,14 @@ while the step's gradients are still in `.grad`.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from dltips.nn import MLP, Maxout
 from dltips.nn.activations import Activation, PReLU
+from dltips.tags import ACTIVATIONS, DELTA, GRADIENT_FLOW, GRADIENTS, OPTIM, WEIGHTS, per_layer
 
 SATURATING = {"sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / 0.25, "tanh": lambda z: 1 - torch.tanh(z) ** 2}
 RELU_LIKE = ("relu", "leaky_relu", "prelu", "softplus")
@@ -40,33 +43,40 @@ def unit_statistics(activation: str, zs: list[torch.Tensor]) -> dict[str, torch.
     out = {}
     for i, z in enumerate(zs, start=1):
         if activation in SATURATING:
-            out[f"activations/saturated_layer_{i}"] = (SATURATING[activation](z) < SATURATED_BELOW).float().mean()
+            out[per_layer(ACTIVATIONS, i, "saturated_layer")] = (SATURATING[activation](z) < SATURATED_BELOW).float().mean()
         elif activation in RELU_LIKE:
-            out[f"activations/dead_layer_{i}"] = (z <= 0).all(dim=0).float().mean()
+            out[per_layer(ACTIVATIONS, i, "dead_layer")] = (z <= 0).all(dim=0).float().mean()
         elif activation == "maxout":
             winners = nn.functional.one_hot(z.argmax(dim=-1), z.shape[-1]).any(dim=0)
-            out[f"activations/idle_pieces_layer_{i}"] = (~winners).float().mean()
+            out[per_layer(ACTIVATIONS, i, "idle_pieces_layer")] = (~winners).float().mean()
     return out
 
 
 class GradientFlow:
-    """Remembers each layer's initial weights; `measure` returns the per-layer statistics."""
+    """Remembers each layer's initial weights; `measure` returns the per-layer statistics and
+    keeps the last ‖∂C/∂W^l‖ and ‖δ^l‖ (a (2, L) tensor on the device) for the figure."""
 
     def __init__(self, model: MLP):
         self.model = model
         self.linears = model.linears()
         self.initial = [layer.weight.detach().clone() for layer in self.linears]
+        self.last: torch.Tensor | None = None
 
     @torch.no_grad()
     def measure(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
+        norms = torch.full((2, len(self.linears)), math.nan, device=x.device)  # rows: ‖∂C/∂W^l‖, ‖δ^l‖
         for i, (layer, w0) in enumerate(zip(self.linears, self.initial), start=1):
             if layer.weight.grad is not None:
-                out[f"gradients/layer_{i}"] = layer.weight.grad.norm()
+                out[per_layer(GRADIENTS, i)] = norms[0, i - 1] = layer.weight.grad.norm()
             if layer.bias is not None and layer.bias.grad is not None:
                 # ∂C/∂b^l is the batch's error signal δ^l (summed, over the mean loss).
-                out[f"delta/layer_{i}"] = layer.bias.grad.norm()
-            out[f"weights/moved_layer_{i}"] = (layer.weight - w0).norm() / w0.norm()
+                out[per_layer(DELTA, i)] = norms[1, i - 1] = layer.bias.grad.norm()
+            out[per_layer(WEIGHTS, i, "moved_layer")] = (layer.weight - w0).norm() / w0.norm()
+        # log10 as tags of their own: sigmoid's first layers sit orders of magnitude below its
+        # last ones, which a chart with a linear axis draws as a flat line at 0.
+        out |= {tag.replace("/layer_", "/log10_layer_"): v.log10() for tag, v in out.items() if tag.startswith((GRADIENTS, DELTA))}
+        self.last = norms
         return out | unit_statistics(self.model.activation, pre_activations(self.model, x))
 
 
@@ -80,17 +90,45 @@ def step_sizes(optimizer: torch.optim.Optimizer, model: MLP) -> dict[str, torch.
     for i, layer in enumerate(model.linears(), start=1):
         step = optimizer.effective_step(layer.weight)
         if step is not None:
-            out[f"optim/step_size_layer_{i}"] = step.mean()
+            out[per_layer(OPTIM, i, "step_size_layer")] = step.mean()
     return out
 
 
-def custom_scalars_layout(num_layers: int) -> dict:
-    """One TensorBoard chart per quantity with every layer on it (the CUSTOM SCALARS tab)."""
+# What unit_statistics measures per activation: the tag's stem and the chart's title.
+UNITS = {
+    **dict.fromkeys(SATURATING, ("saturated_layer", "share of saturated units per layer")),
+    **dict.fromkeys(RELU_LIKE, ("dead_layer", "share of dead units per layer")),
+    "maxout": ("idle_pieces_layer", "share of maxout pieces that never win, per layer"),
+}
+
+
+def custom_scalars_layout(num_layers: int, activation: str, step_sizes: bool) -> dict:
+    """One TensorBoard chart per quantity with every layer on it (the CUSTOM SCALARS tab), norms
+    on a log10 scale; only the charts this run has data for."""
     charts = {
-        "‖∂C/∂W‖ per layer": r"gradients/layer_\d+",
-        "‖δ‖ = ‖∂C/∂b‖ per layer": r"delta/layer_\d+",
-        "‖W − W₀‖ / ‖W₀‖ per layer": r"weights/moved_layer_\d+",
-        "saturated / dead units per layer": r"activations/.*",
-        "effective step size per layer": r"optim/step_size_layer_\d+",
+        "log10 ‖∂C/∂W‖ per layer": per_layer(GRADIENTS, r"\d+", "log10_layer"),
+        "log10 ‖δ‖ = log10 ‖∂C/∂b‖ per layer": per_layer(DELTA, r"\d+", "log10_layer"),
+        "‖W − W₀‖ / ‖W₀‖ per layer": per_layer(WEIGHTS, r"\d+", "moved_layer"),
     }
+    if activation in UNITS:
+        stem, title = UNITS[activation]
+        charts[title] = per_layer(ACTIVATIONS, r"\d+", stem)
+    if step_sizes:
+        charts["effective step size per layer"] = per_layer(OPTIM, r"\d+", "step_size_layer")
     return {f"gradient flow ({num_layers} layers)": {title: ["Multiline", [regex]] for title, regex in charts.items()}}
+
+
+# The gradient-flow figure costs ~0.15 s to draw: a run draws about this many over training.
+FLOW_IMAGES = 10
+
+
+def log_gradient_flow(writer, flow: GradientFlow, epoch: int, step: int, max_epochs: int) -> None:
+    """The lecture's gradient-flow figure as an image (IMAGES tab, one per step on its slider):
+    after the first epoch, every max_epochs/FLOW_IMAGES epochs and after the last."""
+    every = max(1, math.ceil(max_epochs / FLOW_IMAGES))
+    if flow.last is None or not (epoch == 0 or (epoch + 1) % every == 0 or epoch == max_epochs - 1):
+        return
+    from dltips.plots import gradient_flow_figure, to_image  # matplotlib: only when drawing
+
+    fig = gradient_flow_figure(flow.last.cpu().numpy(), f"gradient flow at step {step} (epoch {epoch})")
+    writer.add_image(GRADIENT_FLOW, to_image(fig), step, dataformats="HWC")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dltips.nn.dropout import Dropout
+from dltips.tags import ENSEMBLE
 
 if TYPE_CHECKING:  # tensorboard is only needed by whoever passes a writer
     from torch.utils.tensorboard import SummaryWriter
@@ -204,9 +205,9 @@ def explicit_ensemble_curve(models: Sequence[nn.Module], x: torch.Tensor, y: tor
 
 
 def log_curve(writer: SummaryWriter, rows: Sequence[dict[str, float]], prefix: str) -> None:
-    """Write every value as `ensemble/{prefix}/{key}` with step N (or K), so curves overlay."""
+    """Write every value as `~ensemble/{prefix}/{key}` with step N (or K), so curves overlay."""
     for row in rows:
         step = row["n"] if "n" in row else row["k"]
         for key, value in row.items():
             if key not in ("n", "k"):
-                writer.add_scalar(f"ensemble/{prefix}/{key}", value, int(step))
+                writer.add_scalar(f"{ENSEMBLE}/{prefix}/{key}", value, int(step))

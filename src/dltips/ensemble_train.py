@@ -29,16 +29,18 @@ from dltips import checkpoint
 from dltips.build import Setup, build_model, build_optimizer, compile_model, setup
 from dltips.config import ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
-from dltips.diagnostics import GradientFlow, custom_scalars_layout
+from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
 from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
 from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack, tie, tie_grads
 from dltips.optim import Adagrad, Momentum
+from dltips.tags import OPTIM, per_layer
 from dltips.train import (
     due,
     ends,
     evaluate,
     hydra_choices_and_overrides,
+    log_end,
     log_epoch,
     progress,
     set_lr,
@@ -108,7 +110,7 @@ def member_step_sizes(optimizer: torch.optim.Optimizer, model: nn.Module) -> dic
         return {}
     layers = [m for m in model.modules() if isinstance(m, StackedLinear)]
     steps = {i: optimizer.effective_step(layer.weight) for i, layer in enumerate(layers, start=1)}
-    return {f"optim/step_size_layer_{i}": step.mean(dim=(1, 2)) for i, step in steps.items() if step is not None}
+    return {per_layer(OPTIM, i, "step_size_layer"): step.mean(dim=(1, 2)) for i, step in steps.items() if step is not None}
 
 
 @dataclass
@@ -172,7 +174,7 @@ def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator],
         finals=[None] * n,
     )
     for writer, flow in zip(members.writers, members.flows or []):
-        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
+        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears), cfg.model.activation, hasattr(s.optimizer, "effective_step")))
     return members
 
 
@@ -231,6 +233,8 @@ def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> l
             stop_member(s, m, k, f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})", epoch, step)
             continue
         log_epoch(m.writers[k], metrics, epoch, step, s.optimizer, m.views[k], cfg.trainer.weight_histograms)
+        if m.flows:
+            log_gradient_flow(m.writers[k], m.flows[k], epoch, step, cfg.trainer.max_epochs)
         improved = m.stoppers[k].update(epoch, metrics, None)
 
         def state(k=k) -> dict:
@@ -269,8 +273,7 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
     choices, overrides = hydra_choices_and_overrides()
     for k, member in enumerate(m.configs):
         final = m.finals[k] = m.finals[k] or finished[k] | ends(epoch, step, m.stoppers[k])
-        for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
-            m.writers[k].add_scalar(tag, final[tag], int(final["steps"]))
+        log_end(m.writers[k], final, int(final["steps"]))
         report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": final}
         if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
             report["ensemble"] = dropout_ensemble_curve(m.views[k], *s.splits.test, generator=m.dropout_rngs[k])

@@ -23,9 +23,10 @@ from dltips.build import Setup, setup
 from dltips.config import CONFIG_DIR, ConfigError
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, log_curve
-from dltips.diagnostics import GradientFlow, custom_scalars_layout, step_sizes
+from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
 from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
 from dltips.sweep import record_failure, share_cores
+from dltips.tags import END, EPOCH, LR, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
 
 log = logging.getLogger("dltips")
 
@@ -139,7 +140,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
     writer = open_writer(out, purge_step=step + 1 if step else None)
     if flow:
-        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears)))
+        writer.add_custom_scalars(custom_scalars_layout(len(flow.linears), cfg.model.activation, hasattr(optimizer, "effective_step")))
 
     x, y = s.splits.train
     batch_size, per_step = cfg.data.batch_size, cfg.scheduler.interval == "step"
@@ -165,7 +166,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 if not math.isfinite(value):
                     status, message = "diverged", f"loss became {value} at step {step} (epoch {epoch})"
                     break
-                writer.add_scalar("train/loss", value, step)
+                writer.add_scalar(TRAIN_LOSS, value, step)
                 log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb) if flow else {}), step)
         if status == "completed":
             # The lecture's first check is the training set itself, so measure it like val: eval mode.
@@ -178,6 +179,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             break
 
         log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
+        if flow:
+            log_gradient_flow(writer, flow, epoch, step, cfg.trainer.max_epochs)
         improved = s.stopper.update(epoch, metrics, model)
         state = lambda: checkpoint_state(s, epoch, step, shuffle, flow)  # noqa: E731 (built only if written)
         write_checkpoints(out, state, writer, due(epoch, cfg.trainer) or s.stopper.should_stop, improved)
@@ -195,8 +198,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for split, (xs, ys) in [("train", s.splits.train), ("val", s.splits.val), ("test", s.splits.test)]:
         final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
     final |= ends(epoch, step, s.stopper)
-    for tag in ("test/loss", "test/acc", "best_epoch", "stop_epoch"):
-        writer.add_scalar(tag, final[tag], step)
+    log_end(writer, final, step)
     report = {
         "status": status,
         "message": message,
@@ -240,11 +242,16 @@ def due(epoch: int, trainer: DictConfig) -> bool:
 
 def log_epoch(writer, metrics: dict, epoch: int, step: int, optimizer, model: nn.Module, histograms: bool) -> None:
     # train/loss itself is the mini-batch curve
-    values = {"train/loss_epoch" if tag == "train/loss" else tag: value for tag, value in metrics.items()}
-    log_scalars(writer, values | {"lr": optimizer.param_groups[0]["lr"], "epoch": epoch}, step)
+    values = {TRAIN_LOSS_EPOCH if tag == TRAIN_LOSS else tag: value for tag, value in metrics.items()}
+    log_scalars(writer, values | {LR: optimizer.param_groups[0]["lr"], EPOCH: epoch}, step)
     if histograms:
         for i, layer in enumerate(model.linears(), start=1):
-            writer.add_histogram(f"weights/layer_{i}", layer.weight, step)
+            writer.add_histogram(per_layer(WEIGHTS, i), layer.weight, step)
+
+
+def log_end(writer, final: dict[str, float], step: int) -> None:
+    """The end-of-run numbers, under their own tags (dltips.tags.END)."""
+    log_scalars(writer, {tag: final[name] for name, tag in END.items()}, step)
 
 
 def hydra_choices_and_overrides() -> tuple[dict[str, str], list[str]]:

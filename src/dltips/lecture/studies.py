@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 
 from dltips.lecture.dropout import dropout_ensemble
 from dltips.lecture.lab import Lab, Run, Section, fmt, mean_std, series, table
+from dltips.tags import GRADIENTS, WEIGHTS, per_layer
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "softplus", "maxout")
 
@@ -37,18 +38,18 @@ def vanishing_gradient(lab: Lab) -> Section:
         a: lab.run("vanishing_gradient", a, ["experiment=vanishing_gradient", f"model.activation={a}", f"trainer.max_epochs={lab.epochs(10)}"])
         for a in acts
     }
-    layers = len([t for t in variants["sigmoid"][0].scalars if t.startswith("gradients/layer_")])
+    layers = len([t for t in variants["sigmoid"][0].scalars if t.startswith(f"{GRADIENTS}/layer_")])
     # At the first logged step, i.e. near the random start, as in Nielsen's figures.
-    ratio = {a: [first(r, f"gradients/layer_{layers}") / first(r, "gradients/layer_1") for r in runs] for a, runs in variants.items()}
-    moved = {a: [last(r, "weights/moved_layer_1") for r in runs] for a, runs in variants.items()}
+    ratio = {a: [first(r, per_layer(GRADIENTS, layers)) / first(r, per_layer(GRADIENTS, 1)) for r in runs] for a, runs in variants.items()}
+    moved = {a: [last(r, per_layer(WEIGHTS, 1, "moved_layer")) for r in runs] for a, runs in variants.items()}
     held = (
         mean_std(ratio["sigmoid"])[0] >= 100
         and mean_std(moved["sigmoid"])[0] < 0.01
         and all(mean_std(ratio[a])[0] < 10 for a in ("relu", "maxout"))
     )
     rows = [
-        [a, fmt([first(r, "gradients/layer_1") for r in runs], 6), fmt([first(r, f"gradients/layer_{layers}") for r in runs], 4),
-         fmt(ratio[a], 1), fmt(moved[a], 4), fmt([last(r, f"weights/moved_layer_{layers}") for r in runs], 3),
+        [a, fmt([first(r, per_layer(GRADIENTS, 1)) for r in runs], 6), fmt([first(r, per_layer(GRADIENTS, layers)) for r in runs], 4),
+         fmt(ratio[a], 1), fmt(moved[a], 4), fmt([last(r, per_layer(WEIGHTS, layers, "moved_layer")) for r in runs], 3),
          fmt([r.metrics["test/acc"] for r in runs])]
         for a, runs in variants.items()
     ]
@@ -56,8 +57,8 @@ def vanishing_gradient(lab: Lab) -> Section:
     left, right = fig.subplots(1, 2)
     for a, runs in variants.items():
         idx = np.arange(1, layers + 1)
-        left.plot(idx, [np.mean([first(r, f"gradients/layer_{i}") for r in runs]) for i in idx], marker="o", label=a)
-        right.plot(idx, [np.mean([last(r, f"weights/moved_layer_{i}") for r in runs]) for i in idx], marker="o", label=a)
+        left.plot(idx, [np.mean([first(r, per_layer(GRADIENTS, i)) for r in runs]) for i in idx], marker="o", label=a)
+        right.plot(idx, [np.mean([last(r, per_layer(WEIGHTS, i, "moved_layer")) for r in runs]) for i in idx], marker="o", label=a)
     left.set(xlabel="layer (1 = next to the input)", ylabel="‖∂C/∂W‖ at the first logged step", yscale="log")
     right.set(xlabel="layer", ylabel="‖W − W₀‖ / ‖W₀‖ at the end", yscale="log")
     left.legend()

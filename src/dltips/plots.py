@@ -1,0 +1,79 @@
+"""What every figure shares: one colour per activation, optimizer and remedy, and the lecture's
+gradient-flow figure (per-layer norms against the layer index, log scale).
+
+Figures are bare matplotlib `Figure`s rendered with Agg: no pyplot state, no display needed.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+# One colour per thing, in every figure and every run: sigmoid is always the same red, whether
+# it is compared with ReLU in a sweep summary or in the lecture report.
+COLORS = {
+    # activations
+    "sigmoid": "#d62728",
+    "tanh": "#ff7f0e",
+    "relu": "#1f77b4",
+    "softplus": "#17becf",
+    "leaky_relu": "#2ca02c",
+    "prelu": "#bcbd22",
+    "maxout": "#9467bd",
+    # optimizers; the lecture's own and torch's share a colour (ours is drawn dashed on top)
+    "sgd": "#7f7f7f",
+    "adagrad": "#e377c2",
+    "torch_adagrad": "#e377c2",
+    "momentum": "#8c564b",
+    "torch_momentum": "#8c564b",
+    "adam": "#1f77b4",
+    "rmsprop": "#2ca02c",
+    # remedies against overfitting
+    "none": "#7f7f7f",
+    "weight_decay": "#1f77b4",
+    "early_stopping": "#ff7f0e",
+    "augmentation": "#2ca02c",
+    "dropout": "#9467bd",
+    # cost functions and input normalization
+    "cross_entropy": "#1f77b4",
+    "mse": "#d62728",
+    "standard": "#1f77b4",
+    "minmax": "#2ca02c",
+}
+# Anything else (a run name, a learning rate) takes the next colour of a 20-colour cycle, so
+# that up to 20 lines in one plot never share one.
+CYCLE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+]  # fmt: skip
+
+
+def colors(labels: list[str]) -> dict[str, str]:
+    """A colour per label: the fixed one where the label names a known thing, else from CYCLE."""
+    fixed = {label: COLORS[label] for label in labels if label in COLORS}
+    free = iter(c for c in CYCLE if c not in fixed.values())
+    return {label: fixed.get(label) or next(free, "#000000") for label in labels}
+
+
+def gradient_flow_figure(norms: np.ndarray, title: str) -> Figure:
+    """The lecture's picture of the vanishing gradient: ‖∂C/∂W^l‖ and ‖δ^l‖ against the layer
+    l = 1 … L, on a log scale. `norms`: (2, L), rows ‖∂C/∂W‖ and ‖δ‖; NaN where a layer has none."""
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    layers = np.arange(1, norms.shape[1] + 1)
+    ax.semilogy(layers, norms[0], marker="o", label="‖∂C/∂W^l‖ (weights)")
+    ax.semilogy(layers, norms[1], marker="s", linestyle="--", label="‖δ^l‖ = ‖∂C/∂b^l‖ (error signal)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="layer l (1 = next to the input)", ylabel="norm (log scale)", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def to_image(fig: Figure, dpi: int = 80) -> np.ndarray:
+    """The figure as an (H, W, 3) uint8 array, for SummaryWriter.add_image(dataformats="HWC")."""
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
