@@ -38,7 +38,7 @@ def test_vanishing_gradient_logs_gradient_flow(axis, tmp_path):
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
     layers = cfg.model.depth + 1
-    assert {f"gradients/layer_{i}" for i in (1, layers)} <= set(events.Tags()["scalars"])
+    assert {f"~gradients/layer_{i}" for i in (1, layers)} <= set(events.Tags()["scalars"])
 
 
 @pytest.mark.parametrize("name", REMEDIES)
@@ -63,5 +63,5 @@ def test_dropout_ensemble_scores_sub_networks_after_training(tmp_path):
     assert [row["n"] for row in report["ensemble"]] == [1, 2, 5, 10, 20, 50, 100]
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
-    kl = events.Scalars("ensemble/dropout/arithmetic/kl")
+    kl = events.Scalars("~ensemble/dropout/arithmetic/kl")
     assert [e.step for e in kl] == [1, 2, 5, 10, 20, 50, 100] and all(e.value >= 0 for e in kl)

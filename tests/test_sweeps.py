@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -48,8 +51,10 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path):
         (name,) = [n for n in runs if all(p in n.split(",") for p in parts)]
         return runs[name]
 
-    assert status("model.activation=relu", "optimizer.lr=0.1") == "completed"
-    assert status("model.activation=relu", "optimizer.lr=10000") == "diverged"
+    # Named by what the sweep varies: the constant overrides (data, loss, epochs, ...) are left out.
+    assert sorted(runs) == ["activation=foo,lr=0.1", "activation=foo,lr=10000", "activation=relu,lr=0.1", "activation=relu,lr=10000"]
+    assert status("activation=relu", "lr=0.1") == "completed"
+    assert status("activation=relu", "lr=10000") == "diverged"
     failed = [name for name, status in runs.items() if status == "failed"]
     assert len(failed) == 2 and all("activation=foo" in name for name in failed)
     assert "model.activation: 'foo'" in (out / failed[0] / "error.txt").read_text()
@@ -77,14 +82,14 @@ def test_launcher_runs_every_job(overrides, jobs, tmp_path):
 @pytest.mark.slow
 def test_rerun_of_a_sweep_skips_finished_jobs(tmp_path):
     out = tmp_path / "sweep"
-    assert sweep("model.activation=relu", f"hydra.sweep.dir={out}", cwd=tmp_path).returncode == 0
+    assert sweep("model.activation=relu,tanh", f"hydra.sweep.dir={out}", cwd=tmp_path).returncode == 0
     first = {p.name: (p / "metrics.json").stat().st_mtime_ns for p in out.iterdir() if (p / "metrics.json").exists()}
-    result = sweep("model.activation=relu,tanh", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    result = sweep("model.activation=relu,tanh,sigmoid", f"hydra.sweep.dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "already completed, skipped" in result.stderr + result.stdout
     for name, mtime in first.items():
         assert (out / name / "metrics.json").stat().st_mtime_ns == mtime
-    assert len(statuses(out)) == 2
+    assert len(statuses(out)) == 3
 
 
 @pytest.mark.slow
@@ -94,3 +99,67 @@ def test_optuna_search_runs_three_trials(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(statuses(out)) == 3
     assert "best_value" in (out / "optimization_results.yaml").read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=bool, timeout: float = 90) -> object:
+    """Serve logdir with a real `tensorboard` process and fetch one route of its HTTP data API
+    (the one its UI reads), retrying until `ready(answer)` while it loads the event files."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
+         "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline, answer = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                data = json.dumps(body).encode() if body is not None else None
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{route}", data=data, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = json.loads(response.read())
+                if ready(answer):
+                    return answer
+            except (OSError, ValueError):
+                pass  # not listening yet
+            time.sleep(1)
+        raise AssertionError(f"tensorboard never answered {route} as expected; last answer: {answer}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
+    out = tmp_path / "sweep"
+    # The experiment sweeps the activation; depth and epochs are constant overrides.
+    result = sweep("experiment=vanishing_gradient", "model.activation=sigmoid,relu", "model.depth=3", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(statuses(out)) == ["activation=relu", "activation=sigmoid"]
+
+    exp = tensorboard_json(out, "/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos"))
+    names = [info["name"] for info in exp["hparamInfos"]]
+    assert names[0] == "model.activation" and exp["hparamInfos"][0]["differs"]
+    assert [info["domainDiscrete"] for info in exp["hparamInfos"][:1]] == [["sigmoid", "relu"]]
+    assert not any(info.get("differs") for info in exp["hparamInfos"][1:])
+    assert "hydra" not in names and {"status", "model.depth", "experiment"} <= set(names)
+    depth = next(info for info in exp["hparamInfos"] if info["name"] == "model.depth")
+    assert depth["type"] == "DATA_TYPE_STRING" and depth["domainDiscrete"] == ["3"]  # an integer, not 3.000
+    shown = [m["displayName"] for m in exp["metricInfos"]]
+    assert shown == ["val/acc", "val/loss", "test/acc", "test/loss", "best_epoch"]
+
+    # Each run's row holds its own value of the swept key and its status.
+    groups = tensorboard_json(
+        out, "/data/plugin/hparams/session_groups",
+        {"experimentName": "", "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING", "STATUS_UNKNOWN"],
+         "colParams": [], "startIndex": 0, "sliceSize": 100},
+        ready=lambda a: len(a.get("sessionGroups", [])) == 2,
+    )  # fmt: skip
+    rows = {g["name"]: g["hparams"] for g in groups["sessionGroups"]}
+    assert {name: h["model.activation"] for name, h in rows.items()} == {"activation=sigmoid": "sigmoid", "activation=relu": "relu"}
+    assert all(h["status"] == "completed" and h["model.depth"] == "3" for h in rows.values())

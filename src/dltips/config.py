@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dltips.checks import is_int, is_number
 from dltips.optim.schedules import INTERVALS
+from dltips.sweep_plan import job_name
 
 DEVICES = ("auto", "cpu", "cuda")
 SEEDS = "an integer from 0 to 4294967295"  # numpy's and scikit-learn's range; torch's is wider
@@ -33,6 +34,12 @@ class ConfigError(ValueError):
 
 # Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none.
 OmegaConf.register_new_resolver("dltips.suffix", lambda s: f"_{s}" if s else "", replace=True)
+# Sweep jobs: outputs/sweeps/<date>_<time>/<the swept keys and this job's values> (dltips.sweep_plan).
+OmegaConf.register_new_resolver(
+    "dltips.job_name",
+    lambda sweep_dir, overrides, num, fallback: job_name(str(sweep_dir), [str(o) for o in overrides], int(num), str(fallback)),
+    replace=True,
+)
 
 
 @contextmanager

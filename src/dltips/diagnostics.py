@@ -38,7 +38,7 @@ def pre_activations(model: MLP, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def unit_statistics(activation: str, zs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """activations/saturated_layer_i for sigmoid and tanh; dead_layer_i (units never active on
+    """~activations/saturated_layer_i for sigmoid and tanh; dead_layer_i (units never active on
     the batch) for ReLU-like units; idle_pieces_layer_i (pieces that never win) for maxout."""
     out = {}
     for i, z in enumerate(zs, start=1):
@@ -82,7 +82,7 @@ class GradientFlow:
 
 @torch.no_grad()
 def step_sizes(optimizer: torch.optim.Optimizer, model: MLP) -> dict[str, torch.Tensor]:
-    """optim/step_size_layer_i: the mean effective step of each layer's weights, for optimizers
+    """~optim/step_size_layer_i: the mean effective step of each layer's weights, for optimizers
     that expose one (the lecture's Adagrad: η^t/σ^t; momentum: |v|)."""
     if not hasattr(optimizer, "effective_step"):
         return {}

@@ -31,7 +31,8 @@ from dltips.config import ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow
 from dltips.ensemble import dropout_ensemble_curve, explicit_ensemble_curve, log_curve
-from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
+from dltips.hparams import collect_hparams, write_session
+from dltips.logger import log_scalars, open_writer, write_json
 from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack, tie, tie_grads
 from dltips.optim import Adagrad, Momentum
 from dltips.tags import OPTIM, per_layer
@@ -39,7 +40,7 @@ from dltips.train import (
     due,
     ends,
     evaluate,
-    hydra_choices_and_overrides,
+    hydra_context,
     log_end,
     log_epoch,
     progress,
@@ -270,15 +271,15 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
     n = len(m.configs)
     done = m.running()
     finished = dict(zip(done, split_metrics(s, [m.views[k] for k in done], ("train", "val", "test"))))
-    choices, overrides = hydra_choices_and_overrides()
+    choices, overrides, plan = hydra_context()
     for k, member in enumerate(m.configs):
         final = m.finals[k] = m.finals[k] or finished[k] | ends(epoch, step, m.stoppers[k])
-        log_end(m.writers[k], final, int(final["steps"]))
+        log_end(m.writers[k], final, int(final["steps"]), m.status[k])
         report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": final}
         if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
             report["ensemble"] = dropout_ensemble_curve(m.views[k], *s.splits.test, generator=m.dropout_rngs[k])
             log_curve(m.writers[k], report["ensemble"], "dropout")
-        write_hparams(m.writers[k], collect_hparams(member, choices, overrides) | {"status": m.status[k]}, final)
+        write_session(m.writers[k], collect_hparams(member, choices, overrides, plan), m.status[k], alone=plan is None)
         m.writers[k].close()
         report["time_s"] = time.perf_counter() - started  # the whole ensemble's, so far
         write_json(m.dir(k) / "metrics.json", report)

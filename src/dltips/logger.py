@@ -5,27 +5,12 @@ import json
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import _AsyncWriter
-from torch.utils.tensorboard.summary import hparams, scalar
+from torch.utils.tensorboard.summary import scalar
 
 from dltips.checkpoint import atomic_write
-
-# Config keys shown in TensorBoard's HPARAMS tab for every run, besides the user's overrides.
-MAIN_KEYS = (
-    "seed",
-    "data.batch_size",
-    "data.normalize",
-    "model.activation",
-    "model.depth",
-    "model.width",
-    "model.dropout",
-    "optimizer.lr",
-    "regularizer.weight_decay",
-)
-HPARAM_METRICS = ("val/loss", "val/acc", "test/loss", "test/acc")
 
 
 class SyncRecords:
@@ -75,33 +60,6 @@ def log_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
         # One event holding every value: per-tag add_scalar calls cost more than the step itself.
         merged = Summary(value=[v for tag, x in zip(values, numbers) for v in scalar(tag, x).value])
         writer.file_writer.add_summary(merged, step)
-
-
-def hparam_value(value):
-    """TensorBoard takes numbers, strings and booleans only."""
-    return value if isinstance(value, (bool, int, float, str)) else str(value)
-
-
-def collect_hparams(cfg: DictConfig, choices: dict[str, str], overrides: list[str]) -> dict:
-    """The main keys, the config groups chosen (optimizer=adam, …) and every key overridden."""
-    out = {key: hparam_value(OmegaConf.select(cfg, key)) for key in MAIN_KEYS}
-    out.update({group: hparam_value(name) for group, name in choices.items()})
-    for item in overrides:
-        key, _, value = item.lstrip("+~").partition("=")
-        if not key.startswith("hydra"):
-            selected = OmegaConf.select(cfg, key, default=value)
-            out[key] = hparam_value(selected if not isinstance(selected, DictConfig) else value)
-    return out
-
-
-def write_hparams(writer: SummaryWriter, params: dict, metrics: dict[str, float]) -> None:
-    """Hyper-parameters into the run's own event file (not a timestamped sub-run, as
-    SummaryWriter.add_hparams does), so the HPARAMS tab joins them with the run's scalars."""
-    shown = {k: metrics[k] for k in HPARAM_METRICS if k in metrics}
-    exp, ssi, sei = hparams(params, shown)
-    for summary in (exp, ssi, sei):
-        writer.file_writer.add_summary(summary)
-    writer.flush()
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -13,12 +13,29 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dltips.hparams import write_sweep_experiment
 from dltips.logger import write_json
+from dltips.sweep_plan import Plan
 
 log = logging.getLogger("dltips")
 
 
 class SweepSummary(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before any job: the sweep's plan (what it varies, which names its jobs) and its
+        HPARAMS table at the sweep's root."""
+        hydra = config.hydra
+        sweep_dir = Path(hydra.sweep.dir)
+        plan = Plan.of(
+            list(hydra.overrides.task),
+            dict(hydra.sweeper.get("params") or {}),
+            excluded=list(hydra.job.config.override_dirname.exclude_keys),
+            numbered="BasicSweeper" not in str(hydra.sweeper.get("_target_", "")),
+        )
+        plan.save(sweep_dir)
+        choices = {k: v for k, v in hydra.runtime.choices.items() if "/" not in k and v}
+        write_sweep_experiment(sweep_dir, config, choices, list(hydra.overrides.task), plan)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():

@@ -24,8 +24,10 @@ from dltips.config import CONFIG_DIR, ConfigError
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
-from dltips.logger import collect_hparams, log_scalars, open_writer, write_hparams, write_json
+from dltips.hparams import collect_hparams, write_session
+from dltips.logger import log_scalars, open_writer, write_json
 from dltips.sweep import record_failure, share_cores
+from dltips.sweep_plan import Plan
 from dltips.tags import END, EPOCH, LR, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
 
 log = logging.getLogger("dltips")
@@ -198,7 +200,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for split, (xs, ys) in [("train", s.splits.train), ("val", s.splits.val), ("test", s.splits.test)]:
         final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
     final |= ends(epoch, step, s.stopper)
-    log_end(writer, final, step)
+    log_end(writer, final, step, status)
     report = {
         "status": status,
         "message": message,
@@ -208,7 +210,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.ensemble_eval and status == "completed":  # dropout ≈ ensemble, scored on the test set
         report["ensemble"] = dropout_ensemble_curve(model, *s.splits.test)
         log_curve(writer, report["ensemble"], "dropout")
-    write_hparams(writer, collect_hparams(cfg, *hydra_choices_and_overrides()) | {"status": status}, final)
+    choices, overrides, plan = hydra_context()
+    write_session(writer, collect_hparams(cfg, choices, overrides, plan), status, alone=plan is None)
     writer.close()
     report["time_s"] = time.perf_counter() - started
     write_json(out / "metrics.json", report)
@@ -249,18 +252,22 @@ def log_epoch(writer, metrics: dict, epoch: int, step: int, optimizer, model: nn
             writer.add_histogram(per_layer(WEIGHTS, i), layer.weight, step)
 
 
-def log_end(writer, final: dict[str, float], step: int) -> None:
-    """The end-of-run numbers, under their own tags (dltips.tags.END)."""
-    log_scalars(writer, {tag: final[name] for name, tag in END.items()}, step)
+def log_end(writer, final: dict[str, float], step: int, status: str) -> None:
+    """The end-of-run numbers, under their own tags (dltips.tags.END). A diverged run's test
+    metrics are left out: they are those of NaN weights (accuracy 0.1 from argmax), not a result."""
+    shown = END if status == "completed" else {k: v for k, v in END.items() if not k.startswith("test/")}
+    log_scalars(writer, {tag: final[name] for name, tag in shown.items()}, step)
 
 
-def hydra_choices_and_overrides() -> tuple[dict[str, str], list[str]]:
-    """The config groups chosen and the command-line overrides, when run through Hydra."""
+def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
+    """The config groups chosen, the command-line overrides and, in a sweep, the sweep's plan
+    (dltips.sweep_plan), when run through Hydra."""
     if not HydraConfig.initialized():
-        return {}, []
+        return {}, [], None
     hydra_cfg = HydraConfig.get()
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v}
-    return choices, list(hydra_cfg.overrides.task)
+    plan = Plan.load(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    return choices, list(hydra_cfg.overrides.task), plan
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
