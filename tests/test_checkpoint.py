@@ -106,6 +106,11 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
         return [e.step for e in events.Scalars("train/loss")]
 
     assert steps(killed) == steps(tmp_path / "reference")
+    # So does the gradient-flow history the figure draws: the checkpoint carries it.
+    ref_steps, ref_norms = checkpoint.load(tmp_path / "reference" / "last.pt")["gradient_flow"]
+    got_steps, got_norms = checkpoint.load(killed / "last.pt")["gradient_flow"]
+    assert got_steps == ref_steps and len(ref_steps) > 10
+    torch.testing.assert_close(got_norms, ref_norms, equal_nan=True)
 
 
 def test_unwritable_output_dir_is_a_clear_error(tmp_path):

@@ -451,15 +451,22 @@ def test_a_deep_sigmoid_run_shows_its_vanishing_gradient_as_an_image_and_in_log1
     assert last - first > 2
 
 
-def test_gradient_flow_figure_draws_both_norms_per_layer_on_a_log_axis():
+def test_gradient_flow_figure_draws_every_layer_over_training_and_both_norms_per_layer_on_log_axes():
     from dltips.plots import gradient_flow_figure, to_image
 
-    norms = torch.tensor([[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]]).numpy()
-    fig = gradient_flow_figure(norms, "t")
-    (ax,) = fig.axes
-    assert ax.get_yscale() == "log" and ax.get_title() == "t"
-    lines = ax.get_lines()
-    assert [list(line.get_xdata()) for line in lines] == [[1, 2, 3], [1, 2, 3]]
-    for line, row in zip(lines, norms):
-        assert list(line.get_ydata()) == pytest.approx(list(row), nan_ok=True)
+    # 2 steps, 3 layers; layer 2 has no bias (NaN ‖δ‖).
+    norms = torch.tensor([[[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]], [[2e-6, 2e-3, 0.9], [3e-6, math.nan, 0.4]]]).numpy()
+    fig = gradient_flow_figure([10, 20], norms, "t")
+    over, now = fig.axes
+    assert over.get_yscale() == now.get_yscale() == "log"
+    # Left: one line per layer, its ‖∂C/∂W‖ at each step.
+    assert [list(line.get_xdata()) for line in over.get_lines()] == [[10, 20]] * 3
+    for l, line in enumerate(over.get_lines()):
+        assert list(line.get_ydata()) == pytest.approx(list(norms[:, 0, l]))
+    # Right: the lecture's figure at the last step, ‖∂C/∂W‖ and ‖δ‖ against the layer.
+    weights, deltas = now.get_lines()
+    assert list(weights.get_xdata()) == [1, 2, 3]
+    assert list(weights.get_ydata()) == pytest.approx(list(norms[-1, 0]))
+    assert list(deltas.get_ydata()) == pytest.approx(list(norms[-1, 1]), nan_ok=True)
+    assert all(ax.get_legend() is not None and ax.get_title() for ax in (over, now))
     assert to_image(fig).shape[2] == 3

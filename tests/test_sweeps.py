@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dltips.compare import summarize
+from dltips.sweep_plan import Plan
 
 SMALL = ["data=synthetic", "data.source.n_samples=300", "trainer.max_epochs=1", "trainer.progress=log"]
 
@@ -77,6 +78,9 @@ def test_launcher_runs_every_job(overrides, jobs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(statuses(out).values()) == ["completed"] * jobs
     assert len(summarize(out)) == jobs
+    # Every launcher names its jobs by the swept keys alone, and the sweep's table is at its root.
+    assert all(name.startswith("activation=") for name in statuses(out))
+    assert (out / "hparams.tfevents").is_file() and "model.activation" in Plan.load(out).swept
 
 
 @pytest.mark.slow
@@ -99,6 +103,10 @@ def test_optuna_search_runs_three_trials(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(statuses(out)) == 3
     assert "best_value" in (out / "optimization_results.yaml").read_text()
+    # Trials are numbered (a search may propose a point twice) and carry the searched keys.
+    assert sorted(name[:4] for name in statuses(out)) == ["000_", "001_", "002_"]
+    assert all(",lr=" in name or "_lr=" in name for name in statuses(out))
+    assert sorted(Plan.load(out).intervals) == ["optimizer.lr", "regularizer.weight_decay"]
 
 
 def free_port() -> int:
@@ -163,3 +171,20 @@ def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
     rows = {g["name"]: g["hparams"] for g in groups["sessionGroups"]}
     assert {name: h["model.activation"] for name, h in rows.items()} == {"activation=sigmoid": "sigmoid", "activation=relu": "relu"}
     assert all(h["status"] == "completed" and h["model.depth"] == "3" for h in rows.values())
+
+
+def test_runs_outside_a_sweep_get_a_table_of_what_differs_between_them(tmp_path):
+    from dltips.config import compose_train
+    from dltips.train import train
+
+    for activation in ("sigmoid", "relu"):
+        train(compose_train([*SMALL, f"model.activation={activation}"], tmp_path / "runs" / activation))
+    exp = tensorboard_json(tmp_path / "runs", "/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos"))
+    # No run writes a table of its own: TensorBoard's, from the runs, puts what differs first ...
+    assert exp["hparamInfos"][0]["name"] == "model.activation" and exp["hparamInfos"][0]["differs"]
+    assert not any(info.get("differs") for info in exp["hparamInfos"][1:])
+    # ... and its first five metrics are the curves, every other tag sorting after them.
+    metrics = [m["name"]["tag"] for m in exp["metricInfos"]]
+    # (One short epoch: no mini-batch train/loss was logged.)
+    assert metrics[:4] == ["train/acc", "train/loss_epoch", "val/acc", "val/loss"]
+    assert all(m.startswith("~") for m in metrics[4:]) and "~end/test/acc" in metrics

@@ -53,17 +53,25 @@ def unit_statistics(activation: str, zs: list[torch.Tensor]) -> dict[str, torch.
 
 
 class GradientFlow:
-    """Remembers each layer's initial weights; `measure` returns the per-layer statistics and
-    keeps the last ‖∂C/∂W^l‖ and ‖δ^l‖ (a (2, L) tensor on the device) for the figure."""
+    """Remembers each layer's initial weights; `measure` returns the per-layer statistics and,
+    given the step, keeps ‖∂C/∂W^l‖ and ‖δ^l‖ ((2, L) tensors on the device) for the figure."""
 
     def __init__(self, model: MLP):
         self.model = model
         self.linears = model.linears()
         self.initial = [layer.weight.detach().clone() for layer in self.linears]
-        self.last: torch.Tensor | None = None
+        self.steps: list[int] = []
+        self.norms: list[torch.Tensor] = []
+
+    def history(self) -> tuple[list[int], torch.Tensor]:
+        """The steps measured and their norms, (steps, 2, L), for a checkpoint or the figure."""
+        return list(self.steps), torch.stack(self.norms) if self.norms else torch.empty(0, 2, len(self.linears))
+
+    def load_history(self, steps: list[int], norms: torch.Tensor) -> None:
+        self.steps, self.norms = list(steps), list(norms.to(self.initial[0].device))
 
     @torch.no_grad()
-    def measure(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def measure(self, x: torch.Tensor, step: int | None = None) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         norms = torch.full((2, len(self.linears)), math.nan, device=x.device)  # rows: ‖∂C/∂W^l‖, ‖δ^l‖
         for i, (layer, w0) in enumerate(zip(self.linears, self.initial), start=1):
@@ -76,7 +84,9 @@ class GradientFlow:
         # log10 as tags of their own: sigmoid's first layers sit orders of magnitude below its
         # last ones, which a chart with a linear axis draws as a flat line at 0.
         out |= {tag.replace("/layer_", "/log10_layer_"): v.log10() for tag, v in out.items() if tag.startswith((GRADIENTS, DELTA))}
-        self.last = norms
+        if step is not None:
+            self.steps.append(step)
+            self.norms.append(norms)
         return out | unit_statistics(self.model.activation, pre_activations(self.model, x))
 
 
@@ -123,12 +133,13 @@ FLOW_IMAGES = 10
 
 
 def log_gradient_flow(writer, flow: GradientFlow, epoch: int, step: int, max_epochs: int) -> None:
-    """The lecture's gradient-flow figure as an image (IMAGES tab, one per step on its slider):
-    after the first epoch, every max_epochs/FLOW_IMAGES epochs and after the last."""
+    """The gradient-flow figure as an image (IMAGES tab, one per step on its slider): after the
+    first epoch, every max_epochs/FLOW_IMAGES epochs and after the last."""
     every = max(1, math.ceil(max_epochs / FLOW_IMAGES))
-    if flow.last is None or not (epoch == 0 or (epoch + 1) % every == 0 or epoch == max_epochs - 1):
+    if not flow.steps or not (epoch == 0 or (epoch + 1) % every == 0 or epoch == max_epochs - 1):
         return
     from dltips.plots import gradient_flow_figure, to_image  # matplotlib: only when drawing
 
-    fig = gradient_flow_figure(flow.last.cpu().numpy(), f"gradient flow at step {step} (epoch {epoch})")
+    steps, norms = flow.history()
+    fig = gradient_flow_figure(steps, norms.cpu().numpy(), f"step {step} (epoch {epoch})")
     writer.add_image(GRADIENT_FLOW, to_image(fig), step, dataformats="HWC")

@@ -151,6 +151,7 @@ def member_checkpoint(s: Setup, m: Members, k: int, epoch: int, step: int) -> di
         "optimizer": member_optimizer_state(s.optimizer, k),
         "early_stopping": m.stoppers[k].state_dict(),
         "initial_weights": m.flows[k].initial if m.flows else [],
+        "gradient_flow": m.flows[k].history() if m.flows else None,
         "rng": rng,
     }
 
@@ -219,7 +220,7 @@ def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, ba
                     stop_member(s, m, k, f"loss became {columns['train/loss'][k]} at step {step} (epoch {epoch})", epoch, step)
                 else:
                     m.writers[k].add_scalar("train/loss", columns["train/loss"][k], step)
-                    diagnostics = m.flows[k].measure(xb[k]) if m.flows else {}
+                    diagnostics = m.flows[k].measure(xb[k], step) if m.flows else {}
                     log_scalars(m.writers[k], {tag: col[k] for tag, col in columns.items() if tag != "train/loss"} | diagnostics, step)
     return step
 
@@ -279,7 +280,7 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
         if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
             report["ensemble"] = dropout_ensemble_curve(m.views[k], *s.splits.test, generator=m.dropout_rngs[k])
             log_curve(m.writers[k], report["ensemble"], "dropout")
-        write_session(m.writers[k], collect_hparams(member, choices, overrides, plan), m.status[k], alone=plan is None)
+        write_session(m.writers[k], collect_hparams(member, choices, overrides, plan), m.status[k])
         m.writers[k].close()
         report["time_s"] = time.perf_counter() - started  # the whole ensemble's, so far
         write_json(m.dir(k) / "metrics.json", report)

@@ -4,8 +4,11 @@ that says which columns the table has, in which order, and which metrics it show
 TensorBoard lists the hyper-parameters marked `differs` first (then by name) and shows the first
 five and the first five metrics. A sweep writes its summary at its root when it starts (the
 swept keys marked `differs`, then the main fixed keys, then `status`); its runs write only their
-own values. A run alone writes its own summary. Numbers that are integers are written as
-strings ("32", not TensorBoard's "32.000"), unless the sweep gives the key a float somewhere.
+own values. Runs outside a sweep write no summary: TensorBoard then makes one from the runs in
+its log directory, marking the keys whose values differ between them, and lists the scalar tags
+as metrics in sorted order, the `train/*` and `val/*` curves first (the rest start with "~").
+Numbers that are integers are written as strings ("32", not TensorBoard's "32.000"), unless the
+sweep gives the key a float somewhere.
 """
 from __future__ import annotations
 
@@ -86,9 +89,8 @@ def hparam_info(key: str, values: list, differs: bool, interval: list[float] | N
     return info
 
 
-def experiment(hparams: dict, plan: Plan | None = None) -> api_pb2.Experiment | None:
-    """The table of a sweep (`hparams`: a run's values of the fixed keys) or of a run alone."""
-    plan = plan or Plan()
+def experiment(hparams: dict, plan: Plan) -> api_pb2.Experiment:
+    """The table of a sweep; `hparams`: the values of its fixed keys."""
     infos = []
     for key in plan.keys:
         values = [hparam_value(v, plan.is_float(key)) for v in plan.swept.get(key, [])]
@@ -129,10 +131,8 @@ def write_sweep_experiment(sweep_dir: Path, cfg: DictConfig, choices: dict[str, 
         os.replace(written, sweep_dir / SWEEP_FILE)
 
 
-def write_session(writer: SummaryWriter, hparams: dict, status: str, alone: bool) -> None:
-    """A run's own row: its values and status; `alone`: with a table of its own (no sweep's)."""
-    if alone:
-        write_experiment(writer, experiment(hparams))
+def write_session(writer: SummaryWriter, hparams: dict, status: str) -> None:
+    """A run's own row in the HPARAMS table: its values and status."""
     start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
     for key, value in (hparams | {"status": status}).items():
         field = "bool_value" if isinstance(value, bool) else "number_value" if isinstance(value, float) else "string_value"

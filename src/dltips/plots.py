@@ -1,11 +1,12 @@
 """What every figure shares: one colour per activation, optimizer and remedy, and the lecture's
-gradient-flow figure (per-layer norms against the layer index, log scale).
+gradient-flow figure (per-layer norms over training and against the layer index, log scale).
 
 Figures are bare matplotlib `Figure`s rendered with Agg: no pyplot state, no display needed.
 """
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -23,6 +24,7 @@ COLORS = {
     "maxout": "#9467bd",
     # optimizers; the lecture's own and torch's share a colour (ours is drawn dashed on top)
     "sgd": "#7f7f7f",
+    "sgd_inverse_sqrt": "#bcbd22",
     "adagrad": "#e377c2",
     "torch_adagrad": "#e377c2",
     "momentum": "#8c564b",
@@ -56,22 +58,32 @@ def colors(labels: list[str]) -> dict[str, str]:
     return {label: fixed.get(label) or next(free, "#000000") for label in labels}
 
 
-def gradient_flow_figure(norms: np.ndarray, title: str) -> Figure:
-    """The lecture's picture of the vanishing gradient: ‖∂C/∂W^l‖ and ‖δ^l‖ against the layer
-    l = 1 … L, on a log scale. `norms`: (2, L), rows ‖∂C/∂W‖ and ‖δ‖; NaN where a layer has none."""
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    layers = np.arange(1, norms.shape[1] + 1)
-    ax.semilogy(layers, norms[0], marker="o", label="‖∂C/∂W^l‖ (weights)")
-    ax.semilogy(layers, norms[1], marker="s", linestyle="--", label="‖δ^l‖ = ‖∂C/∂b^l‖ (error signal)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="layer l (1 = next to the input)", ylabel="norm (log scale)", title=title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+def gradient_flow_figure(steps: list[int], norms: np.ndarray, title: str) -> Figure:
+    """Gradient flow as the lecture draws it, for one run. Left: each layer's ‖∂C/∂W^l‖ over
+    training, one line per layer. Right: ‖∂C/∂W^l‖ and ‖δ^l‖ against the layer l = 1 … L at
+    the last step. Both on a log scale. `norms`: (steps, 2, L), rows ‖∂C/∂W‖ and ‖δ‖; NaN
+    where a layer has none (no bias)."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    fig.suptitle(f"gradient flow, {title}")
+    over, now = fig.subplots(1, 2)
+    layers = norms.shape[2]
+    shades = colormaps["viridis"](np.linspace(0, 0.9, layers))  # dark: next to the input
+    for l in range(layers):
+        over.semilogy(steps, norms[:, 0, l], color=shades[l], label=f"layer {l + 1}")
+    over.set(xlabel="step", ylabel="‖∂C/∂W^l‖ (log scale)", title="each layer over training")
+    over.legend(fontsize="x-small", ncol=2 if layers > 6 else 1, loc="best")
+    x = np.arange(1, layers + 1)
+    now.semilogy(x, norms[-1, 0], marker="o", color="#1f77b4", label="‖∂C/∂W^l‖ (weights)")
+    now.semilogy(x, norms[-1, 1], marker="s", linestyle="--", color="#ff7f0e", label="‖δ^l‖ = ‖∂C/∂b^l‖ (error signal)")
+    now.xaxis.set_major_locator(MaxNLocator(integer=True))
+    now.set(xlabel="layer l (1 = next to the input)", ylabel="norm (log scale)", title=f"per layer at step {steps[-1]}")
+    for ax in (over, now):
+        ax.grid(alpha=0.3, which="both")
+    now.legend(fontsize="small")
     return fig
 
 
-def to_image(fig: Figure, dpi: int = 80) -> np.ndarray:
+def to_image(fig: Figure, dpi: int = 90) -> np.ndarray:
     """The figure as an (H, W, 3) uint8 array, for SummaryWriter.add_image(dataformats="HWC")."""
     fig.set_dpi(dpi)
     canvas = FigureCanvasAgg(fig)

@@ -78,6 +78,7 @@ def checkpoint_state(s: Setup, epoch: int, step: int, shuffle: torch.Generator, 
         "optimizer": s.optimizer.state_dict(),
         "early_stopping": s.stopper.state_dict(),
         "initial_weights": flow.initial if flow else [],
+        "gradient_flow": flow.history() if flow else None,
         "rng": checkpoint.rng_state(shuffle),
     }
 
@@ -89,6 +90,8 @@ def restore(s: Setup, state: dict, shuffle: torch.Generator, flow: GradientFlow 
     s.stopper.load_state_dict(state["early_stopping"])
     if flow and state["initial_weights"]:
         flow.initial = [w.to(s.device) for w in state["initial_weights"]]
+    if flow and state.get("gradient_flow"):  # checkpoints written before it was kept have none
+        flow.load_history(*state["gradient_flow"])
     checkpoint.set_rng_state(state["rng"], shuffle)
     return state["epoch"] + 1, state["step"]
 
@@ -169,7 +172,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     status, message = "diverged", f"loss became {value} at step {step} (epoch {epoch})"
                     break
                 writer.add_scalar(TRAIN_LOSS, value, step)
-                log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb) if flow else {}), step)
+                log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb, step) if flow else {}), step)
         if status == "completed":
             # The lecture's first check is the training set itself, so measure it like val: eval mode.
             metrics = {f"train/{k}": v for k, v in evaluate(model, loss_fn, x, y).items()}
@@ -211,7 +214,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         report["ensemble"] = dropout_ensemble_curve(model, *s.splits.test)
         log_curve(writer, report["ensemble"], "dropout")
     choices, overrides, plan = hydra_context()
-    write_session(writer, collect_hparams(cfg, choices, overrides, plan), status, alone=plan is None)
+    write_session(writer, collect_hparams(cfg, choices, overrides, plan), status)
     writer.close()
     report["time_s"] = time.perf_counter() - started
     write_json(out / "metrics.json", report)
