@@ -1,6 +1,6 @@
 """Reproduce every claim of the lecture on the bundled digits and write outputs/lecture/REPORT.md.
 
-    uv run python scripts/reproduce_lecture.py            # ~15 min on 2 CPU cores, 3 seeds
+    uv run python scripts/reproduce_lecture.py            # ~4–8 min on 2 CPU cores, 3 seeds
     uv run python scripts/reproduce_lecture.py --quick    # ~2 min, 1 seed, shorter runs
 """
 import argparse

@@ -5,10 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.colors import to_rgba_array
 
 from dltips.lecture import STUDIES, reproduce
-from dltips.lecture.lab import Lab, mean_std, table
+from dltips.lecture.figures import (
+    ACCURACY, activations_figure, curves_figure, dropout_figure, overfitting_figure, vanishing_figure,
+)
+from dltips.lecture.lab import Lab, Run, mean_std, table
+from dltips.plots import COLORS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,3 +52,93 @@ def test_quick_reproduction_runs_every_study(tmp_path):
     text = (tmp_path / "REPORT.md").read_text()
     assert text.count("\n## ") == len(STUDIES) + 1  # dropout_ensemble reports two claims
     assert "tensorboard --logdir" in result.stdout
+
+
+# The figures, built from small fake runs: what a reader relies on, checked without training.
+
+
+def fake_runs(curve, seeds: int = 3, tag: str = "val/acc") -> list[Run]:
+    return [Run({}, {tag: [(e, v + 0.01 * s) for e, v in enumerate(curve)]}, Path(f"seed{s}")) for s in range(seeds)]
+
+
+def sampled_rows(acc: float) -> list[dict]:
+    return [{"n": n, "arithmetic/acc": acc - 0.1 / n, "weight_scaling/acc": acc, "arithmetic/kl": 0.3 / n} for n in (1, 10, 100)]
+
+
+FIGURES = {
+    "curves": lambda: curves_figure(
+        {"cross_entropy": fake_runs([0.3, 0.8, 0.9]), "mse": fake_runs([0.1, 0.1, 0.2])}, "val/acc", "title",
+        "validation accuracy", ylim=ACCURACY,
+    ),
+    "optimizers": lambda: curves_figure(
+        {"sgd": fake_runs([2.0, 1.0], tag="loss"), "adagrad": fake_runs([1.0, 0.5], tag="loss"),
+         "torch_adagrad": fake_runs([1.0, 0.5 + 3e-8], tag="loss")}, "loss", "title", "loss", log=True,
+    ),
+    "vanishing_gradient": lambda: vanishing_figure(
+        {a: np.logspace(-6, 0, 4) * k for k, a in enumerate(("sigmoid", "relu", "maxout"), 1)},
+        {a: np.logspace(-5, -1, 4) * k for k, a in enumerate(("sigmoid", "relu", "maxout"), 1)},
+    ),
+    "activations": lambda: activations_figure(
+        {(a, d): [0.9, 0.95] for a in ("sigmoid", "relu", "maxout") for d in (2, 10)}, ("sigmoid", "relu", "maxout"), (2, 10)
+    ),
+    "overfitting": lambda: overfitting_figure(
+        {m: [1.0, 1.0] for m in ("none", "dropout")}, {m: [0.94, 0.95] for m in ("none", "dropout")}
+    ),
+    "dropout_ensemble": lambda: dropout_figure(
+        {a: sampled_rows(0.96) for a in ("relu", "maxout", "tanh")},
+        {a: [{"k": k, "arithmetic/acc": 0.96 + 0.005 * k} for k in (1, 2, 3)] for a in ("relu", "maxout", "tanh")},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_panel_has_a_title_and_a_legend_where_it_shows_more_than_one_thing(name):
+    fig = FIGURES[name]()
+    for ax in fig.axes:
+        assert ax.get_title(), name  # every panel its own title, a figure of several also a suptitle
+        shown = len(ax.lines) + len(ax.containers)
+        assert shown <= 1 or ax.get_legend() is not None, (name, ax.get_title())
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_accuracy_axes_run_from_zero_to_one(name):
+    for ax in FIGURES[name]().axes:
+        if "accuracy" in ax.get_ylabel():
+            low, high = ax.get_ylim()
+            assert low == 0 and high >= 1, (name, ax.get_ylabel())
+
+
+def test_ours_is_dashed_over_torchs_solid_in_one_colour_with_the_gap_in_the_label():
+    (ax,) = FIGURES["optimizers"]().axes
+    lines = {line.get_gid(): line for line in ax.lines}
+    ours, torch = lines["adagrad"], lines["torch_adagrad"]
+    assert ours.get_linestyle() == "--" and torch.get_linestyle() == "-"
+    assert ours.get_color() == torch.get_color() == COLORS["adagrad"]
+    assert ours.get_zorder() > torch.get_zorder() and torch.get_linewidth() > ours.get_linewidth()
+    assert ours.get_label() == "adagrad (ours, dashed; max |Δ| = 3e-08 vs torch)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [line.get_label() for line in ax.lines]
+
+
+def named_colours(fig) -> dict[str, set[tuple]]:
+    """Every colour each name is drawn in, over lines, bars and bands (read back by `gid`)."""
+    found: dict[str, set[tuple]] = {}
+    for ax in fig.axes:
+        drawn = [(a, a.get_color()) for a in ax.lines] + [(a, a.get_facecolor()) for a in [*ax.patches, *ax.collections]]
+        for artist, colour in drawn:
+            if artist.get_gid():
+                found.setdefault(artist.get_gid(), set()).add(rgb(colour))
+    return found
+
+
+def rgb(colour) -> tuple:
+    return tuple(np.round(to_rgba_array(colour)[0, :3], 6))
+
+
+def test_one_colour_per_name_the_palettes_in_every_figure():
+    seen: dict[str, set[tuple]] = {}
+    for make in FIGURES.values():
+        for gid, found in named_colours(make()).items():
+            seen.setdefault(gid, set()).update(found)
+    assert {"relu", "maxout", "sigmoid", "tanh", "adagrad", "none", "dropout", "cross_entropy"} <= set(seen)
+    for gid, found in seen.items():
+        assert found == {rgb(COLORS[gid])}, gid

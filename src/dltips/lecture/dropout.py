@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from dltips import checkpoint
 from dltips.ensemble import explicit_ensemble_curve
+from dltips.lecture.figures import dropout_figure
 from dltips.lecture.lab import Lab, Run, Section, table
 
 
@@ -52,19 +52,7 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
          f"{explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}"]
         for a in acts
     ]
-    fig = Figure(figsize=(11, 4))
-    left, mid, right = fig.subplots(1, 3)
-    for a in acts:
-        line = left.plot(ns, [at(a, n)["arithmetic/acc"] for n in ns], marker="o", label=f"{a}: mean of N sub-networks")
-        left.axhline(at(a, 1)["weight_scaling/acc"], ls="--", color=line[0].get_color())
-        mid.plot(ns, [at(a, n)["arithmetic/kl"] for n in ns], marker="o", label=a)
-        right.plot([r["k"] for r in explicit[a]], [r["arithmetic/acc"] for r in explicit[a]], marker="o", label=a)
-    left.set(xscale="log", xlabel="N sampled sub-networks", ylabel="test accuracy (dashed: weight scaling)")
-    mid.set(xscale="log", yscale="log", xlabel="N", ylabel="KL(mean of N ‖ weight scaling)")
-    right.set(xlabel="K networks trained without dropout", ylabel="test accuracy of their average")
-    left.legend(fontsize=7)
-    mid.legend(fontsize=8)
-    figure = lab.figure(fig, "dropout_ensemble.png")
+    figure = lab.figure(dropout_figure(sampled, explicit), "dropout_ensemble.png")
     kl100 = {a: at(a, 100)["arithmetic/kl"] for a in acts}
     return [
         Section(

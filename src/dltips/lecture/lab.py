@@ -74,7 +74,7 @@ class Lab:
         return runs
 
     def figure(self, fig: Figure, name: str) -> str:
-        fig.tight_layout()
+        """Save under figures/ (the figure brings its own layout); returns the file name."""
         fig.savefig(self.root / "figures" / name, dpi=110)
         return name
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from dltips.lecture.dropout import dropout_ensemble
-from dltips.lecture.lab import Lab, Run, Section, fmt, mean_std, series, table
+from dltips.lecture.figures import ACCURACY, activations_figure, curves_figure, overfitting_figure, vanishing_figure
+from dltips.lecture.lab import Lab, Run, Section, fmt, mean_std, table
 from dltips.tags import GRADIENTS, WEIGHTS, per_layer
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "softplus", "maxout")
@@ -19,17 +19,9 @@ def last(run: Run, tag: str) -> float:
     return run.scalars[tag][-1][1]
 
 
-def plot_curves(lab: Lab, variants: dict[str, list[Run]], tag: str, name: str, ylabel: str, log: bool = False) -> str:
-    """Mean ± std over seeds of a per-epoch curve, one line per variant."""
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    for label, runs in variants.items():
-        epoch, mean, std = series(runs, tag)
-        ax.plot(epoch, mean, label=label)
-        ax.fill_between(epoch, mean - std, mean + std, alpha=0.2)
-    ax.set(xlabel="epoch", ylabel=ylabel, yscale="log" if log else "linear")
-    ax.legend(fontsize=8)
-    return lab.figure(fig, name)
+def plot_curves(lab: Lab, variants: dict[str, list[Run]], tag: str, name: str, title: str, ylabel: str, **kwargs) -> str:
+    """Mean ± std over seeds of a per-epoch curve, one line per variant; kwargs: see curves_figure."""
+    return lab.figure(curves_figure(variants, tag, title, ylabel, **kwargs), name)
 
 
 def vanishing_gradient(lab: Lab) -> Section:
@@ -53,15 +45,11 @@ def vanishing_gradient(lab: Lab) -> Section:
          fmt([r.metrics["test/acc"] for r in runs])]
         for a, runs in variants.items()
     ]
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
-    for a, runs in variants.items():
-        idx = np.arange(1, layers + 1)
-        left.plot(idx, [np.mean([first(r, per_layer(GRADIENTS, i)) for r in runs]) for i in idx], marker="o", label=a)
-        right.plot(idx, [np.mean([last(r, per_layer(WEIGHTS, i, "moved_layer")) for r in runs]) for i in idx], marker="o", label=a)
-    left.set(xlabel="layer (1 = next to the input)", ylabel="‖∂C/∂W‖ at the first logged step", yscale="log")
-    right.set(xlabel="layer", ylabel="‖W − W₀‖ / ‖W₀‖ at the end", yscale="log")
-    left.legend()
+    idx = range(1, layers + 1)
+    fig = vanishing_figure(
+        {a: np.array([np.mean([first(r, per_layer(GRADIENTS, i)) for r in runs]) for i in idx]) for a, runs in variants.items()},
+        {a: np.array([np.mean([last(r, per_layer(WEIGHTS, i, "moved_layer")) for r in runs]) for i in idx]) for a, runs in variants.items()},
+    )
     return Section(
         title="Sigmoid gradients vanish toward the input; ReLU and maxout do not",
         claim="In a deep sigmoid network δ shrinks layer by layer (σ' ≤ 1/4): the first layer's gradient is orders of "
@@ -90,12 +78,7 @@ def activations(lab: Lab) -> Section:
     deep = depths[-1]
     gap = {a: mean_std(acc[(a, deep)])[0] - mean_std(acc[("sigmoid", deep)])[0] for a in ("relu", "maxout")}
     held = all(g > 0.1 for g in gap.values())
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    for a in ACTIVATIONS:
-        ax.plot(depths, [np.mean(acc[(a, d)]) for d in depths], marker="o", label=a)
-    ax.set(xlabel="hidden layers", ylabel="test accuracy", ylim=(0, 1.02))
-    ax.legend(fontsize=8)
+    fig = activations_figure(acc, ACTIVATIONS, depths)
     return Section(
         title="ReLU-like units and maxout keep deep networks trainable",
         claim="Sigmoid networks get harder to train as they get deeper; ReLU, its variants and maxout do not suffer "
@@ -113,9 +96,12 @@ def early(runs: list[Run], epochs: int = 3) -> list[float]:
     return [float(np.mean([v for _, v in r.scalars["val/acc"][:epochs]])) for r in runs]
 
 
-def faster_start(lab: Lab, study: str, key: str, options: tuple[str, ...], better: str, worse: str, **section) -> Section:
+def faster_start(
+    lab: Lab, study: str, key: str, options: tuple[str, ...], better: str, worse: str, shown: str, **section
+) -> Section:
     """Sweep `key` over `options` and decide whether `better` starts learning faster than `worse`:
-    its mean val/acc over the first 3 epochs exceeds the other's by more than the larger std."""
+    its mean val/acc over the first 3 epochs exceeds the other's by more than the larger std.
+    `shown`: what the figure compares, for its title."""
     variants = {
         o: lab.run(study, o, [f"experiment={study}", f"{key}={o}", f"trainer.max_epochs={lab.epochs(15)}"]) for o in options
     }
@@ -128,13 +114,15 @@ def faster_start(lab: Lab, study: str, key: str, options: tuple[str, ...], bette
         held=b_mean - w_mean > max(b_std, w_std),
         headline=f"val/acc over the first 3 epochs: {better} {fmt(early(variants[better]))}, {worse} {fmt(early(variants[worse]))}",
         table=table([key, "val/acc, first 3 epochs", "test acc"], rows),
-        figure=plot_curves(lab, variants, "val/acc", f"{study}.png", "validation accuracy"),
+        figure=plot_curves(lab, variants, "val/acc", f"{study}.png", f"Validation accuracy per epoch, {shown}",
+                           "validation accuracy", ylim=ACCURACY),
     )
 
 
 def cost(lab: Lab) -> Section:
     return faster_start(
         lab, "cost", "loss", ("mse", "cross_entropy"), better="cross_entropy", worse="mse",
+        shown="softmax + cross-entropy vs quadratic cost",
         title="Softmax + cross-entropy learns faster than the quadratic cost",
         claim="With softmax + cross-entropy δ^L = y − ŷ stays large while the prediction is wrong, so learning does not "
         "slow down the way it does with the quadratic cost on saturated outputs.",
@@ -144,36 +132,40 @@ def cost(lab: Lab) -> Section:
 def normalization(lab: Lab) -> Section:
     return faster_start(
         lab, "normalization", "data.normalize", ("standard", "minmax", "none"), better="standard", worse="none",
+        shown="by input normalization (data.normalize)",
         title="Normalizing the inputs speeds up training",
         claim="Scaling each input dimension to (x − m_i)/σ_i with the training statistics (and the test data the same "
         "way) makes gradient descent converge faster.",
     )
 
 
+# name (its colour in dltips.plots.COLORS) -> overrides; ours and torch's built-in side by side
+OPTIMIZERS = {
+    "sgd": ["optimizer=sgd"],
+    "sgd_inverse_sqrt": ["optimizer=sgd", "scheduler=inverse_sqrt"],
+    "adagrad": ["optimizer=adagrad"],
+    "torch_adagrad": ["optimizer=torch_adagrad"],
+    "momentum": ["optimizer=momentum"],
+    "torch_momentum": ["optimizer=torch_momentum"],
+    "adam": ["optimizer=adam"],
+}
+OPTIMIZER_LABELS = {"sgd_inverse_sqrt": "sgd + 1/t decay", "adagrad": "adagrad (ours)", "momentum": "momentum (ours)"}
+
+
 def optimizers(lab: Lab) -> Section:
-    setups = {
-        "sgd": ["optimizer=sgd"],
-        "sgd + 1/t decay": ["optimizer=sgd", "scheduler=inverse_sqrt"],
-        "adagrad (ours)": ["optimizer=adagrad"],
-        "torch_adagrad": ["optimizer=torch_adagrad"],
-        "momentum (ours)": ["optimizer=momentum"],
-        "torch_momentum": ["optimizer=torch_momentum"],
-        "adam": ["optimizer=adam"],
-    }
     variants = {
-        k: lab.run("optimizers", k.replace(" ", "").replace("(ours)", "_ours").replace("+1/tdecay", "_inverse_sqrt"),
-                   ["experiment=optimizers", *o, f"trainer.max_epochs={lab.epochs(15)}"])
-        for k, o in setups.items()
+        k: lab.run("optimizers", k, ["experiment=optimizers", *o, f"trainer.max_epochs={lab.epochs(15)}"])
+        for k, o in OPTIMIZERS.items()
     }
 
     def gap(a: str, b: str) -> float:
         return max(abs(x.metrics["val/loss"] - y.metrics["val/loss"]) for x, y in zip(variants[a], variants[b]))
 
-    same = {"adagrad": gap("adagrad (ours)", "torch_adagrad"), "momentum": gap("momentum (ours)", "torch_momentum")}
+    same = {k: gap(k, f"torch_{k}") for k in ("adagrad", "momentum")}
     loss = {k: [r.metrics["train/loss"] for r in v] for k, v in variants.items()}
-    faster = mean_std(loss["momentum (ours)"])[0] < mean_std(loss["sgd"])[0]
+    faster = mean_std(loss["momentum"])[0] < mean_std(loss["sgd"])[0]
     held = max(same.values()) < 1e-3 and faster
-    rows = [[k, fmt(loss[k], 4), fmt([r.metrics["test/acc"] for r in v])] for k, v in variants.items()]
+    rows = [[OPTIMIZER_LABELS.get(k, k), fmt(loss[k], 4), fmt([r.metrics["test/acc"] for r in v])] for k, v in variants.items()]
     return Section(
         title="Adagrad and momentum, as the lecture writes them",
         claim="The lecture's Adagrad (η/√(t+1) over the RMS of past gradients) is torch's Adagrad without lr_decay; "
@@ -183,9 +175,12 @@ def optimizers(lab: Lab) -> Section:
         "final training loss is below plain SGD's.",
         held=held,
         headline=f"largest Δ val/loss, ours vs torch: adagrad {same['adagrad']:.1e}, momentum {same['momentum']:.1e}; "
-        f"final train loss momentum {fmt(loss['momentum (ours)'], 4)} vs sgd {fmt(loss['sgd'], 4)}",
+        f"final train loss momentum {fmt(loss['momentum'], 4)} vs sgd {fmt(loss['sgd'], 4)}",
         table=table(["optimizer", "final train loss", "test acc"], rows),
-        figure=plot_curves(lab, variants, "train/loss_epoch", "optimizers.png", "training loss (eval mode)", log=True),
+        figure=plot_curves(
+            lab, variants, "train/loss_epoch", "optimizers.png", "Training loss per epoch by optimizer",
+            "training loss (eval mode, log)", labels=OPTIMIZER_LABELS, log=True,
+        ),
     )
 
 
@@ -202,11 +197,7 @@ def overfitting(lab: Lab) -> Section:
         [m, fmt([r.metrics["train/acc"] for r in v]), fmt(test[m]), f"{mean_std(test[m])[0] - base:+.3f}"]
         for m, v in variants.items()
     ]
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    means = [mean_std(test[m]) for m in remedies]
-    ax.bar(remedies, [m for m, _ in means], yerr=[s for _, s in means], capsize=4)
-    ax.set(ylabel="test accuracy (200 training digits)", ylim=(min(m for m, _ in means) - 0.05, 1.0))
+    fig = overfitting_figure({m: [r.metrics["train/acc"] for r in v] for m, v in variants.items()}, test)
     return Section(
         title="Remedies against overfitting help on a small training set",
         claim="With little data (200 training digits) a network fits the training set and generalises worse; weight "
