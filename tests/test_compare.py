@@ -443,3 +443,13 @@ def test_group_of_a_config_group_is_its_name(tmp_path):
     OmegaConf.save(OmegaConf.create(["optimizer=adam"]), run / ".hydra" / "overrides.yaml")
     assert load_run(run, group="optimizer")["group"] == "adam"
     assert load_run(run, group="optimizer.lr")["group"] == "0.1"
+
+
+def test_run_names_take_the_colour_of_the_one_known_name_they_hold():
+    from dltips.plots import COLORS, colors
+
+    got = colors(["activation=sigmoid,depth=2", "activation=relu,depth=2", "activation=maxout,depth=2"])
+    assert got == {f"activation={a},depth=2": COLORS[a] for a in ("sigmoid", "relu", "maxout")}
+    # Two runs of relu (two seeds) must not share a colour: neither takes relu's.
+    two = colors(["activation=relu,seed=0", "activation=relu,seed=1", "activation=sigmoid,seed=0"])
+    assert len(set(two.values())) == 3 and two["activation=sigmoid,seed=0"] == COLORS["sigmoid"]

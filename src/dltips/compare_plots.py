@@ -87,6 +87,8 @@ def curves_figure(series: dict[str, list], metric: str, title: str, grouped: boo
             ax.fill_between(epochs, *band(mean, std, metric), color=style[label]["color"], alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel=metric, title=title)
+    if value_range(metric) == (0.0, 1.0):  # the whole range: no gap between runs blown up
+        ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     legend_outside(fig, ax)
     return fig

@@ -51,9 +51,22 @@ CYCLE = [
 ]  # fmt: skip
 
 
+def known_name(label: str) -> str | None:
+    """The known thing a label names: itself ("relu"), or the one value of a run name that is
+    one ("activation=relu,depth=6" -> relu)."""
+    if label in COLORS:
+        return label
+    values = [part.partition("=")[2] for part in label.split(",")]
+    named = [v for v in values if v in COLORS]
+    return named[0] if len(named) == 1 else None
+
+
 def colors(labels: list[str]) -> dict[str, str]:
-    """A colour per label: the fixed one where the label names a known thing, else from CYCLE."""
-    fixed = {label: COLORS[label] for label in labels if label in COLORS}
+    """A colour per label: the fixed one where the label names a known thing that no other
+    label names (relu's runs at two depths must not share one), else the next from CYCLE."""
+    names = {label: known_name(label) for label in labels}
+    counts = {n: list(names.values()).count(n) for n in names.values()}
+    fixed = {label: COLORS[n] for label, n in names.items() if n is not None and counts[n] == 1}
     free = iter(c for c in CYCLE if c not in fixed.values())
     return {label: fixed.get(label) or next(free, "#000000") for label in labels}
 
