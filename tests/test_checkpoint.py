@@ -178,3 +178,17 @@ def test_resume_drops_a_best_checkpoint_newer_than_last(tmp_path):
     (run / "metrics.json").unlink()
     metrics = train(compose_config([f"resume={run}"], tmp_path / "ignored"))
     assert metrics["best_epoch"] == 0 and not (run / "best.pt").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_run_files_get_the_mode_of_a_plainly_created_file(tmp_path):
+    """last.pt and metrics.json (atomic writes through a temporary file) get what config.yaml
+    (a plain open) gets: 0666 less the umask, not the 0600 of a private temporary file."""
+    umask = os.umask(0o027)  # not the usual 022, so that a hard-coded 0644 would fail too
+    try:
+        out = tmp_path / "run"
+        train(compose_config([*RUN, "trainer.max_epochs=1"], out))
+    finally:
+        os.umask(umask)
+    modes = {name: (out / name).stat().st_mode & 0o777 for name in ("last.pt", "best.pt", "metrics.json", "config.yaml")}
+    assert modes == dict.fromkeys(modes, 0o666 & ~0o027), {name: oct(mode) for name, mode in modes.items()}

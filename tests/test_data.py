@@ -301,6 +301,34 @@ def test_invalid_fractions(digits, key, value):
         prepare(digits, train_size=None, normalize="none", **(SPLIT | {key: value}))
 
 
+@pytest.mark.parametrize("val_fraction", [0.9, 0.92, 0.94, 0.96, 0.98])
+@pytest.mark.parametrize("test_fraction", [0.5, 0.9, 0.97])
+def test_fractions_leave_a_training_sample_per_class(val_fraction, test_fraction):
+    """The check up front agrees with the split itself: it passes exactly when the splits
+    (test of all, then validation of the rest) leave at least one training sample per class."""
+    data = indexed(n=100, num_classes=4)
+    x_rest, y_rest, *_ = stratified_split(data.x, data.y, test_fraction, 0)
+    left = len(y_rest) - len(stratified_split(x_rest, y_rest, val_fraction, 0)[3])  # training samples
+    kwargs = dict(seed=0, val_fraction=val_fraction, test_fraction=test_fraction, train_size=None, normalize="none")
+    if len(y_rest) < 5:  # 4 training samples and 1 validation sample cannot come out of the rest
+        with pytest.raises(ValueError, match=rf"^Invalid data\.test_fraction: {test_fraction}; .* this leaves {len(y_rest)}$"):
+            prepare(data, device="cpu", **kwargs)
+    elif left < 4:
+        with pytest.raises(ValueError, match=rf"^Invalid data\.val_fraction: {val_fraction}; .* this leaves {left}$"):
+            prepare(data, device="cpu", **kwargs)
+    else:
+        assert len(prepare(data, device="cpu", **kwargs).train[1]) == left
+
+
+def test_fractions_with_an_own_test_split_ignore_test_fraction():
+    data = indexed(n=100, num_classes=4)
+    data = Dataset(data.x, data.y, 4, name="with test", test=(data.x[:10], data.y[:10]))
+    splits = prepare(data, seed=0, val_fraction=0.5, test_fraction=0.999, train_size=None, normalize="none", device="cpu")
+    assert (len(splits.train[1]), len(splits.val[1]), len(splits.test[1])) == (50, 50, 10)
+    with pytest.raises(ValueError, match=r"^Invalid data\.val_fraction: 0\.97; allowed: a fraction of the 100 samples that"):
+        prepare(data, seed=0, val_fraction=0.97, test_fraction=0.1, train_size=None, normalize="none", device="cpu")
+
+
 # --- augmentation: the geometric transform --------------------------------------------------
 
 
@@ -458,6 +486,13 @@ def test_augment_background_is_raw_zero():
     assert_close(gone, ((0 - m) / s)[None])
 
 
+def test_augment_bounds_are_inclusive():
+    """180° already reaches every angle and a shift of the image side moves it out of the frame:
+    both are allowed, anything further is rejected (test_augment_invalid_settings)."""
+    aug = Augment(rotate=180, shift=8, image_shape=(8, 8), norm_shift=torch.zeros(64), norm_scale=torch.ones(64))
+    assert aug.enabled and (aug.rotate, aug.shift) == (180.0, 8.0)
+
+
 def test_augment_needs_images():
     with pytest.raises(ValueError, match=r"data\.augment"):
         Augment(rotate=15, shift=0, image_shape=None, norm_shift=torch.zeros(3), norm_scale=torch.ones(3))
@@ -466,7 +501,11 @@ def test_augment_needs_images():
 
 
 @pytest.mark.parametrize(
-    "rotate, shift, key", [(-1, 0, "rotate"), (0, -0.5, "shift"), (float("nan"), 0, "rotate"), (0, "2", "shift")]
+    "rotate, shift, key",
+    [
+        (-1, 0, "rotate"), (0, -0.5, "shift"), (float("nan"), 0, "rotate"), (0, "2", "shift"),
+        (180.5, 0, "rotate"), (1e9, 0, "rotate"), (0, 8.5, "shift"), (0, 1e9, "shift"),  # past any angle, off the image
+    ],
 )
 def test_augment_invalid_settings(rotate, shift, key):
     with pytest.raises(ValueError, match=rf"data\.augment\.{key}"):

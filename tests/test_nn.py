@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dltips.nn import ACTIVATION_NAMES, MLP, CrossEntropyLoss, Dropout, Maxout, MSELoss, PReLU, create_activation
+from dltips.nn.maxout import max_piece
 
 # ---------------------------------------------------------------------------------------------
 # Activations
@@ -168,6 +169,45 @@ def test_maxout_gradient_reaches_only_the_winning_piece():
             else:
                 assert torch.count_nonzero(wgrad[row]) == 0
                 assert bgrad[row] == 0.0
+
+
+CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_maxout_tie_trains_only_the_first_maximal_piece(device):
+    # Rows: a tie of pieces 1 and 2, a three-way tie, a tie of the first and last, no tie.
+    z = torch.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [5.0, 1.0, 5.0], [0.0, -1.0, 4.0]], device=device, requires_grad=True)
+    g = torch.tensor([0.5, -2.0, 3.0, 1.5], device=device)  # the upstream gradient dL/dy
+    y = max_piece(z)
+    torch.testing.assert_close(y, z.detach().amax(dim=-1), rtol=0, atol=0)  # the same forward
+    y.backward(g)
+    winner = F.one_hot(torch.tensor([1, 0, 0, 2], device=device), num_classes=3).float()  # written out by hand
+    torch.testing.assert_close(z.grad, winner * g[:, None], rtol=0, atol=0)
+    torch.testing.assert_close(winner, F.one_hot(z.detach().argmax(dim=-1), num_classes=3).float())
+
+
+def test_maxout_layer_with_tied_pieces_updates_one_of_them():
+    torch.manual_seed(6)
+    layer = Maxout(3, 2, 2)
+    # Small integers: every sum is exact in any order, so the tie holds whatever the matmul kernel.
+    with torch.no_grad():
+        layer.linear.weight.copy_(torch.randint(-3, 4, (2, 3)).float().repeat_interleave(2, dim=0))
+        layer.linear.bias.copy_(torch.randint(-3, 4, (2,)).float().repeat_interleave(2))  # piece 1 ≡ piece 0
+    x = torch.randint(-3, 4, (4, 3)).float()
+    layer(x).sum().backward()
+    torch.testing.assert_close(layer.linear.weight.grad[0::2], x.sum(0).expand(2, 3))
+    torch.testing.assert_close(layer.linear.bias.grad, torch.tensor([4.0, 0.0, 4.0, 0.0]))
+    assert torch.count_nonzero(layer.linear.weight.grad[1::2]) == 0
+
+
+def test_maxout_gradient_without_ties_is_amax_gradient():
+    torch.manual_seed(5)
+    z = torch.randn(2, 6, 7, 4, requires_grad=True)  # (ensemble member, batch, units, pieces): no ties
+    g = torch.randn(2, 6, 7)
+    (ours,) = torch.autograd.grad(max_piece(z), z, g)
+    (reference,) = torch.autograd.grad(z.amax(dim=-1), z, g)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("pieces", [1, 0, -2])

@@ -9,6 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from omegaconf import DictConfig, OmegaConf
+
+from dltips.build import TORCH_OPTIMIZER_ERRORS, build_optimizer, check_step_without_closure, optimizer_errors
+from dltips.config import ConfigError
 from dltips.nn import MLP, PReLU
 from dltips.optim import Adagrad, Momentum, param_groups
 from dltips.optim.schedules import constant, inverse_sqrt, step_decay
@@ -256,6 +260,100 @@ def test_invalid_optimizer_weight_decay(cls, weight_decay):
 def test_param_groups_invalid_weight_decay(weight_decay):
     with pytest.raises(ValueError, match=r"regularizer\.weight_decay"):
         param_groups(small_model(), weight_decay)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building an optimizer from the config: torch's own errors under their config keys
+# ---------------------------------------------------------------------------------------------
+
+# (optimizer, a bad setting, its config key): every torch.optim check the table rewords.
+TORCH_BAD_SETTINGS = [
+    (torch.optim.SGD, dict(lr=-1.0), "lr"),
+    (torch.optim.SGD, dict(momentum=-0.5), "momentum"),
+    (torch.optim.SGD, dict(nesterov=True), "nesterov"),  # momentum 0
+    (torch.optim.Adam, dict(betas=[2.0, 0.9]), "betas"),
+    (torch.optim.Adam, dict(betas=[0.9, 1.0]), "betas"),
+    (torch.optim.Adam, dict(eps=-1e-8), "eps"),
+    (torch.optim.AdamW, dict(betas=[-0.1, 0.9]), "betas"),
+    (torch.optim.Adamax, dict(eps=-1.0), "eps"),
+    (torch.optim.NAdam, dict(momentum_decay=-1.0), "momentum_decay"),
+    (torch.optim.RMSprop, dict(alpha=-0.5), "alpha"),
+    (torch.optim.Adagrad, dict(lr_decay=-1.0), "lr_decay"),
+    (torch.optim.Adagrad, dict(initial_accumulator_value=-1.0), "initial_accumulator_value"),
+    (torch.optim.Adadelta, dict(rho=1.5), "rho"),
+    (torch.optim.ASGD, dict(lambd=-1.0), "lambd"),
+    (torch.optim.ASGD, dict(alpha=-1.0), "alpha"),
+    (torch.optim.Rprop, dict(etas=[1.5, 1.2]), "etas"),
+    (Momentum, dict(momentum=1.0), "momentum"),  # ours, in torch's wording
+    (Adagrad, dict(eps=-1.0), "eps"),
+]
+if hasattr(torch.optim, "Adafactor"):
+    TORCH_BAD_SETTINGS += [
+        (torch.optim.Adafactor, dict(beta2_decay=0.5), "beta2_decay"),
+        (torch.optim.Adafactor, dict(eps=[None, -1.0]), "eps"),
+        (torch.optim.Adafactor, dict(d=0.5), "d"),
+    ]
+
+
+def optimizer_config(cls: type, **settings) -> DictConfig:
+    """What configs/optimizer/*.yaml holds for `cls`, with `settings` added."""
+    optimizer = {"_target_": f"{cls.__module__}.{cls.__name__}", "_partial_": True, "lr": 0.1, **settings}
+    return OmegaConf.create({"optimizer": optimizer, "regularizer": {"weight_decay": 0.0}})
+
+
+@pytest.mark.parametrize(
+    "cls, settings, key", TORCH_BAD_SETTINGS, ids=[f"{c.__name__}-{k}" for c, _, k in TORCH_BAD_SETTINGS]
+)
+def test_optimizer_errors_name_the_config_key(cls, settings, key):
+    with pytest.raises(ValueError):  # the reference: the constructor itself rejects the setting
+        cls(small_model().parameters(), **({"lr": 0.1} | settings))
+    with pytest.raises(ConfigError) as info:
+        build_optimizer(optimizer_config(cls, **settings), small_model())
+    message = str(info.value)
+    assert message.startswith(f"Invalid optimizer.{key}: {settings.get(key, 0.1)!r}; allowed: "), message
+    assert message.split("; allowed: ")[1] in {allowed for _, allowed in TORCH_OPTIMIZER_ERRORS.values()}
+
+
+def test_optimizer_errors_leave_other_messages_alone():
+    optimizer = optimizer_config(torch.optim.Adam).optimizer
+    # A message the table does not know, and one it knows for a key the config does not set.
+    for message in ("optimizer got an empty parameter list", "Invalid beta parameter at index 0: 2"):
+        with pytest.raises(ValueError) as info:
+            with optimizer_errors(optimizer):
+                raise ValueError(message)
+        assert not isinstance(info.value, ConfigError) and str(info.value) == message
+
+
+class NeedsClosure(torch.optim.Optimizer):
+    def __init__(self, params, lr: float = 0.1):
+        super().__init__(params, dict(lr=lr))
+
+    def step(self, closure):
+        return closure()
+
+
+@pytest.mark.parametrize("cls", [torch.optim.LBFGS, NeedsClosure])
+def test_optimizer_whose_step_needs_a_closure_is_rejected(cls):
+    with pytest.raises(ConfigError) as info:
+        check_step_without_closure(f"{cls.__module__}.{cls.__name__}", cls)
+    assert str(info.value) == (
+        f"Invalid optimizer._target_: '{cls.__module__}.{cls.__name__}'; allowed: an optimizer whose step() works "
+        "without a closure (the loop calls step() after its own backward)"
+    )
+
+
+@pytest.mark.parametrize("cls", [torch.optim.SGD, torch.optim.Adam, torch.optim.LBFGS, Momentum, Adagrad])
+def test_build_optimizer_takes_what_steps_without_a_closure(cls):
+    """Each optimizer either builds and steps with step() alone, or is rejected before it is built."""
+    model = small_model()
+    try:
+        optimizer = build_optimizer(optimizer_config(cls), model)
+    except ConfigError as err:
+        assert "optimizer._target_" in str(err)
+        with pytest.raises(TypeError):  # what the loop would have met at its first step
+            cls(model.parameters(), lr=0.1).step()
+        return
+    train_step(model, optimizer, batches(1)[0])
 
 
 # ---------------------------------------------------------------------------------------------

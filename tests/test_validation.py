@@ -60,6 +60,38 @@ BAD_VALUES = [
     (["optimizer=momentum", "optimizer.momentum=-0.1"], "optimizer.momentum", "-0.1", "0 <= momentum < 1"),
     (["optimizer=torch_momentum", "optimizer.momentum=1.0"], "optimizer.momentum", "1.0", "0 <= momentum < 1"),
     (["regularizer.weight_decay=-0.001"], "regularizer.weight_decay", "-0.001", "a number >= 0"),
+    # The parameter groups set weight decay: a value under optimizer would be ignored.
+    (["+optimizer.weight_decay=0.5"], "optimizer.weight_decay", "0.5", "set regularizer.weight_decay"),
+    (["optimizer=adam", "+optimizer.weight_decay=0"], "optimizer.weight_decay", "0", "set regularizer.weight_decay"),
+    # torch's own checks, named by their config key.
+    (["optimizer=adam", "+optimizer.betas=[2,0.9]"], "optimizer.betas", "[2, 0.9]", "two numbers in [0, 1)"),
+    (["optimizer=adam", "+optimizer.betas=[0.9,1.0]"], "optimizer.betas", "[0.9, 1.0]", "two numbers in [0, 1)"),
+    (["optimizer=adam", "+optimizer.eps=-1"], "optimizer.eps", "-1", "a number >= 0"),
+    (["optimizer=rmsprop", "+optimizer.alpha=-0.5"], "optimizer.alpha", "-0.5", "a number >= 0"),
+    (["optimizer=torch_adagrad", "optimizer.lr_decay=-1"], "optimizer.lr_decay", "-1", "a number >= 0"),
+    (
+        ["optimizer=torch_adagrad", "optimizer.initial_accumulator_value=-1"],
+        "optimizer.initial_accumulator_value", "-1", "a number >= 0",
+    ),
+    (
+        ["optimizer=torch_momentum", "+optimizer.nesterov=true", "+optimizer.dampening=0.5"],
+        "optimizer.nesterov", "True", "true only with momentum > 0 and dampening = 0",
+    ),
+    (["optimizer=adagrad", "optimizer.eps=-1"], "optimizer.eps", "-1", "a number >= 0"),  # ours, same key
+    # step(closure) re-evaluates the loss; the loop calls step() after its own backward.
+    (
+        ["optimizer._target_=torch.optim.LBFGS"],
+        "optimizer._target_", "'torch.optim.LBFGS'", "an optimizer whose step() works without a closure",
+    ),
+    # Test first (of all 200), then validation (of the rest): 4 classes need 4 training samples.
+    (
+        ["data.val_fraction=0.99", "data.test_fraction=0.99"],
+        "data.test_fraction", "0.99", "a fraction of the 200 samples that leaves at least 5 for training and validation",
+    ),
+    (
+        ["data.val_fraction=0.99"],
+        "data.val_fraction", "0.99", "a fraction of the 170 samples left after the test split that leaves at least 4",
+    ),
     (["data.batch_size=0"], "data.batch_size", "0", "an integer from 1 to the 144 training samples"),
     (["data.batch_size=145"], "data.batch_size", "145", "an integer from 1 to the 144 training samples"),
     (["data.train_size=145"], "data.train_size", "145", "null or an integer from 4 (one per class) to 144"),
@@ -87,6 +119,33 @@ def test_bad_value_is_one_line_before_training(overrides, key, value, allowed, t
     message = config_error(overrides, tmp_path)
     assert message.startswith(f"Invalid {key}: {value}; allowed: ")
     assert allowed in message
+
+
+@pytest.mark.filterwarnings("error")  # not torch's std() warning about an empty training split
+def test_split_fractions_are_checked_before_splitting(tmp_path):
+    message = config_error(["data.val_fraction=0.99", "data.test_fraction=0.99"], tmp_path)
+    assert message.endswith("this leaves 2")
+    assert "data.batch_size" not in message
+
+
+@pytest.mark.parametrize(
+    "override, key, value, allowed",
+    [
+        ("data.augment.rotate=1e9", "data.augment.rotate", "1000000000.0", "0 to 180 (degrees"),
+        ("data.augment.rotate=181", "data.augment.rotate", "181", "0 to 180 (degrees"),
+        ("data.augment.shift=1e9", "data.augment.shift", "1000000000.0", "0 to 8 (pixels; the images are 8×8)"),
+        ("data.augment.shift=8.5", "data.augment.shift", "8.5", "0 to 8 (pixels"),
+    ],
+)
+def test_augmentation_past_the_image_is_a_config_error(override, key, value, allowed, tmp_path):
+    """Rotations past 180° and shifts past the image side train at chance: stopped up front."""
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError) as info:
+        train(compose_config(["data=digits", "trainer.max_epochs=1", "trainer.progress=log", override], out))
+    message = str(info.value)
+    assert message.startswith(f"Invalid {key}: {value}; allowed: ") and allowed in message
+    assert "\n" not in message
+    assert not out.exists()
 
 
 def test_cuda_without_gpu(tmp_path, monkeypatch):
@@ -147,6 +206,14 @@ CONSTRUCTOR_ERRORS = [
     (
         lambda: Augment(15, 0, None, torch.zeros(3), torch.ones(3)),
         f"Invalid data.augment.rotate: 15; allowed: {NO_IMAGES}",
+    ),
+    (
+        lambda: Augment(200, 0, (8, 8), torch.zeros(64), torch.ones(64)),
+        "Invalid data.augment.rotate: 200; allowed: 0 to 180 (degrees; ±180 already reaches every angle)",
+    ),
+    (
+        lambda: Augment(0, 29, (28, 28), torch.zeros(784), torch.ones(784)),
+        "Invalid data.augment.shift: 29; allowed: 0 to 28 (pixels; the images are 28×28)",
     ),
     (lambda: step_decay(0, 0, 0.5), "Invalid scheduler.factor.step_size: 0; allowed: an integer >= 1"),
     (

@@ -18,28 +18,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from dltips.checks import is_int, is_number
 from dltips.optim.schedules import INTERVALS
-from dltips.sweep_plan import job_name
+from dltips.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
 
 DEVICES = ("auto", "cpu", "cuda")
 SEEDS = "an integer from 0 to 4294967295"  # numpy's and scikit-learn's range; torch's is wider
 PROGRESS = ("auto", "bar", "log")
-# Only the repo's configs/ in a checkout; the copy bundled into the package in a wheel.
-_PACKAGE = Path(__file__).resolve().parent
-CONFIG_DIR = str(_PACKAGE / "configs" if (_PACKAGE / "configs").is_dir() else _PACKAGE.parents[1] / "configs")
 
 
 class ConfigError(ValueError):
     """A bad configuration value: reported in one line, before anything is trained or written."""
-
-
-# Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none.
-OmegaConf.register_new_resolver("dltips.suffix", lambda s: f"_{s}" if s else "", replace=True)
-# Sweep jobs: outputs/sweeps/<date>_<time>/<the swept keys and this job's values> (dltips.sweep_plan).
-OmegaConf.register_new_resolver(
-    "dltips.job_name",
-    lambda sweep_dir, overrides, num, fallback: job_name(str(sweep_dir), [str(o) for o in overrides], int(num), str(fallback)),
-    replace=True,
-)
 
 
 @contextmanager
@@ -121,6 +108,14 @@ def check_run(cfg: DictConfig) -> None:
     if "momentum" in cfg.optimizer:
         m = cfg.optimizer.momentum
         check(is_number(m) and 0 <= m < 1, "optimizer.momentum", m, "0 <= momentum < 1")
+    # The parameter groups (dltips.optim.param_groups) set each group's weight decay, which
+    # overrides the optimizer's: a value here would be silently ignored.
+    check(
+        "weight_decay" not in cfg.optimizer,
+        "optimizer.weight_decay",
+        cfg.optimizer.get("weight_decay"),
+        "no weight_decay under optimizer; set regularizer.weight_decay (it decays the weight matrices only)",
+    )
 
 
 def compile_backends() -> list[str]:

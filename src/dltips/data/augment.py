@@ -29,6 +29,13 @@ class Augment:
                 value,
                 "0 (this data has no image shape; rotate and shift need data=digits, mnist or fashion_mnist)",
             )
+        # Past these bounds the draws only add images turned any which way or moved out of the
+        # frame (all background): the run trains at chance instead of failing.
+        require(rotate <= 180, "data.augment.rotate", rotate, "0 to 180 (degrees; ±180 already reaches every angle)")
+        if image_shape is not None:
+            side = max(image_shape)
+            shape = f"{image_shape[0]}×{image_shape[1]}"
+            require(shift <= side, "data.augment.shift", shift, f"0 to {side} (pixels; the images are {shape})")
         self.rotate, self.shift, self.image_shape = float(rotate), float(shift), image_shape
         self.norm_shift, self.norm_scale = norm_shift, norm_scale
 

@@ -41,6 +41,36 @@ def normalization(x: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tenso
     return shift, torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
+def part_size(fraction: float, n: int) -> int:
+    """How many of n samples a split fraction takes: rounded up, so that no split is empty."""
+    return math.ceil(fraction * n)
+
+
+def check_fractions(n: int, num_classes: int, val_fraction: float, test_fraction: float | None) -> None:
+    """The test split (none where the source has its own) takes its fraction of all n samples,
+    validation its fraction of the rest; at least one training sample per class must remain.
+    Checked before splitting: an empty training split would otherwise surface as a torch
+    warning from the normalization and a batch size error."""
+    rest = n
+    if test_fraction is not None:
+        rest = n - part_size(test_fraction, n)
+        require(
+            rest >= num_classes + 1,
+            "data.test_fraction",
+            test_fraction,
+            f"a fraction of the {n} samples that leaves at least {num_classes + 1} for training and validation "
+            f"({num_classes} training samples, one per class, and one validation sample); this leaves {rest}",
+        )
+    n_train = rest - part_size(val_fraction, rest)
+    of = f"the {rest} samples left after the test split" if test_fraction is not None else f"the {rest} samples"
+    require(
+        n_train >= num_classes,
+        "data.val_fraction",
+        val_fraction,
+        f"a fraction of {of} that leaves at least {num_classes} for training (one per class); this leaves {n_train}",
+    )
+
+
 def stratified_split(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: int):
     """(x_rest, y_rest, x_part, y_part): `size` samples in the part (an integer, or a fraction of
     len(y) rounded up), every class in proportion: ⌊share⌋ each, then one more for the classes
@@ -48,7 +78,7 @@ def stratified_split(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: 
     n = len(y)
     ok = (is_int(size) and 0 <= size <= n) or (is_number(size) and not is_int(size) and 0 < size < 1)
     require(ok, "split size", size, f"an integer from 0 to {n} or a fraction between 0 and 1")
-    n_part = size if is_int(size) else math.ceil(size * n)
+    n_part = size if is_int(size) else part_size(size, n)
     _, cls, counts = torch.unique(y, return_inverse=True, return_counts=True)
     share = counts.double() * n_part / n
     take = share.floor().long()
@@ -76,6 +106,7 @@ def prepare(
         require(is_number(value) and 0.0 < value < 1.0, f"data.{key}", value, f"0 < {key} < 1")
     require_choice("data.normalize", normalize, NORMALIZATIONS)
     x, y = dataset.x, dataset.y
+    check_fractions(len(y), dataset.num_classes, val_fraction, None if dataset.test is not None else test_fraction)
     if dataset.test is not None:
         test = dataset.test
     else:
