@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -28,6 +27,7 @@ from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
 from dltips.sweep import record_failure, share_cores
 from dltips.sweep_plan import Plan
+from dltips.threads import use_threads
 from dltips.tags import END, EPOCH, LR, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
 
 log = logging.getLogger("dltips")
@@ -128,6 +128,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
         return train_ensemble(cfg)
     s = setup(cfg)  # every bad value is reported here, before anything is written
+    use_threads(cfg.trainer.threads, s.model)
     started = time.perf_counter()
     out = Path(cfg.output_dir)
     model, optimizer, loss_fn = s.model, s.optimizer, s.loss_fn
@@ -273,10 +274,9 @@ def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
     return choices, list(hydra_cfg.overrides.task), plan
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float:
-    """The command: one line for a bad config; in a sweep, a failing job is recorded in its
-    directory (error.txt, metrics.json) and the sweep goes on (see dltips.sweep)."""
+def run(cfg: DictConfig) -> float:
+    """The command's job (dltips.cli): one line for a bad config; in a sweep, a failing job is
+    recorded in its directory (error.txt, metrics.json) and the sweep goes on (see dltips.sweep)."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     share_cores(HydraConfig.get().launcher)
     finished = Path(cfg.output_dir) / "metrics.json"
@@ -298,6 +298,13 @@ def main(cfg: DictConfig) -> float:
         log.exception("job failed")
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     return float("nan")
+
+
+def main() -> None:
+    """`python -m dltips.train`: the `dltips-train` command."""
+    from dltips.cli import main as command
+
+    command()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""The `dltips-train` command's own help page, and that it answers without importing torch."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from dltips.config import compose_train
+from dltips.resolvers import CONFIG_DIR
+
+# Exactly what the dltips-train console script runs, then whether torch came with it.
+COMMAND = """
+import sys
+from dltips.cli import main
+sys.argv = ["dltips-train", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code in (None, 0), exit.code
+print("torch imported:", "torch" in sys.modules)
+"""
+
+
+def dltips_train(*args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND, *args],
+        cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def help_page(tmp_path_factory) -> str:
+    cwd = tmp_path_factory.mktemp("help")
+    page = dltips_train("--help", cwd=cwd)
+    assert not any(cwd.iterdir())  # a help page writes no run directory
+    return page
+
+
+def test_help_is_dltips_own_page(help_page):
+    assert help_page.startswith("dltips-train: train a network")
+    assert "powered by Hydra" not in help_page
+    for section in ("== Config groups", "== Main keys", "== Outputs", "== Examples"):
+        assert section in help_page
+    assert "outputs/runs/<date>_<time>_<overrides>/" in help_page
+    assert "outputs/sweeps/<date>_<time>/<swept keys>/" in help_page
+    assert "dltips-train -m experiment=vanishing_gradient" in help_page
+    assert "tensorboard --logdir outputs" in help_page
+
+
+def test_help_lists_every_config_group_with_its_options(help_page):
+    """Hydra's $APP_CONFIG_GROUPS, checked against configs/ itself."""
+    groups = sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and p.name != "hydra")
+    assert {"data", "model", "optimizer", "experiment"} <= {g.name for g in groups}
+    for group in groups:
+        options = ", ".join(sorted(p.stem for p in group.glob("*.yaml")))
+        assert f"\n{group.name}: {options}\n" in help_page
+    assert re.search(r"\noptimizer: .*\badagrad\b.*\bmomentum\b", help_page)
+
+
+def test_help_main_keys_are_real_keys(help_page):
+    section = help_page.split("== Main keys")[1].split("== Outputs")[0]
+    rows = [line for line in section.splitlines() if re.match(r"[a-z_.]+(, [a-z_.]+)*  ", line)]
+    keys = [key for row in rows for key in re.split(r"\s{2,}", row)[0].split(", ")]
+    assert {"seed", "model.activation", "optimizer.lr", "regularizer.early_stopping.patience", "trainer.ensemble"} <= set(keys)
+    cfg = compose_train([])
+    missing = object()
+    assert [k for k in keys if OmegaConf.select(cfg, k, default=missing) is missing] == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"], ["--info"], ["optimizer=adam", "--help"]])
+def test_answers_without_importing_torch(args, tmp_path):
+    assert dltips_train(*args, cwd=tmp_path).splitlines()[-1] == "torch imported: False"
