@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from dltips.config import compose_train as compose_config  # noqa: F401  (tests import it from here)
+
+# The maths the tests check runs on tiny tensors: one thread, as trainer.threads=auto gives the
+# runs they train (on a busy 2-core machine a second thread made small steps many times slower).
+torch.set_num_threads(1)
 
 FAST = ["data=synthetic", "data.source.n_samples=400", "trainer.max_epochs=2", "trainer.progress=log"]
 

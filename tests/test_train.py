@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -175,3 +176,25 @@ def test_events_are_written_in_the_calling_thread(tmp_path):
     assert [v for _, v in read_scalars(tmp_path)["train/loss"]] == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
     writer.close()
     assert [v for _, v in read_scalars(tmp_path)["b"]] == [2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+def test_threads_auto_is_one_for_small_networks_and_torchs_count_for_large_ones(monkeypatch):
+    from dltips import threads
+
+    monkeypatch.setattr(threads, "cap", 2)
+    assert threads.resolve("auto", 26_122) == 1  # the digits MLP
+    assert threads.resolve("auto", threads.AUTO_ONE_THREAD_BELOW) == 2
+    assert threads.resolve(3, 26_122) == 3
+    for bad in (0, -1, 1.5, "two", True):
+        with pytest.raises(ConfigError, match=r"Invalid trainer.threads: .*; allowed: auto or an integer >= 1"):
+            threads.resolve(bad, 10)
+
+
+@pytest.mark.parametrize("setting, expected", [("auto", 1), ("2", 2)])
+def test_train_runs_with_the_threads_it_is_given(make_cfg, setting, expected):
+    torch.set_num_threads(3)
+    try:
+        train(make_cfg(f"trainer.threads={setting}", "trainer.max_epochs=1"))
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(1)

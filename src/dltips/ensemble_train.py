@@ -35,6 +35,7 @@ from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
 from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack, tie, tie_grads
 from dltips.optim import Adagrad, Momentum
+from dltips.threads import use_threads
 from dltips.tags import OPTIM, per_layer
 from dltips.train import (
     due,
@@ -250,6 +251,7 @@ def train_ensemble(cfg: DictConfig) -> dict[str, float]:
     """train() for K stacked members; returns the mean metrics of the members that completed and
     their explicit ensemble's test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
     s, dropout_rngs, views = setup_ensemble(cfg)  # every bad value is reported here, before anything is written
+    use_threads(cfg.trainer.threads, s.model)
     started = time.perf_counter()
     m = open_members(cfg, s, dropout_rngs, views)
     base_lrs = [group["initial_lr"] for group in s.optimizer.param_groups]

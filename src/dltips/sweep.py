@@ -13,6 +13,7 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dltips import threads
 from dltips.hparams import write_sweep_experiment
 from dltips.logger import write_json
 from dltips.sweep_plan import Plan
@@ -51,13 +52,15 @@ class SweepSummary(Callback):
 
 def share_cores(launcher: DictConfig) -> None:
     """Jobs running side by side (the joblib launcher) split the cores between them instead of
-    each starting one torch thread per core and oversubscribing the CPU."""
+    each starting one torch thread per core and oversubscribing the CPU: the share is the most
+    threads a job uses (dltips.threads.cap)."""
     if "joblib" not in str(launcher.get("_target_", "")):
         return
     cores = os.cpu_count() or 1
     n_jobs = launcher.get("n_jobs") or -1
     parallel = min(cores, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)  # joblib: -1 = all cores
-    torch.set_num_threads(max(1, cores // max(1, parallel)))
+    threads.cap = max(1, cores // max(1, parallel))
+    torch.set_num_threads(threads.cap)
 
 
 def record_failure(run_dir: Path, err: BaseException) -> None:

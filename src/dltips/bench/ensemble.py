@@ -34,7 +34,7 @@ def timed(cfgs: list, n_train: int, batch_size: int) -> dict:
 def bench_ensemble(scratch: Path, k: int, epochs: int, repeats: int, overrides: tuple[str, ...] = (), log=print) -> dict:
     """`repeats` interleaved pairs (order alternating) of K sequential runs and one K-member run,
     both with `overrides` on the default experiment."""
-    base = [f"trainer.max_epochs={epochs}", "trainer.progress=log", *overrides]
+    base = [f"trainer.max_epochs={epochs}", "trainer.progress=log", f"trainer.threads={torch.get_num_threads()}", *overrides]
     probe = compose_train(base, scratch / "probe")
     n_train, batch_size = len(setup(probe).splits.train[1]), probe.data.batch_size
     steps_per_epoch = -(-n_train // batch_size)

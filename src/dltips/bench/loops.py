@@ -168,7 +168,8 @@ def runner(variant: str, case: Case, epochs: int, run_dir: Path) -> Callable[[],
     if variant in ("dltips", "dltips_diagnostics"):
         diagnostics = "true" if variant == "dltips_diagnostics" else "false"
         overrides = [*case.workload.overrides, f"diagnostics={diagnostics}", f"trainer.max_epochs={epochs}", "trainer.progress=log"]
-        cfg = compose_train(overrides, run_dir)
+        # The thread count every other loop of the comparison runs with, not trainer.threads' auto.
+        cfg = compose_train([*overrides, f"trainer.threads={torch.get_num_threads()}"], run_dir)
         return lambda: train(cfg)
     if variant == "hand":
         return lambda: hand_written(case, epochs)
