@@ -35,6 +35,9 @@ from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
 from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack, tie, tie_grads
 from dltips.optim import Adagrad, Momentum
+from dltips.interrupt import Interrupted, signals_caught
+from dltips.interrupt import name as signal_name
+from dltips.resume import Position, trained_with
 from dltips.threads import use_threads
 from dltips.tags import OPTIM, per_layer
 from dltips.train import (
@@ -44,6 +47,8 @@ from dltips.train import (
     hydra_context,
     log_end,
     log_epoch,
+    log_to_file,
+    recorded,
     progress,
     set_lr,
     write_checkpoints,
@@ -137,17 +142,21 @@ class Members:
         return Path(self.configs[k].output_dir)
 
 
-def member_checkpoint(s: Setup, m: Members, k: int, epoch: int, step: int) -> dict:
-    """What train.checkpoint_state holds for a run alone: member k's weights, optimizer state and
-    random streams (its dropout generator stands in for torch's default one)."""
+def member_checkpoint(s: Setup, m: Members, k: int, at: Position) -> dict:
+    """What resume.checkpoint_state holds for a run alone: member k's weights, optimizer state
+    and random streams (its dropout generator stands in for torch's default one); inside an
+    interrupted epoch, its own row of the batch order."""
     rng = checkpoint.rng_state(m.shuffles[k])
     if s.device.type == "cuda":
         rng["cuda"][s.device.index or torch.cuda.current_device()] = m.dropout_rngs[k].get_state()
     else:
         rng["torch"] = m.dropout_rngs[k].get_state()
     return {
-        "epoch": epoch,
-        "step": step,
+        "epoch": at.epoch,
+        "step": at.step,
+        "order": at.order[k] if at.order is not None else None,
+        "batch": at.batch,
+        "config": trained_with(m.configs[k]),
         "model": member_state(s.model.state_dict(), k),
         "optimizer": member_optimizer_state(s.optimizer, k),
         "early_stopping": m.stoppers[k].state_dict(),
@@ -185,18 +194,20 @@ def stop_member(s: Setup, m: Members, k: int, why: str, epoch: int, step: int) -
     """What train() does for a diverging run alone: stop it here, with the metrics it has now."""
     m.status[k], m.message[k] = "diverged", why
     m.finals[k] = split_metrics(s, [m.views[k]], ("train", "val", "test"))[0] | ends(epoch, step, m.stoppers[k])
+    m.finals[k] = {key: math.nan if v is None else v for key, v in recorded(m.finals[k], "diverged").items()}
     log.warning("member %d diverged: %s", k, why)
 
 
-def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, base_lrs: list[float]) -> int:
-    """One epoch of every member, as train()'s inner loop runs it alone; returns the step."""
+def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, base_lrs: list[float], received: list[int]) -> tuple[int, Position | None]:
+    """One epoch of every member, as train()'s inner loop runs it alone; returns the step and,
+    when a signal came, where the epoch stopped (resume.Position)."""
     model, optimizer, loss_fn, (x, y), n = s.model, s.optimizer, s.loss_fn, s.splits.train, len(m.configs)
     per_step, log_every = cfg.scheduler.interval == "step", cfg.trainer.log_every_n_steps
     if not per_step:
         set_lr(optimizer, base_lrs, s.schedule(epoch))
     model.train()
     order = torch.stack([torch.randperm(len(y), device=s.device, generator=g) for g in m.shuffles])
-    for idx in order.split(cfg.data.batch_size, dim=1):  # idx: (members, batch), each its own order
+    for b, idx in enumerate(order.split(cfg.data.batch_size, dim=1)):  # idx: (members, batch), each its own order
         if per_step:
             set_lr(optimizer, base_lrs, s.schedule(step))
         xb, yb = x[idx], y[idx]
@@ -223,7 +234,9 @@ def train_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, ba
                     m.writers[k].add_scalar("train/loss", columns["train/loss"][k], step)
                     diagnostics = m.flows[k].measure(xb[k], step) if m.flows else {}
                     log_scalars(m.writers[k], {tag: col[k] for tag, col in columns.items() if tag != "train/loss"} | diagnostics, step)
-    return step
+        if received:
+            return step, Position(epoch, step, order, b + 1)
+    return step, None
 
 
 def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> list[float]:
@@ -241,7 +254,7 @@ def end_epoch(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int) -> l
         improved = m.stoppers[k].update(epoch, metrics, None)
 
         def state(k=k) -> dict:
-            return member_checkpoint(s, m, k, epoch, step)
+            return member_checkpoint(s, m, k, Position(epoch, step))
 
         write_checkpoints(m.dir(k), state, m.writers[k], due(epoch, cfg.trainer), improved)
     return [rows[k]["val/acc"] for k in m.running()]
@@ -257,16 +270,33 @@ def train_ensemble(cfg: DictConfig) -> dict[str, float]:
     base_lrs = [group["initial_lr"] for group in s.optimizer.param_groups]
     step, epoch = 0, -1
     epochs = progress(range(cfg.trainer.max_epochs), cfg.trainer.progress)
-    for epoch in epochs:
-        step = train_epoch(cfg, s, m, epoch, step, base_lrs)
-        val = end_epoch(cfg, s, m, epoch, step) if m.running() else []
-        if not val:
-            break  # every member diverged
-        if isinstance(epochs, tqdm):
-            epochs.set_postfix(val_acc=f"{sum(val) / len(val):.4f}")
-        else:
-            log.info("epoch %d: val/acc mean %.4f (min %.4f, max %.4f) over %d members", epoch, sum(val) / len(val), min(val), max(val), len(val))
+    with signals_caught() as received:
+        for epoch in epochs:
+            step, stopped = train_epoch(cfg, s, m, epoch, step, base_lrs, received)
+            if stopped is not None:
+                return interrupt_members(s, m, stopped, received[0], started)
+            val = end_epoch(cfg, s, m, epoch, step) if m.running() else []
+            if not val:
+                break  # every member diverged
+            if isinstance(epochs, tqdm):
+                epochs.set_postfix(val_acc=f"{sum(val) / len(val):.4f}")
+            log_to_file(epochs, "epoch %d: val/acc mean %.4f (min %.4f, max %.4f) over %d members", epoch, sum(val) / len(val), min(val), max(val), len(val))
     return finish(cfg, s, m, epoch, step, started)
+
+
+def interrupt_members(s: Setup, m: Members, at: Position, signum: int, started: float):
+    """A signal: every running member writes last.pt where the epoch stopped (each resumes
+    alone, `resume=<run>/member_03`) and an `interrupted` metrics.json; raises Interrupted."""
+    out = m.dir(0).parent
+    for k in m.running():
+        m.writers[k].flush()
+        checkpoint.save(m.dir(k) / "last.pt", member_checkpoint(s, m, k, at))
+        m.writers[k].close()
+        note = f"{signal_name(signum)} at step {at.step} (epoch {at.epoch}); resume with: dltips-train \"resume='{m.dir(k)}'\""
+        write_json(m.dir(k) / "metrics.json", {"status": "interrupted", "message": note, "metrics": {}})
+    message = f"{signal_name(signum)} at step {at.step} (epoch {at.epoch}); each member resumes alone: dltips-train \"resume='{out}/member_00'\" …"
+    write_json(out / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time.perf_counter() - started})
+    raise Interrupted(signum, message)
 
 
 def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started: float) -> dict[str, float]:
@@ -278,7 +308,7 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
     for k, member in enumerate(m.configs):
         final = m.finals[k] = m.finals[k] or finished[k] | ends(epoch, step, m.stoppers[k])
         log_end(m.writers[k], final, int(final["steps"]), m.status[k])
-        report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": final}
+        report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": recorded(final, m.status[k])}
         if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
             report["ensemble"] = dropout_ensemble_curve(m.views[k], *s.splits.test, generator=m.dropout_rngs[k])
             log_curve(m.writers[k], report["ensemble"], "dropout")

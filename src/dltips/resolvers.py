@@ -22,3 +22,8 @@ OmegaConf.register_new_resolver(
     lambda sweep_dir, overrides, num, fallback: job_name(str(sweep_dir), [str(o) for o in overrides], int(num), str(fallback)),
     replace=True,
 )
+# resume=<run dir> continues in that directory: Hydra opens no new one and writes no .hydra/
+# record there (the run's own record of how it was started stays), its log goes on in the
+# run's train.log.
+OmegaConf.register_new_resolver("dltips.run_dir", lambda resume, new: str(resume) if resume else new, replace=True)
+OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,13 +20,16 @@ from tqdm import tqdm
 
 from dltips import checkpoint
 from dltips.build import Setup, setup
-from dltips.config import CONFIG_DIR, ConfigError
+from dltips.config import ConfigError
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
 from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
 from dltips.sweep import record_failure, share_cores
+from dltips.interrupt import Interrupted, signals_caught
+from dltips.interrupt import name as signal_name
+from dltips.resume import Position, after_last_event_file, checkpoint_state, drop_newer_best, restore, resume_config
 from dltips.sweep_plan import Plan
 from dltips.threads import use_threads
 from dltips.tags import END, EPOCH, LR, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
@@ -56,53 +60,6 @@ def progress(epochs: range, mode: str):
     return tqdm(epochs, desc="epoch", unit="epoch", leave=False) if bar else epochs
 
 
-def resume_config(cfg: DictConfig) -> DictConfig:
-    """`resume=<run dir>` continues that run with its own saved config, in its own directory."""
-    if not cfg.get("resume"):
-        return cfg
-    run_dir = Path(cfg.resume)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"Invalid resume: {str(run_dir)!r}; allowed: a run directory holding config.yaml and last.pt")
-    saved = OmegaConf.load(run_dir / "config.yaml")
-    # A run saved before a trainer key existed resumes with that key's default.
-    saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
-    saved.output_dir, saved.resume = str(run_dir), str(run_dir)
-    return saved
-
-
-def checkpoint_state(s: Setup, epoch: int, step: int, shuffle: torch.Generator, flow: GradientFlow | None) -> dict:
-    return {
-        "epoch": epoch,
-        "step": step,
-        "model": s.model.state_dict(),
-        "optimizer": s.optimizer.state_dict(),
-        "early_stopping": s.stopper.state_dict(),
-        "initial_weights": flow.initial if flow else [],
-        "gradient_flow": flow.history() if flow else None,
-        "rng": checkpoint.rng_state(shuffle),
-    }
-
-
-def restore(s: Setup, state: dict, shuffle: torch.Generator, flow: GradientFlow | None) -> tuple[int, int]:
-    """Load a checkpoint into the run's objects; returns (next epoch, step)."""
-    s.model.load_state_dict(state["model"])
-    s.optimizer.load_state_dict(state["optimizer"])
-    s.stopper.load_state_dict(state["early_stopping"])
-    if flow and state["initial_weights"]:
-        flow.initial = [w.to(s.device) for w in state["initial_weights"]]
-    if flow and state.get("gradient_flow"):  # checkpoints written before it was kept have none
-        flow.load_history(*state["gradient_flow"])
-    checkpoint.set_rng_state(state["rng"], shuffle)
-    return state["epoch"] + 1, state["step"]
-
-
-def drop_newer_best(best: Path, first_epoch: int) -> None:
-    """With last.pt every N epochs, best.pt can come from an epoch after it, which the resumed
-    run trains again: that best.pt belongs to the killed run's future, not to this one."""
-    if best.is_file() and checkpoint.load(best)["epoch"] >= first_epoch:
-        best.unlink()
-
-
 def write_config(cfg: DictConfig, out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -111,18 +68,9 @@ def write_config(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory") from err
 
 
-def after_last_event_file(run_dir: Path) -> None:
-    """TensorBoard reads a run's event files in name order, and names start with the creation
-    second: a resumed run's file must not share its second with the file of the run it
-    continues, or its purge of the killed run's last steps is read before them."""
-    newest = max((int(p.name.split(".")[3]) for p in run_dir.glob("events.out.tfevents.*")), default=0)
-    while int(time.time()) <= newest:
-        time.sleep(0.05)
-
-
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, validate every epoch, test once at the end; return the final metrics."""
-    cfg = resume_config(cfg)
+    cfg = resume_config(cfg, hydra_context()[1] if HydraConfig.initialized() else None)
     if cfg.trainer.ensemble != 1:  # K networks at once; checked (an integer >= 1) in its setup
         from dltips.ensemble_train import train_ensemble  # it builds on this module
 
@@ -134,17 +82,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model, optimizer, loss_fn = s.model, s.optimizer, s.loss_fn
     shuffle = torch.Generator(device=s.device).manual_seed(cfg.seed)
     flow = GradientFlow(model) if cfg.diagnostics else None
-    first_epoch, step = 0, 0
+    at = Position()
     if cfg.get("resume"):
-        first_epoch, step = restore(s, checkpoint.load(out / "last.pt"), shuffle, flow)
-        drop_newer_best(out / "best.pt", first_epoch)
-        log.info("resuming %s at epoch %d (step %d)", out, first_epoch, step)
+        at = restore(cfg, s, out / "last.pt", shuffle, flow)
+        drop_newer_best(out / "best.pt", at.epoch)
+        log.info("resuming %s at epoch %d (step %d)", out, at.epoch, at.step)
+        after_last_event_file(out)
     else:
         write_config(cfg, out)
-    if cfg.get("resume"):
-        after_last_event_file(out)
+    announce(out)
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
-    writer = open_writer(out, purge_step=step + 1 if step else None)
+    writer = open_writer(out, purge_step=at.step + 1 if at.step else None)
     if flow:
         writer.add_custom_scalars(custom_scalars_layout(len(flow.linears), cfg.model.activation, hasattr(optimizer, "effective_step")))
 
@@ -152,51 +100,67 @@ def train(cfg: DictConfig) -> dict[str, float]:
     batch_size, per_step = cfg.data.batch_size, cfg.scheduler.interval == "step"
     log_every = cfg.trainer.log_every_n_steps
     base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-    epoch, status, message = first_epoch - 1, "completed", ""
-    epochs = progress(range(first_epoch, cfg.trainer.max_epochs), cfg.trainer.progress)
-    for epoch in epochs:
-        if not per_step:
-            set_lr(optimizer, base_lrs, s.schedule(epoch))
-        model.train()
-        for idx in torch.randperm(len(y), device=s.device, generator=shuffle).split(batch_size):
-            if per_step:
-                set_lr(optimizer, base_lrs, s.schedule(step))
-            xb, yb = s.augment(x[idx], shuffle), y[idx]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if step % log_every == 0:  # the only host sync inside the epoch
-                value = loss.item()
-                if not math.isfinite(value):
-                    status, message = "diverged", f"loss became {value} at step {step} (epoch {epoch})"
+    step, epoch, status, message = at.step, at.epoch - 1, "completed", ""
+    if s.stopper.should_stop:  # resumed after its early stop: it stays stopped
+        log.info("stopped early at epoch %d before; not trained further", epoch)
+    epochs = progress(range(at.epoch, cfg.trainer.max_epochs if not s.stopper.should_stop else at.epoch), cfg.trainer.progress)
+    with signals_caught() as received:
+        for epoch in epochs:
+            if not per_step:
+                set_lr(optimizer, base_lrs, s.schedule(epoch))
+            model.train()
+            # An interrupted epoch goes on in its own order from its next batch.
+            order = at.order if epoch == at.epoch and at.order is not None else torch.randperm(len(y), device=s.device, generator=shuffle)
+            batches = order.split(batch_size)
+            for b in range(at.batch if epoch == at.epoch else 0, len(batches)):
+                idx = batches[b]
+                if per_step:
+                    set_lr(optimizer, base_lrs, s.schedule(step))
+                xb, yb = s.augment(x[idx], shuffle), y[idx]
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                if step % log_every == 0:  # the only host sync inside the epoch
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        status, message = "diverged", f"loss became {value} at step {step} (epoch {epoch})"
+                        break
+                    writer.add_scalar(TRAIN_LOSS, value, step)
+                    log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb, step) if flow else {}), step)
+                if received:
+                    status = "interrupted"
                     break
-                writer.add_scalar(TRAIN_LOSS, value, step)
-                log_scalars(writer, step_sizes(optimizer, model) | (flow.measure(xb, step) if flow else {}), step)
-        if status == "completed":
-            # The lecture's first check is the training set itself, so measure it like val: eval mode.
-            metrics = {f"train/{k}": v for k, v in evaluate(model, loss_fn, x, y).items()}
-            metrics |= {f"val/{k}": v for k, v in evaluate(model, loss_fn, *s.splits.val).items()}
-            if not math.isfinite(metrics["train/loss"]):
-                status, message = "diverged", f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})"
-        if status == "diverged":
-            log.warning("diverged: %s; the learning rate is likely too high (the last good checkpoint is kept)", message)
-            break
+            if status == "interrupted":
+                state = checkpoint_state(cfg, s, Position(epoch, step, order, b + 1), shuffle, flow)
+                write_checkpoints(out, lambda: state, writer, last=True, best=False)
+                break
+            if status == "completed":
+                # The lecture's first check is the training set itself, so measure it like val: eval mode.
+                metrics = {f"train/{k}": v for k, v in evaluate(model, loss_fn, x, y).items()}
+                metrics |= {f"val/{k}": v for k, v in evaluate(model, loss_fn, *s.splits.val).items()}
+                if not math.isfinite(metrics["train/loss"]):
+                    status, message = "diverged", f"training loss became {metrics['train/loss']} in epoch {epoch} (by step {step})"
+            if status == "diverged":
+                kept = "the last good checkpoint is kept" if (out / "last.pt").is_file() else "no checkpoint was written before"
+                log.warning("diverged: %s; the learning rate is likely too high (%s)", message, kept)
+                break
 
-        log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
-        if flow:
-            log_gradient_flow(writer, flow, epoch, step, cfg.trainer.max_epochs)
-        improved = s.stopper.update(epoch, metrics, model)
-        state = lambda: checkpoint_state(s, epoch, step, shuffle, flow)  # noqa: E731 (built only if written)
-        write_checkpoints(out, state, writer, due(epoch, cfg.trainer) or s.stopper.should_stop, improved)
-        if isinstance(epochs, tqdm):
-            epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
-        else:
-            log.info("epoch %d: loss %.4f val/loss %.4f val/acc %.4f", epoch, metrics["train/loss"], metrics["val/loss"], metrics["val/acc"])
-        if s.stopper.should_stop:
-            log.info("early stopping at epoch %d; best %s at epoch %d", epoch, s.stopper.monitor, s.stopper.best_epoch)
-            break
+            log_epoch(writer, metrics, epoch, step, optimizer, model, cfg.trainer.weight_histograms)
+            if flow:
+                log_gradient_flow(writer, flow, epoch, step, cfg.trainer.max_epochs)
+            improved = s.stopper.update(epoch, metrics, model)
+            state = lambda: checkpoint_state(cfg, s, Position(epoch, step), shuffle, flow)  # noqa: E731 (built only if written)
+            write_checkpoints(out, state, writer, due(epoch, cfg.trainer) or s.stopper.should_stop, improved)
+            if isinstance(epochs, tqdm):
+                epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
+            log_to_file(epochs, "epoch %d: loss %.4f val/loss %.4f val/acc %.4f", epoch, metrics["train/loss"], metrics["val/loss"], metrics["val/acc"])
+            if s.stopper.should_stop:
+                log.info("early stopping at epoch %d; best %s at epoch %d", epoch, s.stopper.monitor, s.stopper.best_epoch)
+                break
+    if status == "interrupted":
+        return stop_interrupted(writer, out, received[0], epoch, step, started)
 
     if s.stopper.patience is not None and s.stopper.best_state is not None:
         model.load_state_dict(s.stopper.best_state)  # early stopping keeps the best weights
@@ -205,11 +169,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         final |= {f"{split}/{k}": v for k, v in evaluate(model, loss_fn, xs, ys).items()}
     final |= ends(epoch, step, s.stopper)
     log_end(writer, final, step, status)
+    if status == "diverged":
+        final = {k: math.nan if v is None else v for k, v in recorded(final, status).items()}
     report = {
         "status": status,
         "message": message,
         "stopped_early": s.stopper.should_stop,
-        "metrics": final,
+        "metrics": recorded(final, status),
     }
     if cfg.ensemble_eval and status == "completed":  # dropout ≈ ensemble, scored on the test set
         report["ensemble"] = dropout_ensemble_curve(model, *s.splits.test)
@@ -219,8 +185,46 @@ def train(cfg: DictConfig) -> dict[str, float]:
     writer.close()
     report["time_s"] = time.perf_counter() - started
     write_json(out / "metrics.json", report)
-    log.info("%s: test/acc %.4f test/loss %.4f (%s)", status, final["test/acc"], final["test/loss"], out)
+    st = s.stopper
+    best = f"best {st.monitor} {st.best_value:.4f} at epoch {st.best_epoch}" if st.best_epoch >= 0 else "no epoch finished"
+    log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best, out)
     return final
+
+
+def announce(out: Path) -> None:
+    log.info("run directory: %s (watch it: tensorboard --logdir %s)", out, out)
+
+
+def log_to_file(epochs, message: str, *args) -> None:
+    """An epoch's line: on the console and in train.log, or, under a progress bar (which shows
+    it already), in train.log only, so that the log holds every epoch either way."""
+    if not isinstance(epochs, tqdm):
+        log.info(message, *args)
+        return
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+# Metrics measured on a split. A diverged run's come from NaN weights (every argmax the same
+# class: accuracy 0.1 on digits): they are not results, so they are recorded as missing.
+SPLIT_METRICS = ("train/", "val/", "test/")
+
+
+def recorded(final: dict[str, float], status: str) -> dict[str, float | None]:
+    """The final metrics as metrics.json keeps them: a diverged run's split metrics missing."""
+    if status != "diverged":
+        return final
+    return {k: None if k.startswith(SPLIT_METRICS) else v for k, v in final.items()}
+
+
+def stop_interrupted(writer: SummaryWriter, out: Path, signum: int, epoch: int, step: int, started: float):
+    """After last.pt: metrics.json says `interrupted` and how to go on; raises Interrupted."""
+    writer.close()
+    message = f"{signal_name(signum)} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{out}'\""
+    write_json(out / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time.perf_counter() - started})
+    raise Interrupted(signum, message)
 
 
 def write_checkpoints(run_dir: Path, state: Callable[[], dict], writer: SummaryWriter, last: bool, best: bool) -> None:
@@ -275,8 +279,9 @@ def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
 
 
 def run(cfg: DictConfig) -> float:
-    """The command's job (dltips.cli): one line for a bad config; in a sweep, a failing job is
-    recorded in its directory (error.txt, metrics.json) and the sweep goes on (see dltips.sweep)."""
+    """The command's job (dltips.cli): one line for a bad config, and then no run directory
+    left behind; in a sweep, a failing job is recorded in its directory (error.txt,
+    metrics.json) and the sweep goes on (see dltips.sweep); a signal stops it with 130 or 143."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     share_cores(HydraConfig.get().launcher)
     finished = Path(cfg.output_dir) / "metrics.json"
@@ -284,12 +289,17 @@ def run(cfg: DictConfig) -> float:
         report = json.loads(finished.read_text())
         if report.get("status") in ("completed", "diverged"):
             log.info("already %s, skipped: %s", report["status"], finished.parent)
-            return report["metrics"].get("val/acc", float("nan"))
+            value = report["metrics"].get("val/acc")
+            return float("nan") if value is None else value
     try:
         return train(cfg)["val/acc"]
+    except Interrupted as err:
+        log.warning("interrupted by %s", err.message)
+        raise SystemExit(err.exit_code) from None
     except (ConfigError, checkpoint.CheckpointError) as err:
         log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
         if not in_sweep:
+            remove_if_only_hydras(Path(HydraConfig.get().runtime.output_dir))
             raise SystemExit(2) from None
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     except Exception as err:
@@ -298,6 +308,19 @@ def run(cfg: DictConfig) -> float:
         log.exception("job failed")
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     return float("nan")
+
+
+def remove_if_only_hydras(run_dir: Path) -> None:
+    """Hydra opens a run's directory (.hydra/ and train.log) before the config is checked: a
+    rejected command leaves nothing behind. A directory holding anything else is left alone."""
+    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", "train.log"}:
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # Hydra's file handler has train.log open
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir.resolve():
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main() -> None:

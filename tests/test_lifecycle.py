@@ -1,0 +1,136 @@
+"""A run's life: resumed only as itself, trained longer on request, stopped when it stopped,
+interrupted by a signal without losing a step, and nothing recorded that is not a result."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from dltips import checkpoint
+from dltips.config import ConfigError
+from dltips.train import train
+from tests.conftest import compose_config
+
+RUN = ["data=synthetic", "data.source.n_samples=400", "trainer.progress=log"]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.load(run_dir / "last.pt")["model"]
+
+
+def report(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_a_finished_run_trains_longer_to_exactly_the_longer_run(tmp_path):
+    reference = train(compose_config([*RUN, "trainer.max_epochs=4"], tmp_path / "four"))
+    train(compose_config([*RUN, "trainer.max_epochs=2"], tmp_path / "two"))
+    longer = train(compose_config([f"resume={tmp_path / 'two'}", "trainer.max_epochs=4"], tmp_path / "ignored"))
+    assert longer == reference
+    for name, tensor in weights(tmp_path / "four").items():
+        assert torch.equal(tensor, weights(tmp_path / "two")[name]), name
+    assert OmegaConf.load(tmp_path / "two" / "config.yaml").trainer.max_epochs == 2  # how it was started
+
+
+@pytest.mark.parametrize("override", ["optimizer.lr=0.5", "model.depth=3", "optimizer=adam"])
+def test_resume_with_another_override_is_an_error_naming_it(tmp_path, override):
+    train(compose_config([*RUN, "trainer.max_epochs=1"], tmp_path / "run"))
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    key = override.partition("=")[0]
+    with pytest.raises(ConfigError, match=rf"Invalid {key}[.:]"):
+        train(compose_config([f"resume={tmp_path / 'run'}", override], tmp_path / "ignored"))
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before  # nothing rewritten
+
+
+def test_a_config_edited_after_the_run_does_not_load_its_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.optimizer = OmegaConf.create({"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.001})
+    OmegaConf.save(cfg, run / "config.yaml")
+    with pytest.raises(ConfigError, match=r"Invalid optimizer._target_: 'torch.optim.Adam' .* allowed: 'torch.optim.SGD'"):
+        train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+
+
+def test_an_unreadable_config_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    (run / "config.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"Invalid resume: .*config.yaml cannot be read"):
+        train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+
+
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(tmp_path):
+    # Killed after "early stopping at epoch N" and before metrics.json: resuming must not train on.
+    stopping = [*RUN, "trainer.max_epochs=30", "regularizer.early_stopping.patience=1", "regularizer.early_stopping.min_delta=0.05"]
+    first = train(compose_config(stopping, tmp_path / "run"))
+    assert first["stop_epoch"] < 29
+    before = weights(tmp_path / "run")
+    (tmp_path / "run" / "metrics.json").unlink()
+    again = train(compose_config([f"resume={tmp_path / 'run'}"], tmp_path / "ignored"))
+    assert again == first
+    assert all(torch.equal(before[k], v) for k, v in weights(tmp_path / "run").items())
+    assert report(tmp_path / "run")["stopped_early"]
+
+
+def test_a_diverged_run_records_its_metrics_as_missing(tmp_path):
+    cfg = compose_config([*RUN, "loss=mse", "loss.output=identity", "optimizer.lr=10000", "trainer.max_epochs=2"], tmp_path / "run")
+    metrics = train(cfg)
+    saved = report(tmp_path / "run")
+    assert saved["status"] == "diverged"
+    assert saved["metrics"]["test/acc"] is None and saved["metrics"]["val/acc"] is None  # not 0.1
+    assert metrics["test/acc"] != metrics["test/acc"]  # NaN for Python callers
+    assert isinstance(saved["metrics"]["steps"], int)
+
+
+def test_train_log_holds_every_epoch_under_a_progress_bar(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dltips.train", *RUN, "trainer.max_epochs=3", "trainer.progress=bar", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert [f"epoch {e}:" in log for e in range(3)] == [True] * 3
+    assert f"run directory: {tmp_path / 'run'}" in log and "tensorboard --logdir" in log
+    assert "best val/loss" in log.splitlines()[-1]
+
+
+# Digits (images: augmentation draws from the shuffle stream too) in batches of 4: epochs long
+# enough to land a signal inside one; dropout draws from torch's own stream.
+SLOW_EPOCHS = ["data.batch_size=4", "trainer.max_epochs=3", "model.dropout=0.2", "data.augment.shift=1", "trainer.progress=log"]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_after_the_step_and_the_run_resumes_exactly(tmp_path, sig, code):
+    reference = train(compose_config(SLOW_EPOCHS, tmp_path / "reference"))
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dltips.train", *SLOW_EPOCHS, f"hydra.run.dir={run}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (run / "last.pt").exists():  # the end of epoch 0, then into epoch 1
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+        time.sleep(0.01)
+    time.sleep(0.1)
+    os.kill(process.pid, sig)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == code, output
+    assert "Traceback" not in output
+    saved = report(run)
+    assert saved["status"] == "interrupted" and f"resume='{run}'" in saved["message"]
+    state = checkpoint.load(run / "last.pt")
+    assert state["order"] is not None and 0 < state["batch"]  # stopped inside an epoch
+
+    resumed = train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+    assert resumed == reference
+    for name, tensor in weights(tmp_path / "reference").items():
+        assert torch.equal(tensor, weights(run)[name]), name
