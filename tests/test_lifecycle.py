@@ -134,3 +134,91 @@ def test_a_signal_stops_after_the_step_and_the_run_resumes_exactly(tmp_path, sig
     assert resumed == reference
     for name, tensor in weights(tmp_path / "reference").items():
         assert torch.equal(tensor, weights(run)[name]), name
+
+
+def test_a_run_directory_in_use_is_refused_and_left_alone(tmp_path):
+    from dltips.rundir import lock
+
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != ".lock"}
+    # Another process holds it (here: this one, through a second open file, as flock sees it).
+    with lock(run):
+        with pytest.raises(ConfigError, match=rf"Invalid output_dir: .* is in use by another process \(pid {os.getpid()}\)"):
+            train(compose_config([f"resume={run}", "trainer.max_epochs=2"], tmp_path / "ignored"))
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != ".lock"} == before
+    train(compose_config([f"resume={run}", "trainer.max_epochs=2"], tmp_path / "ignored"))  # free again
+    assert report(run)["metrics"]["epochs"] == 2
+
+
+def test_half_written_checkpoints_of_a_killed_write_are_removed(tmp_path):
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    leftover = run / ".last.pt.0123456789ab"
+    leftover.write_bytes(b"half a checkpoint")
+    train(compose_config([f"resume={run}", "trainer.max_epochs=2"], tmp_path / "ignored"))
+    assert not leftover.exists() and (run / "last.pt").is_file()
+
+
+@pytest.mark.slow  # two sweeps in subprocesses
+def test_a_killed_sweep_job_redone_goes_on_from_its_checkpoint(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "dltips.train", "-m", *RUN, "trainer.max_epochs=3", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    assert subprocess.run(args, cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    job = sweep / "seed=1"
+    reference = report(job)["metrics"]
+    # As a job killed after epoch 1 leaves it: last.pt of epoch 1 (from the same run trained
+    # for 2 epochs), no metrics.json.
+    (job / "metrics.json").unlink()
+    short = tmp_path / "short"
+    train(compose_config([*RUN, "trainer.max_epochs=2", "seed=1", "data.split_seed=1"], short))
+    checkpoint.copy(short / "last.pt", job / "last.pt")
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "resuming the earlier attempt" in result.stdout + result.stderr
+    assert report(job)["metrics"] == reference
+
+
+@pytest.mark.parametrize("case", ["under a file", "unknown key"])
+def test_command_errors_before_training_are_one_line(tmp_path, case):
+    (tmp_path / "afile").write_text("")
+    args = {"under a file": [f"hydra.run.dir={tmp_path / 'afile' / 'run'}"], "unknown key": ["foo.bar=1"]}[case]
+    result = subprocess.run([sys.executable, "-m", "dltips.cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
+    assert result.stderr.startswith("dltips-train: error:")
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_overrides_too_long_for_a_file_name_end_in_a_hash():
+    from dltips.resolvers import NAME_BYTES, suffix
+
+    long = "optimizer.lr=0." + "0" * 300 + "1"
+    name = suffix(long)
+    assert len(name.encode()) <= NAME_BYTES + 1 and name.startswith("_optimizer.lr=0.000")
+    assert name != suffix(long.replace("1", "2")) and suffix("seed=1") == "_seed=1" and suffix("") == ""
+
+
+def test_runs_and_sweeps_started_in_the_same_second_get_directories_of_their_own(tmp_path):
+    from dltips.resolvers import claim
+
+    name = str(tmp_path / "runs" / "2026-11-29_10-00-00_seed=1")
+    assert [claim(name) for _ in range(3)] == [name, f"{name}_2", f"{name}_3"]
+    assert all(Path(p).is_dir() for p in (name, f"{name}_2", f"{name}_3"))
+    # The run and sweep directories of the configs go through it (a given hydra.sweep.dir does not).
+    hydra = OmegaConf.load(Path(__file__).parents[1] / "configs" / "hydra" / "default.yaml")
+    assert "dltips.run_dir:" in hydra.run._get_node("dir")._value() and "dltips.claim:" in hydra.sweep._get_node("dir")._value()
+
+
+def test_a_checkpoint_that_does_not_fit_the_config_is_one_line(tmp_path):
+    # A checkpoint written before checkpoints recorded their config, and a config.yaml widened since.
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    state = checkpoint.load(run / "last.pt")
+    del state["config"]
+    checkpoint.save(run / "last.pt", state)
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.model.width = 64
+    OmegaConf.save(cfg, run / "config.yaml")
+    with pytest.raises(checkpoint.CheckpointError, match=r"last.pt does not fit the run's config.yaml: Error\(s\) in loading state_dict") as err:
+        train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+    assert "\n" not in str(err.value)

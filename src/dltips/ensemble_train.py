@@ -38,6 +38,7 @@ from dltips.optim import Adagrad, Momentum
 from dltips.interrupt import Interrupted, signals_caught
 from dltips.interrupt import name as signal_name
 from dltips.resume import Position, trained_with
+from dltips.rundir import owned
 from dltips.threads import use_threads
 from dltips.tags import OPTIM, per_layer
 from dltips.train import (
@@ -94,11 +95,15 @@ def setup_ensemble(cfg: DictConfig) -> tuple[Setup, list[torch.Generator], list[
         return dataclasses.replace(s, model=model, optimizer=optimizer), dropout_rngs, models
 
 
+def member_dir(out: Path, k: int) -> Path:
+    return out / f"member_{k:02d}"
+
+
 def member_config(cfg: DictConfig, k: int, out: Path) -> DictConfig:
     """The config that trains member k alone: its own seed, the ensemble's data split."""
     member = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # split_seed: ${seed} → a number
     member.seed, member.trainer.ensemble = cfg.seed + k, 1
-    member.output_dir = str(out / f"member_{k:02d}")
+    member.output_dir = str(member_dir(out, k))
     return member
 
 
@@ -265,6 +270,13 @@ def train_ensemble(cfg: DictConfig) -> dict[str, float]:
     their explicit ensemble's test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
     s, dropout_rngs, views = setup_ensemble(cfg)  # every bad value is reported here, before anything is written
     use_threads(cfg.trainer.threads, s.model)
+    out = Path(cfg.output_dir)
+    with owned(out, *(member_dir(out, k) for k in range(cfg.trainer.ensemble))):  # one process per run directory
+        return fit_ensemble(cfg, s, dropout_rngs, views)
+
+
+def fit_ensemble(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator], views: list[nn.Module]) -> dict[str, float]:
+    """train_ensemble() once its config is checked and its directories are its own: the loop."""
     started = time.perf_counter()
     m = open_members(cfg, s, dropout_rngs, views)
     base_lrs = [group["initial_lr"] for group in s.optimizer.param_groups]

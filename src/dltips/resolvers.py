@@ -4,6 +4,7 @@ answer in a fraction of the time torch takes to import. Importing it registers t
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -14,8 +15,23 @@ from dltips.sweep_plan import job_name
 _PACKAGE = Path(__file__).resolve().parent
 CONFIG_DIR = str(_PACKAGE / "configs" if (_PACKAGE / "configs").is_dir() else _PACKAGE.parents[1] / "configs")
 
-# Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none.
-OmegaConf.register_new_resolver("dltips.suffix", lambda s: f"_{s}" if s else "", replace=True)
+# A directory name's limit on common file systems is 255 bytes; the date and time take 20.
+NAME_BYTES = 220
+
+
+def suffix(overrides: str) -> str:
+    """Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none;
+    overrides too long for a file name (a value with 300 digits) end in a hash of the rest
+    (the run's config.yaml holds them whole)."""
+    if not overrides:
+        return ""
+    if len(overrides.encode()) > NAME_BYTES:
+        digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
+        overrides = overrides.encode()[: NAME_BYTES - 12].decode(errors="ignore") + "…" + digest  # "…": 3 bytes
+    return f"_{overrides}"
+
+
+OmegaConf.register_new_resolver("dltips.suffix", suffix, replace=True)
 # Sweep jobs: outputs/sweeps/<date>_<time>/<the swept keys and this job's values> (dltips.sweep_plan).
 OmegaConf.register_new_resolver(
     "dltips.job_name",
@@ -25,5 +41,22 @@ OmegaConf.register_new_resolver(
 # resume=<run dir> continues in that directory: Hydra opens no new one and writes no .hydra/
 # record there (the run's own record of how it was started stays), its log goes on in the
 # run's train.log.
-OmegaConf.register_new_resolver("dltips.run_dir", lambda resume, new: str(resume) if resume else new, replace=True)
+def claim(path: str) -> str:
+    """A new run or sweep directory of its own: `path`, or `path_2`, `path_3`, … when another run
+    started in the same second with the same overrides took it. Made here (mkdir fails on a
+    name taken, so two processes never get one name); resolved once per config (cached), and
+    sweep jobs get their sweep's resolved value with the config Hydra hands them."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        name = path if n == 1 else f"{path}_{n}"
+        try:
+            Path(name).mkdir()
+            return name
+        except FileExistsError:
+            continue
+    raise FileExistsError(path)
+
+
+OmegaConf.register_new_resolver("dltips.run_dir", lambda resume, new: str(resume) if resume else claim(new), replace=True, use_cache=True)
+OmegaConf.register_new_resolver("dltips.claim", claim, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)

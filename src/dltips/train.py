@@ -29,6 +29,7 @@ from dltips.logger import log_scalars, open_writer, write_json
 from dltips.sweep import record_failure, share_cores
 from dltips.interrupt import Interrupted, signals_caught
 from dltips.interrupt import name as signal_name
+from dltips.rundir import attempt_to_redo, owned
 from dltips.resume import Position, after_last_event_file, checkpoint_state, drop_newer_best, restore, resume_config
 from dltips.sweep_plan import Plan
 from dltips.threads import use_threads
@@ -70,15 +71,23 @@ def write_config(cfg: DictConfig, out: Path) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, validate every epoch, test once at the end; return the final metrics."""
-    cfg = resume_config(cfg, hydra_context()[1] if HydraConfig.initialized() else None)
+    cfg = resume_config(cfg, command_line_overrides(cfg))
     if cfg.trainer.ensemble != 1:  # K networks at once; checked (an integer >= 1) in its setup
         from dltips.ensemble_train import train_ensemble  # it builds on this module
 
         return train_ensemble(cfg)
     s = setup(cfg)  # every bad value is reported here, before anything is written
     use_threads(cfg.trainer.threads, s.model)
-    started = time.perf_counter()
     out = Path(cfg.output_dir)
+    if not cfg.get("resume"):
+        write_config(cfg, out)
+    with owned(out):  # one process per run directory
+        return fit(cfg, s, out)
+
+
+def fit(cfg: DictConfig, s: Setup, out: Path) -> dict[str, float]:
+    """train() once its config is checked and its directory is its own: the loop."""
+    started = time.perf_counter()
     model, optimizer, loss_fn = s.model, s.optimizer, s.loss_fn
     shuffle = torch.Generator(device=s.device).manual_seed(cfg.seed)
     flow = GradientFlow(model) if cfg.diagnostics else None
@@ -88,8 +97,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         drop_newer_best(out / "best.pt", at.epoch)
         log.info("resuming %s at epoch %d (step %d)", out, at.epoch, at.step)
         after_last_event_file(out)
-    else:
-        write_config(cfg, out)
     announce(out)
     # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
     writer = open_writer(out, purge_step=at.step + 1 if at.step else None)
@@ -267,6 +274,18 @@ def log_end(writer, final: dict[str, float], step: int, status: str) -> None:
     log_scalars(writer, {tag: final[name] for name, tag in shown.items()}, step)
 
 
+def command_line_overrides(cfg: DictConfig) -> list[str] | None:
+    """What the command line changed next to `resume`, for resume_config to check; None for
+    Python callers. A sweep job re-run into its own directory (dltips.rundir.attempt_to_redo)
+    goes on with the overrides it was started with: nothing is changed."""
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.get("resume") and Path(cfg.resume).resolve() == Path(hydra_cfg.runtime.output_dir).resolve():
+        return []
+    return list(hydra_cfg.overrides.task)
+
+
 def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
     """The config groups chosen, the command-line overrides and, in a sweep, the sweep's plan
     (dltips.sweep_plan), when run through Hydra."""
@@ -291,6 +310,9 @@ def run(cfg: DictConfig) -> float:
             log.info("already %s, skipped: %s", report["status"], finished.parent)
             value = report["metrics"].get("val/acc")
             return float("nan") if value is None else value
+    if in_sweep and attempt_to_redo(finished.parent) == "resume":  # killed, interrupted or failed before
+        log.info("resuming the earlier attempt of this job from its last.pt: %s", finished.parent)
+        cfg = OmegaConf.merge(cfg, {"resume": str(finished.parent)})
     try:
         return train(cfg)["val/acc"]
     except Interrupted as err:
