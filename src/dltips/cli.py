@@ -1,4 +1,4 @@
-"""The `dltips-train` command: Hydra around dltips.train.run.
+"""The `dltips-train` command: Hydra around dltips.job.run.
 
 The training code (and torch with it, seconds to import) is imported only once there is
 something to train, so `--help`, `--cfg` and `--info` answer at once.
@@ -18,7 +18,7 @@ from dltips.resolvers import CONFIG_DIR  # importing it registers the resolvers 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float:
     """Train with the composed config; `dltips-train --help` describes it."""
-    from dltips.train import run
+    from dltips.job import run
 
     return run(cfg)
 

@@ -1,10 +1,9 @@
-"""One training run: `train(cfg) -> metrics`, and the `dltips-train` command around it."""
+"""One training run: `train(cfg) -> metrics`, the loop (the `dltips-train` command around it is
+dltips.cli and dltips.job)."""
 from __future__ import annotations
 
 import logging
-import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,10 +25,9 @@ from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
 from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
-from dltips.sweep import record_failure, share_cores
 from dltips.interrupt import Interrupted, signals_caught
 from dltips.interrupt import name as signal_name
-from dltips.rundir import attempt_to_redo, owned
+from dltips.rundir import owned
 from dltips.resume import Position, after_last_event_file, checkpoint_state, drop_newer_best, restore, resume_config
 from dltips.sweep_plan import Plan
 from dltips.threads import use_threads
@@ -295,54 +293,6 @@ def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v}
     plan = Plan.load(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     return choices, list(hydra_cfg.overrides.task), plan
-
-
-def run(cfg: DictConfig) -> float:
-    """The command's job (dltips.cli): one line for a bad config, and then no run directory
-    left behind; in a sweep, a failing job is recorded in its directory (error.txt,
-    metrics.json) and the sweep goes on (see dltips.sweep); a signal stops it with 130 or 143."""
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
-    share_cores(HydraConfig.get().launcher)
-    finished = Path(cfg.output_dir) / "metrics.json"
-    if in_sweep and finished.is_file():  # a sweep re-run in its own directory skips finished jobs
-        report = json.loads(finished.read_text())
-        if report.get("status") in ("completed", "diverged"):
-            log.info("already %s, skipped: %s", report["status"], finished.parent)
-            value = report["metrics"].get("val/acc")
-            return float("nan") if value is None else value
-    if in_sweep and attempt_to_redo(finished.parent) == "resume":  # killed, interrupted or failed before
-        log.info("resuming the earlier attempt of this job from its last.pt: %s", finished.parent)
-        cfg = OmegaConf.merge(cfg, {"resume": str(finished.parent)})
-    try:
-        return train(cfg)["val/acc"]
-    except Interrupted as err:
-        log.warning("interrupted by %s", err.message)
-        raise SystemExit(err.exit_code) from None
-    except (ConfigError, checkpoint.CheckpointError) as err:
-        log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
-        if not in_sweep:
-            remove_if_only_hydras(Path(HydraConfig.get().runtime.output_dir))
-            raise SystemExit(2) from None
-        record_failure(Path(HydraConfig.get().runtime.output_dir), err)
-    except Exception as err:
-        if not in_sweep:
-            raise
-        log.exception("job failed")
-        record_failure(Path(HydraConfig.get().runtime.output_dir), err)
-    return float("nan")
-
-
-def remove_if_only_hydras(run_dir: Path) -> None:
-    """Hydra opens a run's directory (.hydra/ and train.log) before the config is checked: a
-    rejected command leaves nothing behind. A directory holding anything else is left alone."""
-    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", "train.log"}:
-        return
-    root = logging.getLogger()
-    for handler in list(root.handlers):  # Hydra's file handler has train.log open
-        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir.resolve():
-            root.removeHandler(handler)
-            handler.close()
-    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main() -> None:
