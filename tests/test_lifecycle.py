@@ -100,7 +100,8 @@ def test_train_log_holds_every_epoch_under_a_progress_bar(tmp_path):
     log = (tmp_path / "run" / "train.log").read_text()
     assert [f"epoch {e}:" in log for e in range(3)] == [True] * 3
     assert f"run directory: {tmp_path / 'run'}" in log and "tensorboard --logdir" in log
-    assert "best val/loss" in log.splitlines()[-1]
+    last = log.splitlines()[-1]
+    assert "best epoch" in last and "by val/loss: val/loss" in last and "val/acc" in last
 
 
 # Digits (images: augmentation draws from the shuffle stream too) in batches of 4: epochs long
@@ -222,3 +223,19 @@ def test_a_checkpoint_that_does_not_fit_the_config_is_one_line(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match=r"last.pt does not fit the run's config.yaml: Error\(s\) in loading state_dict") as err:
         train(compose_config([f"resume={run}"], tmp_path / "ignored"))
     assert "\n" not in str(err.value)
+
+
+def test_early_stopping_remembers_the_best_epochs_metrics_across_a_checkpoint():
+    from dltips.early_stopping import EarlyStopping
+
+    stopper = EarlyStopping(patience=2, monitor="val/loss", min_delta=0.0)
+    model = torch.nn.Linear(2, 2)
+    for epoch, (loss, acc) in enumerate([(1.0, 0.5), (0.5, 0.7), (0.6, 0.8)]):
+        stopper.update(epoch, {"val/loss": loss, "val/acc": acc}, model)
+    assert stopper.best_epoch == 1 and stopper.best_metrics == {"val/loss": 0.5, "val/acc": 0.7}
+    again = EarlyStopping(patience=2, monitor="val/loss", min_delta=0.0)
+    again.load_state_dict(stopper.state_dict())
+    assert again.best_metrics == stopper.best_metrics
+    old = {k: v for k, v in stopper.state_dict().items() if k != "best_metrics"}  # an older checkpoint
+    again.load_state_dict(old)
+    assert again.best_metrics == {} and again.best_epoch == 1

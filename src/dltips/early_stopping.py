@@ -31,6 +31,7 @@ class EarlyStopping:
         self.best_epoch = -1
         self.bad_epochs = 0
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_metrics: dict[str, float] = {}  # the epoch's val/acc, val/loss, … at best_epoch
 
     def update(self, epoch: int, metrics: dict[str, float], model: nn.Module | None) -> bool:
         """Record this epoch's metrics; True when the monitored value improved. The weights are
@@ -38,6 +39,7 @@ class EarlyStopping:
         value = self.sign * metrics[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            self.best_metrics = dict(metrics)
             if self.patience is not None:
                 self.best_state = copy.deepcopy(model.state_dict())
             return True
@@ -53,8 +55,12 @@ class EarlyStopping:
         return self.sign * self.best
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "best_state": self.best_state}
+        return {
+            "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+            "best_state": self.best_state, "best_metrics": self.best_metrics,
+        }  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
         self.best_state = state["best_state"]
+        self.best_metrics = state.get("best_metrics", {})  # checkpoints written before it was kept have none

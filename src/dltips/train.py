@@ -190,10 +190,16 @@ def fit(cfg: DictConfig, s: Setup, out: Path) -> dict[str, float]:
     writer.close()
     report["time_s"] = time.perf_counter() - started
     write_json(out / "metrics.json", report)
-    st = s.stopper
-    best = f"best {st.monitor} {st.best_value:.4f} at epoch {st.best_epoch}" if st.best_epoch >= 0 else "no epoch finished"
-    log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best, out)
+    log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best_epoch_text(s.stopper), out)
     return final
+
+
+def best_epoch_text(stopper: EarlyStopping) -> str:
+    """The final line's account of the best epoch (by the early-stopping monitor)."""
+    if stopper.best_epoch < 0:
+        return "no epoch finished"
+    values = ", ".join(f"{k} {v:.4f}" for k, v in stopper.best_metrics.items() if k.startswith("val/"))
+    return f"best epoch {stopper.best_epoch} by {stopper.monitor}: {values}"
 
 
 def announce(out: Path) -> None:
