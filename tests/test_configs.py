@@ -66,14 +66,18 @@ def test_regularizer_configs(name, tmp_path):
     assert cfg.regularizer.weight_decay >= 0
 
 
-@pytest.mark.parametrize("name", [n for n in options("data") if n in ("digits", "synthetic")])
-def test_bundled_data_configs(name, tmp_path):
+BUNDLED = ("digits", "synthetic", "mnist1d", "mnist5k", "wine", "breast_cancer")  # no download needed
+
+
+@pytest.mark.parametrize("name", [n for n in options("data") if n in BUNDLED])
+def test_bundled_data_configs(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where data=mnist1d caches what it generates
     cfg = compose_config([f"data={name}"], tmp_path)
     dataset = instantiate(cfg.data.source)
     assert len(dataset.x) == len(dataset.y) > 0
 
 
-@pytest.mark.parametrize("name", [n for n in options("data") if n not in ("digits", "synthetic")])
+@pytest.mark.parametrize("name", [n for n in options("data") if n not in BUNDLED])
 def test_download_data_configs_name_their_files(name, tmp_path):
     """Sets that need a download compose, and without their files say where they looked."""
     cfg = compose_config([f"data={name}", f"data.root={tmp_path}"], tmp_path / "run")

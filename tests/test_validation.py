@@ -25,7 +25,7 @@ from tests.conftest import compose_config
 
 FAST = ["data=synthetic", "data.source.n_samples=200", "trainer.max_epochs=1", "trainer.progress=log"]
 ACTIVATIONS = ", ".join(ACTIVATION_NAMES)
-NO_IMAGES = "0 (this data has no image shape; rotate and shift need data=digits, mnist or fashion_mnist)"
+NO_IMAGES = "0 (this data has no image shape; rotate and shift need data=digits, mnist5k, mnist or fashion_mnist)"
 
 
 def config_error(overrides: list[str], tmp_path: Path) -> str:

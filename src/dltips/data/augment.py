@@ -27,7 +27,7 @@ class Augment:
                 not value or image_shape is not None,
                 f"data.augment.{key}",
                 value,
-                "0 (this data has no image shape; rotate and shift need data=digits, mnist or fashion_mnist)",
+                "0 (this data has no image shape; rotate and shift need data=digits, mnist5k, mnist or fashion_mnist)",
             )
         # Past these bounds the draws only add images turned any which way or moved out of the
         # frame (all background): the run trains at chance instead of failing.
