@@ -83,3 +83,10 @@ def test_download_data_configs_name_their_files(name, tmp_path):
     cfg = compose_config([f"data={name}", f"data.root={tmp_path}"], tmp_path / "run")
     with pytest.raises(ConfigError, match=str(tmp_path)), config_errors():
         instantiate(cfg.data.source)
+
+
+@pytest.mark.parametrize("device, gpus", [("cpu", 0), ("auto", 0), ("cuda", 1)])
+def test_slurm_jobs_ask_for_a_gpu_only_for_cuda_runs(device, gpus):
+    cfg = compose_config(["hydra/launcher=slurm", f"trainer.device={device}"], hydra=True)
+    launcher = cfg.hydra.launcher
+    assert launcher.gpus_per_task == gpus and launcher.cpus_per_task == 1 and launcher.mem_gb <= 4

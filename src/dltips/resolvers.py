@@ -60,3 +60,6 @@ def claim(path: str) -> str:
 OmegaConf.register_new_resolver("dltips.run_dir", lambda resume, new: str(resume) if resume else claim(new), replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.claim", claim, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)
+# SLURM jobs ask for a GPU only when the run is to use one: a GPU request is refused at once on a
+# CPU-only partition (configs/hydra/launcher/slurm.yaml).
+OmegaConf.register_new_resolver("dltips.gpus", lambda device: 1 if device == "cuda" else 0, replace=True)
