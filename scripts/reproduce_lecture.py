@@ -1,7 +1,7 @@
-"""Reproduce every claim of the lecture on the bundled digits and write outputs/lecture/REPORT.md.
+"""Reproduce every claim of the lecture on the bundled data and write outputs/lecture/REPORT.md.
 
-    uv run python scripts/reproduce_lecture.py            # ~4–8 min on 2 CPU cores, 3 seeds
-    uv run python scripts/reproduce_lecture.py --quick    # ~2 min, 1 seed, shorter runs
+    uv run python scripts/reproduce_lecture.py            # full: 5 seeds per variant, 2 CPU cores
+    uv run python scripts/reproduce_lecture.py --quick    # 2 seeds, shorter runs: outputs/lecture-quick/
 
 Every run uses trainer.threads=auto: one torch thread for these small networks (dltips.threads).
 """
@@ -10,8 +10,9 @@ import argparse
 from dltips.lecture import STUDIES, reproduce
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="one seed and shorter runs")
-parser.add_argument("--out", default="outputs/lecture", help="where REPORT.md, figures/ and runs/ go")
+parser.add_argument("--quick", action="store_true", help="two seeds and shorter runs, into outputs/lecture-quick")
+parser.add_argument("--out", default=None, help="where REPORT.md, figures/ and runs/ go (default: outputs/lecture, "
+                    "or outputs/lecture-quick with --quick)")
 parser.add_argument("--only", nargs="+", choices=list(STUDIES), help="run only these studies")
 args = parser.parse_args()
 reproduce(args.out, quick=args.quick, only=args.only)

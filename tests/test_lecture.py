@@ -11,9 +11,10 @@ from matplotlib.colors import to_rgba_array
 
 from dltips.lecture import STUDIES, reproduce
 from dltips.lecture.figures import (
-    ACCURACY, activations_figure, curves_figure, dropout_figure, overfitting_figure, vanishing_figure,
+    ACCURACY, activations_figure, curves_figure, dropout_figure, nielsen_figure, normalization_figure,
+    overfitting_figure, vanishing_figure,
 )
-from dltips.lecture.lab import Lab, Run, mean_std, table
+from dltips.lecture.lab import Lab, Run, default_root, mean_ci, mean_std, paired, table
 from dltips.plots import COLORS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +32,21 @@ def test_mean_std_and_table():
     assert table(["a", "b"], [[1, 2]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
 
 
+def test_mean_ci_is_the_t_interval_and_paired_differences_are_taken_seed_by_seed():
+    m, h = mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(4.302653 / np.sqrt(3))  # t(0.975, df=2) · s / √n
+    assert mean_ci([5.0]) == (5.0, 0.0)
+    # a constant offset between paired seeds is certain however much the seeds spread
+    assert paired([0.5, 0.7, 0.9], [0.4, 0.6, 0.8]) == pytest.approx((0.1, 0.1, 0.1))
+
+
+def test_a_quick_reproduction_never_writes_over_the_full_report():
+    assert default_root(quick=False) == Path("outputs/lecture")
+    assert default_root(quick=True) == Path("outputs/lecture-quick")
+    script = (REPO / "scripts" / "reproduce_lecture.py").read_text()
+    assert 'default=None' in script  # --out left out: reproduce() picks by --quick
+
+
 def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(Lab, "epochs", lambda self, full: 1)
     report = reproduce(tmp_path, quick=True, only=["cost"])
@@ -39,7 +55,9 @@ def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
     assert "**Rule.**" in text and ("**Verdict: held**" in text or "**Verdict: did not hold**" in text)
     assert (tmp_path / "figures" / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = list((tmp_path / "runs").glob("*/cost/*"))
-    assert sorted(p.name for p in runs) == ["cross_entropy,seed=0", "mse,seed=0"]
+    assert sorted(p.name for p in runs) == ["cross_entropy", "mse"]  # 2 seeds, trained together
+    assert sorted(p.name for p in (runs[0]).iterdir() if p.is_dir()) == ["member_00", "member_01"]
+    assert "| claim | data set | ours (95% CI) | published | verdict |" in text
 
 
 @pytest.mark.slow
@@ -50,7 +68,7 @@ def test_quick_reproduction_runs_every_study(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "REPORT.md").read_text()
-    assert text.count("\n## ") == len(STUDIES) + 1  # dropout_ensemble reports two claims
+    assert text.count("\n## ") == len(STUDIES) + 2  # vanishing_gradient and dropout_ensemble report two claims each
     assert "tensorboard --logdir" in result.stdout
 
 
@@ -82,7 +100,15 @@ FIGURES = {
         {(a, d): [0.9, 0.95] for a in ("sigmoid", "relu", "maxout") for d in (2, 10)}, ("sigmoid", "relu", "maxout"), (2, 10)
     ),
     "overfitting": lambda: overfitting_figure(
-        {m: [1.0, 1.0] for m in ("none", "dropout")}, {m: [0.94, 0.95] for m in ("none", "dropout")}
+        {m: [1.0, 1.0] for m in ("none", "dropout", "none (mnist5k)")}, {m: [0.94, 0.95] for m in ("none", "dropout", "none (mnist5k)")}
+    ),
+    "normalization": lambda: normalization_figure(
+        {d: {"standard": fake_runs([0.5, 0.96], tag="train/acc"), "none": fake_runs([0.3, 0.4], tag="train/acc")} for d in ("wine", "breast_cancer")},
+        {(d, v): 0.1 for d in ("wine", "breast_cancer") for v in ("standard", "none")}, 0.95,
+    ),
+    "nielsen": lambda: nielsen_figure(
+        {"ours": [np.array([0.01, 0.05, 0.2]), np.array([0.012, 0.06, 0.3])], "other init": [np.array([0.002, 0.01, 0.07])] * 2},
+        [0.012, 0.06, 0.283],
     ),
     "dropout_ensemble": lambda: dropout_figure(
         {a: sampled_rows(0.96) for a in ("relu", "maxout", "tanh")},
@@ -139,6 +165,6 @@ def test_one_colour_per_name_the_palettes_in_every_figure():
     for make in FIGURES.values():
         for gid, found in named_colours(make()).items():
             seen.setdefault(gid, set()).update(found)
-    assert {"relu", "maxout", "sigmoid", "tanh", "adagrad", "none", "dropout", "cross_entropy"} <= set(seen)
+    assert {"relu", "maxout", "sigmoid", "tanh", "adagrad", "none", "dropout", "cross_entropy", "standard"} <= set(seen)
     for gid, found in seen.items():
         assert found == {rgb(COLORS[gid])}, gid

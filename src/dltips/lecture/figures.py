@@ -106,26 +106,28 @@ def activations_figure(acc: dict[tuple[str, int], list[float]], acts: tuple[str,
     return fig
 
 
-def overfitting_figure(train: dict[str, list[float]], test: dict[str, list[float]]) -> Figure:
-    """Train (light, hatched) and test accuracy per remedy, on the full 0–1 scale, test values written on."""
-    fig = Figure(figsize=(8.4, 4.4), layout="constrained")
+def overfitting_figure(train: dict[str, list[float]], test: dict[str, list[float]], title: str = "Remedies against overfitting") -> Figure:
+    """Train (light, hatched) and test accuracy per remedy, on the full 0–1 scale, test values written on.
+    A key may name its data after the remedy ("none (mnist5k)"): the remedy's name picks the colour."""
+    fig = Figure(figsize=(9.4, 4.4), layout="constrained")
     ax = fig.subplots()
     x, w = np.arange(len(test)), 0.4
-    for i, m in enumerate(test):
-        ax.bar(x[i] - w / 2, np.mean(train[m]), w, color=COLORS[m], edgecolor=COLORS[m], alpha=0.35, hatch="//", gid=m)
-        std = np.std(test[m], ddof=1) if len(test[m]) > 1 else 0.0
-        bars = ax.bar(x[i] + w / 2, np.mean(test[m]), w, yerr=std, capsize=3, color=COLORS[m], gid=m)
+    for i, label in enumerate(test):
+        m = label.split(" ")[0]
+        ax.bar(x[i] - w / 2, np.mean(train[label]), w, color=COLORS[m], edgecolor=COLORS[m], alpha=0.35, hatch="//", gid=m)
+        std = np.std(test[label], ddof=1) if len(test[label]) > 1 else 0.0
+        bars = ax.bar(x[i] + w / 2, np.mean(test[label]), w, yerr=std, capsize=3, color=COLORS[m], gid=m)
         ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
-    ax.set_xticks(x, list(test))
+    ax.set_xticks(x, [label.replace(" (", "\n(") for label in test], fontsize=8)
     seeds = len(next(iter(test.values())))
-    finish(ax, f"Remedies against overfitting, 200 training digits (mean ± std over {seeds} seed{'s' * (seeds > 1)})",
+    finish(ax, f"{title} (mean ± std over {seeds} seed{'s' * (seeds > 1)})",
            "", "accuracy", legend=False, ylim=(0.0, 1.08), yticks=np.linspace(0, 1, 6))
     key = [Patch(facecolor="grey", edgecolor="grey", alpha=0.35, hatch="//", label="train accuracy"), Patch(facecolor="grey", label="test accuracy")]
     ax.legend(handles=key, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
-def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict]]) -> Figure:
+def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict]], seeds: int = 1) -> Figure:
     """Dropout networks: the mean of N sampled sub-networks against weight scaling (accuracy, KL),
     and explicit ensembles of K networks trained without dropout. Rows as dltips.ensemble writes them."""
     fig = Figure(figsize=(14, 4.6), layout="constrained")
@@ -147,5 +149,41 @@ def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict
            legend=False, ylim=ACCURACY)
     right.legend(fontsize=8, loc="lower right")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle("Dropout as an ensemble: one dropout network per activation (seed 0)")
+    fig.suptitle(f"Dropout as an ensemble: {seeds} dropout network{'s' * (seeds > 1)} per activation (mean over them); "
+                 f"right: {len(next(iter(explicit.values())))} networks without dropout")
+    return fig
+
+
+def normalization_figure(runs: dict[str, dict[str, list[Run]]], lr: dict[tuple[str, str], float], target: float) -> Figure:
+    """Training accuracy per full-batch epoch, one panel per table, each variant at its chosen rate."""
+    fig = Figure(figsize=(10.5, 4.4), layout="constrained")
+    for ax, (data, variants) in zip(fig.subplots(1, len(runs)), runs.items()):
+        for name, seeds in variants.items():
+            epoch, mean, std = series(seeds, "train/acc")
+            ax.plot(epoch + 1, mean, color=COLORS[name], label=f"{name} (lr {lr[data, name]:g})", gid=name)
+            ax.fill_between(epoch + 1, mean - std, mean + std, color=COLORS[name], alpha=0.15, gid=name)
+        ax.axhline(target, color="black", ls=":", lw=1, label=f"{target:.0%}")
+        finish(ax, data, "epoch = full-batch gradient step", "training accuracy", ylim=ACCURACY)
+    seeds = len(next(iter(next(iter(runs.values())).values())))
+    fig.suptitle(f"Raw vs standardized inputs, full-batch gradient descent (mean ± std over {seeds} seeds)")
+    return fig
+
+
+def nielsen_figure(ours: dict[str, list[np.ndarray]], published: list[float]) -> Figure:
+    """‖∂C/∂b‖ per hidden layer at initialization: ours (mean, 95% interval over seeds) beside Nielsen's."""
+    from dltips.lecture.lab import mean_ci
+
+    fig = Figure(figsize=(7.2, 4.4), layout="constrained")
+    ax = fig.subplots()
+    layers = np.arange(1, len(published) + 1)
+    width = 0.8 / (len(ours) + 1)
+    for i, (name, seeds) in enumerate(ours.items()):
+        stats = [mean_ci(v) for v in np.stack(seeds).T]
+        ax.bar(layers + (i - len(ours) / 2) * width, [m for m, _ in stats], width, yerr=[h for _, h in stats], capsize=3,
+               color=COLORS["sigmoid"], alpha=1.0 if i == 0 else 0.45, label=name, gid="sigmoid")
+    ax.bar(layers + len(ours) / 2 * width, published, width, color="black", label="Nielsen ch. 5 (published)")
+    ax.set_xticks(layers, [f"hidden layer {l}" for l in layers])
+    seeds = len(next(iter(ours.values())))
+    finish(ax, f"Sigmoid [784, 30, 30, 30, 10] on MNIST at initialization\n(ours: mean and 95% interval over {seeds} seeds)",
+           "", "‖∂C/∂b‖ of the layer (log)", yscale="log")
     return fig
