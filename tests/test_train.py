@@ -110,6 +110,7 @@ def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # tests/test_sweeps.py runs sweeps by default; this one adds the basic multirun path
 def test_multirun_two_jobs_in_named_subdirs(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
