@@ -239,3 +239,33 @@ def test_early_stopping_remembers_the_best_epochs_metrics_across_a_checkpoint():
     old = {k: v for k, v in stopper.state_dict().items() if k != "best_metrics"}  # an older checkpoint
     again.load_state_dict(old)
     assert again.best_metrics == {} and again.best_epoch == 1
+
+
+def test_an_interrupted_ensemble_leaves_members_that_resume_alone_exactly(tmp_path):
+    import threading
+
+    from dltips.interrupt import Interrupted
+
+    # Batches of 8 at lr 0.05: with batches of 4 at 0.1 seed 1 diverges in its first epoch.
+    members = [*SLOW_EPOCHS, "data.batch_size=8", "optimizer.lr=0.05"]
+    run = tmp_path / "ensemble"
+
+    def signal_in_epoch_1():  # after the first epoch's checkpoint, as a SIGTERM from outside would
+        deadline = time.monotonic() + 240
+        while not (run / "member_01" / "last.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=signal_in_epoch_1, daemon=True).start()
+    with pytest.raises(Interrupted) as stopped:
+        train(compose_config([*members, "trainer.ensemble=2"], run))
+    assert stopped.value.exit_code == 143
+    assert report(run)["status"] == "interrupted" and f"resume='{run / 'member_00'}'" in report(run)["message"]
+    for k in (0, 1):
+        assert report(run / f"member_{k:02d}")["status"] == "interrupted"
+        assert checkpoint.load(run / f"member_{k:02d}" / "last.pt")["batch"] > 0
+    # Member 1 resumed alone ends as its seed trained alone from the start.
+    alone = train(compose_config([*members, "seed=1", "data.split_seed=0"], tmp_path / "alone"))
+    resumed = train(compose_config([f"resume={run / 'member_01'}"], tmp_path / "ignored"))
+    assert resumed == pytest.approx(alone, rel=1e-5, abs=1e-6)

@@ -35,8 +35,7 @@ from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
 from dltips.nn.stacked import StackedLinear, member_optimizer_state, member_state, stack, tie, tie_grads
 from dltips.optim import Adagrad, Momentum
-from dltips.interrupt import Interrupted, signals_caught
-from dltips.interrupt import name as signal_name
+from dltips.interrupt import record_interrupted, signals_caught
 from dltips.resume import Position, trained_with
 from dltips.rundir import owned
 from dltips.threads import use_threads
@@ -49,7 +48,7 @@ from dltips.train import (
     log_end,
     log_epoch,
     log_to_file,
-    recorded,
+    without_results,
     progress,
     set_lr,
     write_checkpoints,
@@ -198,8 +197,7 @@ def open_members(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator],
 def stop_member(s: Setup, m: Members, k: int, why: str, epoch: int, step: int) -> None:
     """What train() does for a diverging run alone: stop it here, with the metrics it has now."""
     m.status[k], m.message[k] = "diverged", why
-    m.finals[k] = split_metrics(s, [m.views[k]], ("train", "val", "test"))[0] | ends(epoch, step, m.stoppers[k])
-    m.finals[k] = {key: math.nan if v is None else v for key, v in recorded(m.finals[k], "diverged").items()}
+    m.finals[k] = without_results(split_metrics(s, [m.views[k]], ("train", "val", "test"))[0] | ends(epoch, step, m.stoppers[k]))
     log.warning("member %d diverged: %s", k, why)
 
 
@@ -299,16 +297,13 @@ def fit_ensemble(cfg: DictConfig, s: Setup, dropout_rngs: list[torch.Generator],
 def interrupt_members(s: Setup, m: Members, at: Position, signum: int, started: float):
     """A signal: every running member writes last.pt where the epoch stopped (each resumes
     alone, `resume=<run>/member_03`) and an `interrupted` metrics.json; raises Interrupted."""
-    out = m.dir(0).parent
     for k in m.running():
         m.writers[k].flush()
         checkpoint.save(m.dir(k) / "last.pt", member_checkpoint(s, m, k, at))
         m.writers[k].close()
-        note = f"{signal_name(signum)} at step {at.step} (epoch {at.epoch}); resume with: dltips-train \"resume='{m.dir(k)}'\""
-        write_json(m.dir(k) / "metrics.json", {"status": "interrupted", "message": note, "metrics": {}})
-    message = f"{signal_name(signum)} at step {at.step} (epoch {at.epoch}); each member resumes alone: dltips-train \"resume='{out}/member_00'\" …"
-    write_json(out / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time.perf_counter() - started})
-    raise Interrupted(signum, message)
+        record_interrupted(m.dir(k), signum, at.epoch, at.step)
+    # The ensemble's own record points to a member: an ensemble is not resumed as a whole.
+    raise record_interrupted(m.dir(0).parent, signum, at.epoch, at.step, time.perf_counter() - started, resume=m.dir(0))
 
 
 def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started: float) -> dict[str, float]:
@@ -320,7 +315,7 @@ def finish(cfg: DictConfig, s: Setup, m: Members, epoch: int, step: int, started
     for k, member in enumerate(m.configs):
         final = m.finals[k] = m.finals[k] or finished[k] | ends(epoch, step, m.stoppers[k])
         log_end(m.writers[k], final, int(final["steps"]), m.status[k])
-        report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": recorded(final, m.status[k])}
+        report = {"status": m.status[k], "message": m.message[k], "stopped_early": False, "metrics": final}
         if cfg.ensemble_eval and k in done:  # the sub-networks drawn from where its masks stopped
             report["ensemble"] = dropout_ensemble_curve(m.views[k], *s.splits.test, generator=m.dropout_rngs[k])
             log_curve(m.writers[k], report["ensemble"], "dropout")

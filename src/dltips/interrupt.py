@@ -7,6 +7,9 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
+
+from dltips.logger import write_json
 
 
 class Interrupted(KeyboardInterrupt):
@@ -43,5 +46,11 @@ def signals_caught():
             signal.signal(sig, old)
 
 
-def name(signum: int) -> str:
-    return signal.Signals(signum).name
+def record_interrupted(
+    run_dir: Path, signum: int, epoch: int, step: int, time_s: float | None = None, resume: Path | None = None
+) -> Interrupted:
+    """After last.pt: the run's metrics.json says `interrupted` and how to go on (`resume`: the
+    directory to resume, the run's own unless said); returns the Interrupted to raise."""
+    message = f"{signal.Signals(signum).name} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{resume or run_dir}'\""
+    write_json(run_dir / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time_s})
+    return Interrupted(signum, message)

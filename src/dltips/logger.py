@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -63,5 +64,16 @@ def log_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """metrics.json and friends, written atomically (see checkpoint.atomic_write)."""
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+    """metrics.json and friends, written atomically (see checkpoint.atomic_write). NaN and
+    infinities (a missing metric) are written as null: JSON has no NaN."""
+    atomic_write(path, lambda f: f.write(json.dumps(finite(data), indent=2, sort_keys=True, allow_nan=False).encode()))
+
+
+def finite(data):
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data

@@ -25,8 +25,7 @@ from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
 from dltips.hparams import collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
-from dltips.interrupt import Interrupted, signals_caught
-from dltips.interrupt import name as signal_name
+from dltips.interrupt import record_interrupted, signals_caught
 from dltips.rundir import owned
 from dltips.resume import Position, after_last_event_file, checkpoint_state, drop_newer_best, restore, resume_config
 from dltips.sweep_plan import Plan
@@ -165,7 +164,8 @@ def fit(cfg: DictConfig, s: Setup, out: Path) -> dict[str, float]:
                 log.info("early stopping at epoch %d; best %s at epoch %d", epoch, s.stopper.monitor, s.stopper.best_epoch)
                 break
     if status == "interrupted":
-        return stop_interrupted(writer, out, received[0], epoch, step, started)
+        writer.close()
+        raise record_interrupted(out, received[0], epoch, step, time.perf_counter() - started)
 
     if s.stopper.patience is not None and s.stopper.best_state is not None:
         model.load_state_dict(s.stopper.best_state)  # early stopping keeps the best weights
@@ -175,12 +175,12 @@ def fit(cfg: DictConfig, s: Setup, out: Path) -> dict[str, float]:
     final |= ends(epoch, step, s.stopper)
     log_end(writer, final, step, status)
     if status == "diverged":
-        final = {k: math.nan if v is None else v for k, v in recorded(final, status).items()}
+        final = without_results(final)
     report = {
         "status": status,
         "message": message,
         "stopped_early": s.stopper.should_stop,
-        "metrics": recorded(final, status),
+        "metrics": final,
     }
     if cfg.ensemble_eval and status == "completed":  # dropout ≈ ensemble, scored on the test set
         report["ensemble"] = dropout_ensemble_curve(model, *s.splits.test)
@@ -219,23 +219,13 @@ def log_to_file(epochs, message: str, *args) -> None:
 
 
 # Metrics measured on a split. A diverged run's come from NaN weights (every argmax the same
-# class: accuracy 0.1 on digits): they are not results, so they are recorded as missing.
+# class: accuracy 0.1 on digits): they are not results, so they are NaN (null in metrics.json).
 SPLIT_METRICS = ("train/", "val/", "test/")
 
 
-def recorded(final: dict[str, float], status: str) -> dict[str, float | None]:
-    """The final metrics as metrics.json keeps them: a diverged run's split metrics missing."""
-    if status != "diverged":
-        return final
-    return {k: None if k.startswith(SPLIT_METRICS) else v for k, v in final.items()}
-
-
-def stop_interrupted(writer: SummaryWriter, out: Path, signum: int, epoch: int, step: int, started: float):
-    """After last.pt: metrics.json says `interrupted` and how to go on; raises Interrupted."""
-    writer.close()
-    message = f"{signal_name(signum)} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{out}'\""
-    write_json(out / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time.perf_counter() - started})
-    raise Interrupted(signum, message)
+def without_results(final: dict[str, float]) -> dict[str, float]:
+    """A diverged run's final metrics: where it stopped, and its split metrics missing."""
+    return {k: math.nan if k.startswith(SPLIT_METRICS) else v for k, v in final.items()}
 
 
 def write_checkpoints(run_dir: Path, state: Callable[[], dict], writer: SummaryWriter, last: bool, best: bool) -> None:
