@@ -50,6 +50,11 @@ STATUSES = ["completed", "diverged"]
 NOT_SHOWN = ("hydra",)
 
 
+def chosen_groups(choices) -> dict[str, str]:
+    """Hydra's runtime choices, top-level groups only (optimizer=adam, not hydra/launcher=…)."""
+    return {k: v for k, v in choices.items() if "/" not in k and v}
+
+
 def hparam_value(value, as_float: bool = False):
     """A value as TensorBoard takes it: a bool, a float, or a string ("32" for an integer)."""
     if isinstance(value, bool) or (isinstance(value, float) and not as_float):

@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dltips import threads
-from dltips.hparams import write_sweep_experiment
+from dltips.hparams import chosen_groups, write_sweep_experiment
 from dltips.logger import write_json
 from dltips.sweep_plan import Plan
 
@@ -34,8 +34,7 @@ class SweepSummary(Callback):
             numbered="BasicSweeper" not in str(hydra.sweeper.get("_target_", "")),
         )
         plan.save(sweep_dir)
-        choices = {k: v for k, v in hydra.runtime.choices.items() if "/" not in k and v}
-        write_sweep_experiment(sweep_dir, config, choices, list(hydra.overrides.task), plan)
+        write_sweep_experiment(sweep_dir, config, chosen_groups(hydra.runtime.choices), list(hydra.overrides.task), plan)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -23,7 +23,7 @@ from dltips.config import ConfigError
 from dltips.early_stopping import EarlyStopping
 from dltips.ensemble import dropout_ensemble_curve, log_curve
 from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
-from dltips.hparams import collect_hparams, write_session
+from dltips.hparams import chosen_groups, collect_hparams, write_session
 from dltips.logger import log_scalars, open_writer, write_json
 from dltips.interrupt import record_interrupted, signals_caught
 from dltips.rundir import owned
@@ -286,7 +286,7 @@ def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
     if not HydraConfig.initialized():
         return {}, [], None
     hydra_cfg = HydraConfig.get()
-    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if "/" not in k and v}
+    choices = chosen_groups(hydra_cfg.runtime.choices)
     plan = Plan.load(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     return choices, list(hydra_cfg.overrides.task), plan
 
