@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -241,7 +242,7 @@ def test_early_stopping_remembers_the_best_epochs_metrics_across_a_checkpoint():
     assert again.best_metrics == {} and again.best_epoch == 1
 
 
-def test_an_interrupted_ensemble_leaves_members_that_resume_alone_exactly(tmp_path):
+def test_interrupted_seeds_resume_together_or_alone_exactly(tmp_path):
     import threading
 
     from dltips.interrupt import Interrupted
@@ -259,13 +260,19 @@ def test_an_interrupted_ensemble_leaves_members_that_resume_alone_exactly(tmp_pa
 
     threading.Thread(target=signal_in_epoch_1, daemon=True).start()
     with pytest.raises(Interrupted) as stopped:
-        train(compose_config([*members, "trainer.ensemble=2"], run))
+        train(compose_config([*members, "trainer.seeds=2"], run))
     assert stopped.value.exit_code == 143
-    assert report(run)["status"] == "interrupted" and f"resume='{run / 'member_00'}'" in report(run)["message"]
+    assert report(run)["status"] == "interrupted" and f"resume='{run}'" in report(run)["message"]
     for k in (0, 1):
         assert report(run / f"member_{k:02d}")["status"] == "interrupted"
         assert checkpoint.load(run / f"member_{k:02d}" / "last.pt")["batch"] > 0
-    # Member 1 resumed alone ends as its seed trained alone from the start.
+    # Member 1 resumed alone ends as its seed trained alone from the start ...
+    copy = tmp_path / "member_01"
+    shutil.copytree(run / "member_01", copy)
     alone = train(compose_config([*members, "seed=1", "data.split_seed=0"], tmp_path / "alone"))
-    resumed = train(compose_config([f"resume={run / 'member_01'}"], tmp_path / "ignored"))
+    resumed = train(compose_config([f"resume={copy}"], tmp_path / "ignored"))
     assert resumed == pytest.approx(alone, rel=1e-5, abs=1e-6)
+    # ... and so does every member of the whole run resumed together.
+    train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+    together = report(run / "member_01")["metrics"]
+    assert together == pytest.approx(alone, rel=1e-5, abs=1e-6)

@@ -128,7 +128,7 @@ def test_multirun_two_jobs_in_named_subdirs(tmp_path):
 def test_tf32_flag_reaches_torch(tmp_path):
     import torch
 
-    from dltips.train import setup
+    from dltips.build import setup
     from tests.conftest import compose_config
 
     try:

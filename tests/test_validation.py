@@ -102,13 +102,11 @@ BAD_VALUES = [
     (["trainer.tf32=1"], "trainer.tf32", "1", "true or false"),
     (["trainer.compile=turbo"], "trainer.compile", "'turbo'", "false, true (inductor) or a backend: "),
     (["trainer.checkpoint_every_n_epochs=0"], "trainer.checkpoint_every_n_epochs", "0", "an integer >= 1"),
-    (["trainer.ensemble=0"], "trainer.ensemble", "0", "an integer >= 1 (the number of networks trained at once)"),
-    (["trainer.ensemble=2.5"], "trainer.ensemble", "2.5", "an integer >= 1"),
-    (["seed=4294967295", "trainer.ensemble=2"], "trainer.ensemble", "2", "at most 1 with seed=4294967295"),
-    (
-        ["trainer.ensemble=2", "regularizer.early_stopping.patience=3"],
-        "regularizer.early_stopping.patience", "3", "null with trainer.ensemble=2 (the members train in step",
-    ),
+    (["trainer.seeds=0"], "trainer.seeds", "0", "an integer >= 1 (the number of seeds trained at once)"),
+    (["trainer.seeds=2.5"], "trainer.seeds", "2.5", "an integer >= 1"),
+    (["seed=4294967295", "trainer.seeds=2"], "trainer.seeds", "2", "at most 1 with seed=4294967295"),
+    (["trainer.ensemble=0"], "trainer.ensemble", "0", "null, or 1 with trainer.seeds=1 (it is the old name of trainer.seeds)"),
+    (["trainer.ensemble=2", "trainer.seeds=3"], "trainer.ensemble", "2", "null, or 3 with trainer.seeds=3"),
     # Called only inside the loop: checked up front all the same.
     (["scheduler=step", "scheduler.factor.step_size=0"], "scheduler.factor.step_size", "0", "an integer >= 1"),
 ]
@@ -264,7 +262,7 @@ TOKENS = [
 ]
 HUGE = "1000000000000"
 # A huge integer is a valid request for a huge network or a long run there, not a bad value.
-SIZES = {"model.depth", "model.width", "model.pieces", "trainer.max_epochs", "trainer.ensemble"}
+SIZES = {"model.depth", "model.width", "model.pieces", "trainer.max_epochs", "trainer.seeds", "trainer.ensemble"}
 # key -> the overrides that make the key matter
 FUZZ_KEYS = {
     "model.depth": [],
@@ -288,6 +286,7 @@ FUZZ_KEYS = {
     "trainer.max_epochs": [],
     "trainer.log_every_n_steps": [],
     "trainer.checkpoint_every_n_epochs": [],
+    "trainer.seeds": [],
     "trainer.ensemble": [],
     "seed": [],
     "loss.output": ["loss=mse"],

@@ -20,6 +20,10 @@ from dltips.early_stopping import EarlyStopping
 from dltips.optim import param_groups
 
 
+# What the splits depend on (batch size and augmentation do not).
+SPLIT_KEYS = ("source", "split_seed", "val_fraction", "test_fraction", "train_size", "normalize")
+
+
 @dataclass
 class Setup:
     """Everything a run trains with, built from the config before anything is written."""
@@ -34,14 +38,17 @@ class Setup:
     stopper: EarlyStopping
 
 
-def setup(cfg: DictConfig) -> Setup:
+def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
+    """Build one run from its config. `prepared` keeps the splits made so far by their data
+    config, for networks trained together on the same data (dltips.members)."""
     with config_errors():
         check_run(cfg)
         device = resolve_device(cfg.trainer.device)
         torch.backends.cuda.matmul.allow_tf32 = cfg.trainer.tf32
         seed_everything(cfg.seed)
         d = cfg.data
-        splits = prepare(
+        key = repr([OmegaConf.to_container(d, resolve=True)[k] for k in SPLIT_KEYS])
+        splits = (prepared or {}).get(key) or prepare(
             instantiate(d.source),
             seed=d.split_seed,
             val_fraction=d.val_fraction,
@@ -50,6 +57,8 @@ def setup(cfg: DictConfig) -> Setup:
             normalize=d.normalize,
             device=device,
         )
+        if prepared is not None:
+            prepared[key] = splits
         check_batch_size(d.batch_size, len(splits.train[1]))
         augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
         model = compile_model(build_model(cfg, splits, device, cfg.seed), cfg.trainer.compile)
@@ -83,10 +92,11 @@ def compile_model(model: nn.Module, backend: bool | str) -> nn.Module:
     return model
 
 
-def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(cfg: DictConfig, model: nn.Module, split: bool | None = None) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's parameter groups (`split`: dltips.optim.param_groups)."""
     factory = instantiate(cfg.optimizer)
     check_step_without_closure(cfg.optimizer._target_, getattr(factory, "func", factory))
-    groups = param_groups(model, cfg.regularizer.weight_decay)
+    groups = param_groups(model, cfg.regularizer.weight_decay, split)
     with optimizer_errors(cfg.optimizer):
         optimizer = factory(groups)
     for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer

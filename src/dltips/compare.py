@@ -53,7 +53,7 @@ def find_runs(root: Path | str) -> list[Path]:
     """Every run directory at or below root, sorted; a run's own subfolders are not searched."""
     root = Path(root)
     members = sorted(p for p in root.glob("member_*") if is_run(p))
-    if members:  # a trainer.ensemble=K run: its members are the runs to compare
+    if members:  # a trainer.seeds=K run: its members are the runs to compare
         return members
     if is_run(root):
         return [root]

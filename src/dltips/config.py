@@ -92,7 +92,7 @@ def check_run(cfg: DictConfig) -> None:
         check(t.compile in backends, "trainer.compile", t.compile, "false, true (inductor) or a backend: " + ", ".join(backends))
     n = t.checkpoint_every_n_epochs
     check(is_int(n) and n >= 1, "trainer.checkpoint_every_n_epochs", n, "an integer >= 1")
-    check_ensemble(cfg)
+    check_seeds(cfg)
     check(cfg.scheduler.interval in INTERVALS, "scheduler.interval", cfg.scheduler.interval, ", ".join(INTERVALS))
     dropout = [OmegaConf.select(cfg, k, default=0) for k in ("model.dropout", "model.input_dropout")]
     check(
@@ -124,22 +124,32 @@ def compile_backends() -> list[str]:
     return sorted(torch._dynamo.list_backends(exclude_tags=()))
 
 
-def check_ensemble(cfg: DictConfig) -> None:
-    """trainer.ensemble, and what its members cannot do together (each can, trained alone)."""
-    k = cfg.trainer.ensemble
-    check(is_int(k) and k >= 1, "trainer.ensemble", k, "an integer >= 1 (the number of networks trained at once)")
-    check(cfg.seed + k <= 2**32, "trainer.ensemble", k, f"at most {2**32 - cfg.seed} with seed={cfg.seed} (member seeds are seed … seed+K−1)")
-    if k == 1:
-        return
-    patience = cfg.regularizer.early_stopping.patience
-    check(
-        patience is None,
-        "regularizer.early_stopping.patience",
-        patience,
-        f"null with trainer.ensemble={k} (the members train in step and cannot stop at different epochs; train one alone for early stopping)",
-    )
-    resume = cfg.get("resume")
-    check(not resume, "resume", resume, f"a single run's directory; an ensemble's members resume one by one: resume={resume}/member_00")
+def check_seeds(cfg: DictConfig) -> None:
+    """trainer.seeds: how many seeds of this config train at once (dltips.seeds)."""
+    k = cfg.trainer.seeds
+    check(is_int(k) and k >= 1, "trainer.seeds", k, "an integer >= 1 (the number of seeds trained at once)")
+    if is_int(cfg.seed) and 0 <= cfg.seed < 2**32:  # (a bad seed is reported by check_run)
+        check(cfg.seed + k <= 2**32, "trainer.seeds", k, f"at most {2**32 - cfg.seed} with seed={cfg.seed} (the seeds are seed … seed+K−1)")
+
+
+# Old names a config may still use -> the key that holds the value now.
+ALIASES = {"trainer.ensemble": "trainer.seeds"}
+
+
+def use_aliases(cfg: DictConfig) -> DictConfig:
+    """The config with every old name's value moved to its new key (ALIASES)."""
+    moved = None
+    for old, new in ALIASES.items():
+        value = OmegaConf.select(cfg, old)
+        if value is None:
+            continue
+        now = OmegaConf.select(cfg, new)
+        check(is_int(value) and value >= 1 and now in (1, value), old, value, f"null, or {now} with {new}={now} (it is the old name of {new})")
+        if moved is None:
+            moved = cfg.copy()
+        OmegaConf.update(moved, new, value)
+        OmegaConf.update(moved, old, None)
+    return cfg if moved is None else moved
 
 
 def check_batch_size(batch_size: Any, n_train: int) -> None:

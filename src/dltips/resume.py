@@ -8,6 +8,7 @@ batches were trained, and the resumed run trains the rest of that epoch first.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dltips import checkpoint
-from dltips.build import Setup
 from dltips.config import CONFIG_DIR, ConfigError, compose_train
-from dltips.diagnostics import GradientFlow
+from dltips.nn.stacked import member_optimizer_state, member_state, stacked_optimizer_state
+
+if TYPE_CHECKING:
+    from dltips.members import Members
 
 # What may change when a run is continued: how long it trains, and how progress is shown.
 RESUME_OVERRIDES = ("resume", "trainer.max_epochs", "trainer.progress")
@@ -25,8 +28,10 @@ RESUME_OVERRIDES = ("resume", "trainer.max_epochs", "trainer.progress")
 WHERE = ("output_dir", "resume")
 # Keys that change what a run writes or how fast, not the weights it trains: a checkpoint may be
 # continued with other values of these (and only of these).
+# (trainer.seeds: a member's own config always says 1; trainer.ensemble is its old name.)
 OUTPUT_ONLY = tuple(
-    f"trainer.{key}" for key in ("max_epochs", "progress", "checkpoint_every_n_epochs", "log_every_n_steps", "weight_histograms", "threads")
+    f"trainer.{key}"
+    for key in ("max_epochs", "progress", "checkpoint_every_n_epochs", "log_every_n_steps", "weight_histograms", "threads", "seeds", "ensemble")
 )
 
 
@@ -112,43 +117,80 @@ def check_same_run(cfg: DictConfig, state: dict, path: Path) -> None:
             )
 
 
-def checkpoint_state(cfg: DictConfig, s: Setup, at: Position, shuffle: torch.Generator, flow: GradientFlow | None) -> dict:
-    """Everything a run goes on from. `at.epoch` is the last epoch finished, or the one
-    interrupted when `at.order` is set."""
+def member_checkpoint(ms: Members, k: int, at: Position) -> dict:
+    """Everything member k goes on from, as a run alone holds it (a stacked member's slice of
+    the weights and optimizer state, its dropout generator as torch's default one, its row of
+    the batch order). `at.epoch` is the last epoch finished, or the one interrupted when
+    `at.order` is set."""
+    m = ms.members[k]
+    rng = checkpoint.rng_state(m.shuffle)
+    if m.dropout_rng is not None:
+        if ms.device.type == "cuda":
+            rng["cuda"][ms.device.index or torch.cuda.current_device()] = m.dropout_rng.get_state()
+        else:
+            rng["torch"] = m.dropout_rng.get_state()
+    order = at.order[k] if at.order is not None and ms.stacked else at.order
     return {
         "epoch": at.epoch,
         "step": at.step,
-        "order": at.order,
+        "order": order,
         "batch": at.batch,
-        "config": trained_with(cfg),
-        "model": s.model.state_dict(),
-        "optimizer": s.optimizer.state_dict(),
-        "early_stopping": s.stopper.state_dict(),
-        "initial_weights": flow.initial if flow else [],
-        "gradient_flow": flow.history() if flow else None,
-        "rng": checkpoint.rng_state(shuffle),
+        "config": trained_with(m.cfg),
+        "model": member_state(ms.model.state_dict(), k) if ms.stacked else ms.model.state_dict(),
+        "optimizer": member_optimizer_state(ms.optimizer, k) if ms.stacked else ms.optimizer.state_dict(),
+        "early_stopping": m.stopper.state_dict(),
+        "initial_weights": m.flow.initial if m.flow else [],
+        "gradient_flow": m.flow.history() if m.flow else None,
+        "rng": rng,
     }
 
 
-def restore(cfg: DictConfig, s: Setup, path: Path, shuffle: torch.Generator, flow: GradientFlow | None) -> Position:
-    """Load last.pt into the run's objects; returns where the run goes on."""
-    state = checkpoint.load(path)
-    check_same_run(cfg, state, path)
-    try:
-        s.model.load_state_dict(state["model"])
-        s.optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise checkpoint.CheckpointError(f"{path} does not fit the run's config.yaml: {first}") from err
-    s.stopper.load_state_dict(state["early_stopping"])
-    if flow and state["initial_weights"]:
-        flow.initial = [w.to(s.device) for w in state["initial_weights"]]
-    if flow and state.get("gradient_flow"):  # checkpoints written before it was kept have none
-        flow.load_history(*state["gradient_flow"])
-    checkpoint.set_rng_state(state["rng"], shuffle)
-    if state.get("order") is not None:  # interrupted inside this epoch
-        return Position(state["epoch"], state["step"], state["order"].to(s.device), state["batch"])
-    return Position(state["epoch"] + 1, state["step"])
+def restore(ms: Members, resumed: list[int]) -> Position:
+    """Load the last.pt of each resumed member into its part of the objects; returns where the
+    running ones go on (the same place for all: they were saved together)."""
+    states, at = {}, {}
+    for k in resumed:
+        m = ms.members[k]
+        path = m.out / "last.pt"
+        state = states[k] = checkpoint.load(path)
+        check_same_run(m.cfg, state, path)
+        try:
+            if ms.stacked:
+                params = ms.model.state_dict()
+                for name, value in state["model"].items():
+                    if params[name][k].shape != value.shape:
+                        raise RuntimeError(f"size mismatch for {name}: {tuple(value.shape)} saved, {tuple(params[name][k].shape)} now")
+                    params[name][k].copy_(value)
+            else:
+                ms.model.load_state_dict(state["model"])
+                ms.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise checkpoint.CheckpointError(f"{path} does not fit the run's config.yaml: {first}") from err
+        m.stopper.load_state_dict(state["early_stopping"])
+        if m.flow and state["initial_weights"]:
+            m.flow.initial = [w.to(ms.device) for w in state["initial_weights"]]
+        if m.flow and state.get("gradient_flow"):  # checkpoints written before it was kept have none
+            m.flow.load_history(*state["gradient_flow"])
+        checkpoint.set_rng_state(state["rng"], m.shuffle)
+        if m.dropout_rng is not None:
+            m.dropout_rng.set_state(state["rng"]["cuda"][ms.device.index or 0] if ms.device.type == "cuda" else state["rng"]["torch"])
+        if m.status == "running":
+            at[k] = (state["epoch"], state["step"], state["batch"])
+    if len(set(at.values())) > 1:
+        where = ", ".join(f"{ms.members[k].out} at epoch {e} step {s}" for k, (e, s, _) in at.items())
+        raise checkpoint.CheckpointError(f"the members' last.pt files were written at different points ({where}); resume each alone")
+    if not at:
+        return Position()
+    source = next(iter(at))  # a running member: its counters (Adam's step) are the stack's
+    if ms.stacked:  # members without a checkpoint (finished before writing one) take its place
+        full = [states.get(k, states[source]) for k in range(len(ms.members))]
+        ms.optimizer.load_state_dict(stacked_optimizer_state(ms.optimizer, [s["optimizer"] for s in full], source))
+    first = states[source]
+    if first.get("order") is not None:  # interrupted inside this epoch
+        order = torch.stack([first["order"] if s.get("order") is None else s["order"] for s in full]) if ms.stacked else first["order"]
+        return Position(first["epoch"], first["step"], order.to(ms.device), first["batch"])
+    return Position(first["epoch"] + 1, first["step"])
 
 
 def drop_newer_best(best: Path, first_epoch: int) -> None:

@@ -6,13 +6,19 @@ ends (kill -9 included), so a stale lock never blocks a resume.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from dltips.config import ConfigError
+
+log = logging.getLogger("dltips")
 
 try:
     import fcntl
@@ -76,3 +82,27 @@ def attempt_to_redo(run_dir: Path) -> str:
     for path in stale:
         path.unlink()
     return "restart" if stale else ""
+
+
+def finished_value(cfg) -> float | None:
+    """A sweep job re-run in its own directory: its val/acc when it finished before (completed
+    or diverged: NaN), so that it is skipped; None when it is to be trained."""
+    finished = Path(cfg.output_dir) / "metrics.json"
+    if not finished.is_file():
+        return None
+    report = json.loads(finished.read_text())
+    if report.get("status") not in ("completed", "diverged"):
+        return None
+    log.info("already %s, skipped: %s", report["status"], finished.parent)
+    value = report["metrics"].get("val/acc")
+    return float("nan") if value is None else value
+
+
+def redo(cfg):
+    """A sweep job an earlier attempt left unfinished (killed, interrupted, failed) goes on from
+    its last.pt: the config with `resume` set to its directory (else the config itself)."""
+    run_dir = Path(cfg.output_dir)
+    if attempt_to_redo(run_dir) != "resume":
+        return cfg
+    log.info("resuming the earlier attempt of this job from its last.pt: %s", run_dir)
+    return OmegaConf.merge(cfg, {"resume": str(run_dir)})

@@ -14,7 +14,7 @@ from dltips.lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
 
 def load_members(runs: list[Run]):
     """The trained networks of `runs` and their shared test split (the runs fix data.split_seed)."""
-    from dltips.train import setup
+    from dltips.build import setup
 
     models, test = [], None
     for run in runs:

@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from dltips.compare import read_scalars
-from dltips.config import ConfigError, check_ensemble, compose_train
+from dltips.config import compose_train
+from dltips.seeds import member_dir
 
 
 @dataclass
@@ -52,26 +53,15 @@ class Lab:
         return max(2, full // 2) if self.quick else full
 
     def run(self, study: str, name: str, overrides: list[str], seeds: int | None = None) -> list[Run]:
-        """Seeds 0 … n−1 of one variant: trained together (trainer.ensemble=n, each member equal
-        to its seed trained alone) unless the variant needs what members can't do together."""
+        """Seeds 0 … n−1 of one variant, trained together (trainer.seeds=n, each member equal to
+        its seed trained alone)."""
         from dltips.train import train  # imported here: the report code stays cheap to import
 
         n, out = seeds or self.seeds, self.runs_dir / study / name
         # One data split for every seed, trained together or not: the spread is over initialisations.
         overrides = ["data.split_seed=0", *overrides, "trainer.progress=log"]
-        together = compose_train([*overrides, "seed=0", f"trainer.ensemble={n}"], out) if n > 1 else None
-        if together is not None:
-            try:
-                check_ensemble(together)
-            except ConfigError:  # early stopping: one seed at a time
-                together = None
-        if together is not None:
-            train(together)
-            paths = [out / f"member_{k:02d}" for k in range(n)]
-        else:
-            paths = [out.with_name(f"{name},seed={seed}") for seed in range(n)]
-            for seed, path in enumerate(paths):
-                train(compose_train([*overrides, f"seed={seed}"], path))
+        train(compose_train([*overrides, "seed=0", f"trainer.seeds={n}"], out))
+        paths = [member_dir(out, k) for k in range(n)] if n > 1 else [out]
         runs = [Run(json.loads((p / "metrics.json").read_text())["metrics"], read_scalars(p), p) for p in paths]
         test = [r.metrics.get("test/acc") for r in runs]  # None where a run diverged
         print(f"  {study}/{name}: test/acc {fmt([np.nan if t is None else t for t in test])}", flush=True)

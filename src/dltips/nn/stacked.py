@@ -8,7 +8,7 @@ parameters and no gradients: the optimizer's element-wise updates treat each sli
 
 Each member draws its dropout masks from its own generator, so member k sees exactly the masks
 it would see trained alone (its generator starts where torch's default one was after its
-initialisation; see dltips.ensemble_train).
+initialisation; see dltips.members).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dltips.nn.activations import PReLU
+from dltips.optim.per_member import member_values
 from dltips.nn.dropout import Dropout
 
 
@@ -49,16 +50,28 @@ class StackedPReLU(PReLU):
 
 
 class StackedDropout(Dropout):
-    """Dropout whose mask for member k comes from generator k, shaped like one member's input."""
+    """Dropout with member k's own rate, its mask drawn from generator k, shaped like one
+    member's input."""
 
-    def __init__(self, p: float, mode: str, generators: list[torch.Generator]):
-        super().__init__(p, mode)
-        self.generators = generators
+    def __init__(self, ps: list[float], mode: str, generators: list[torch.Generator]):
+        super().__init__(max(ps), mode)
+        self.ps, self.generators = ps, generators
+        self.register_buffer("keeps", torch.tensor([1.0 - p for p in ps]).view(-1, 1, 1), persistent=False)
 
-    def sample_mask(self, x: torch.Tensor, keep: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = self.keeps.to(x)  # (K, 1, 1): each member's 1 − p
+        if self.training:
+            mask = self.sample_mask(x, keep)
+            return x * mask if self.mode == "weight_scaling" else x * mask / keep
+        return x * keep if self.mode == "weight_scaling" else x
+
+    def sample_mask(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return torch.stack(
-            [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(keep, generator=g) for g in self.generators]
+            [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(1.0 - p, generator=g) for p, g in zip(self.ps, self.generators)]
         )
+
+    def extra_repr(self) -> str:
+        return f"p={self.ps}, mode={self.mode}"
 
 
 def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Module:
@@ -72,14 +85,14 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
         elif isinstance(module, PReLU):
             replace(stacked, name, StackedPReLU(peers))
         elif isinstance(module, Dropout):
-            replace(stacked, name, StackedDropout(module.p, module.mode, generators))
+            replace(stacked, name, StackedDropout([m.p for m in peers], module.mode, generators))
     for name, module in stacked.named_modules():
         # Anything else with parameters would be shared by all members (their gradients summed),
         # and another dropout would draw every member's masks from one stream.
         shared = any(True for _ in module.parameters(recurse=False)) and not isinstance(module, (StackedLinear, StackedPReLU))
         if shared or (isinstance(module, nn.modules.dropout._DropoutNd)):
             raise ValueError(
-                f"Invalid model._target_ with trainer.ensemble > 1: {name or 'the model'} is a {type(module).__name__}; "
+                f"Invalid model._target_ trained together (trainer.seeds, hydra/launcher=stacked): {name or 'the model'} is a {type(module).__name__}; "
                 "allowed: layers that stack, torch.nn.Linear, dltips.nn.PReLU and dltips.nn.Dropout"
             )
     return stacked
@@ -117,7 +130,7 @@ def member_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tens
 
 def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
     """The optimizer's state_dict as member k's own optimizer would hold it: every per-element
-    buffer sliced, shared counters (Adam's step, …) copied."""
+    buffer sliced, shared counters (Adam's step, …) copied, per-member numbers its own."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     full = optimizer.state_dict()
     state = {}
@@ -127,4 +140,18 @@ def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
             key: value[k].clone() if torch.is_tensor(value) and value.shape == shape else copy.deepcopy(value)
             for key, value in buffers.items()
         }
-    return {"state": state, "param_groups": copy.deepcopy(full["param_groups"])}
+    return {"state": state, "param_groups": [member_values(group, k) for group in full["param_groups"]]}
+
+
+def stacked_optimizer_state(optimizer: torch.optim.Optimizer, states: list[dict], source: int) -> dict:
+    """The inverse of member_optimizer_state: the members' own states stacked, shared counters
+    from member `source`, the stacked optimizer's own groups (its per-member numbers)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state = {}
+    for i, buffers in states[source]["state"].items():
+        member_shape = params[int(i)].shape[1:]
+        state[i] = {
+            key: torch.stack([s["state"][i][key] for s in states]) if torch.is_tensor(value) and value.shape == member_shape and value.dim() > 0 else value
+            for key, value in buffers.items()
+        }
+    return {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}

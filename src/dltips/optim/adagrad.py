@@ -7,6 +7,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
+from dltips.optim.per_member import applies, over_members
 
 
 class Adagrad(Optimizer):
@@ -19,7 +20,12 @@ class Adagrad(Optimizer):
     but for where ε sits (we add it to σ^t; torch adds it to √Σg²). It is *not* torch's
     `lr_decay`, which scales the rate by 1 / (1 + t·lr_decay) on top of the accumulator.
     `weight_decay` adds λ·w to g (the gradient of (λ/2)‖w‖²) before the update.
+
+    For stacked members (dltips.optim.per_member) lr, eps and weight_decay may be (K,) tensors,
+    one value per member, broadcast over each parameter's first dimension.
     """
+
+    per_member_keys = frozenset({"lr", "initial_lr", "eps", "weight_decay"})
 
     def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0):
         # torch.optim's wording: these classes are optimizers first, config keys second.
@@ -39,17 +45,17 @@ class Adagrad(Optimizer):
                 if p.grad is None:
                     continue
                 g = p.grad
-                if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])
+                if applies(group["weight_decay"]):
+                    g = g.add(p * over_members(group["weight_decay"], p))
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.tensor(0.0)  # t, counted from 0 as in the lecture
                     state["sum_sq"] = torch.zeros_like(p)
                 state["sum_sq"].addcmul_(g, g)
                 t = state["step"].item()
-                eta_t = group["lr"] / math.sqrt(t + 1)
-                sigma_t = (state["sum_sq"] / (t + 1)).sqrt_().add_(group["eps"])
-                p.addcdiv_(g, sigma_t, value=-eta_t)
+                eta_t = over_members(group["lr"], p) / math.sqrt(t + 1)
+                sigma_t = (state["sum_sq"] / (t + 1)).sqrt_().add_(over_members(group["eps"], p))
+                p.sub_(g.div(sigma_t).mul_(eta_t))
                 state["step"] += 1
         return loss
 
@@ -61,5 +67,5 @@ class Adagrad(Optimizer):
             return None
         group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
         t = state["step"].item() - 1
-        sigma_t = (state["sum_sq"] / (t + 1)).sqrt().add_(group["eps"])
-        return group["lr"] / math.sqrt(t + 1) / sigma_t
+        sigma_t = (state["sum_sq"] / (t + 1)).sqrt().add_(over_members(group["eps"], p))
+        return over_members(group["lr"], p) / math.sqrt(t + 1) / sigma_t

@@ -7,6 +7,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
+from dltips.optim.per_member import applies, over_members
 
 
 class Momentum(Optimizer):
@@ -16,7 +17,12 @@ class Momentum(Optimizer):
     is torch.optim.SGD(momentum=λ), whose buffer b is v = −η·b. When η changes, torch rescales
     the whole accumulated velocity by the new η; here the past steps keep the η they were taken
     with. `weight_decay` adds λ_wd·θ to the gradient.
+
+    For stacked members (dltips.optim.per_member) lr, momentum and weight_decay may be (K,)
+    tensors, one value per member, broadcast over each parameter's first dimension.
     """
+
+    per_member_keys = frozenset({"lr", "initial_lr", "momentum", "weight_decay"})
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.9, weight_decay: float = 0.0):
         # torch.optim's wording: these classes are optimizers first, config keys second.
@@ -36,13 +42,13 @@ class Momentum(Optimizer):
                 if p.grad is None:
                     continue
                 g = p.grad
-                if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])
+                if applies(group["weight_decay"]):
+                    g = g.add(p * over_members(group["weight_decay"], p))
                 state = self.state[p]
                 if not state:
                     state["velocity"] = torch.zeros_like(p)
                 v = state["velocity"]
-                v.mul_(group["momentum"]).add_(g, alpha=-group["lr"])
+                v.mul_(over_members(group["momentum"], p)).sub_(g * over_members(group["lr"], p))
                 p.add_(v)
         return loss
 

@@ -1,4 +1,4 @@
-"""trainer.ensemble=K: every member equals the same config trained alone, to float tolerance."""
+"""trainer.seeds=K: every member equals the same config trained alone, to float tolerance."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from dltips import checkpoint
 from dltips.compare import find_runs, read_scalars
 from dltips.config import ConfigError
-from dltips.train import setup, train
+from dltips.build import setup
+from dltips.train import train
 from tests.conftest import compose_config
 
 SMALL = ["model.width=16", "trainer.max_epochs=2", "trainer.progress=log", "data.train_size=400"]
@@ -47,10 +48,10 @@ def assert_same_weights(a, b):
 @pytest.mark.parametrize("extra", CASES.values(), ids=CASES.keys())
 def test_each_member_equals_training_it_alone(extra, tmp_path):
     root = tmp_path / "ensemble"
-    train(compose_config([*SMALL, *extra, "seed=3", "trainer.ensemble=3"], root))
+    train(compose_config([*SMALL, *extra, "seed=3", "trainer.seeds=3"], root))
     for k in (0, 2):
         saved = OmegaConf.load(member(root, k) / "config.yaml")
-        assert saved.seed == 3 + k and saved.data.split_seed == 3 and saved.trainer.ensemble == 1
+        assert saved.seed == 3 + k and saved.data.split_seed == 3 and saved.trainer.seeds == 1
         alone = train_alone(member(root, k), tmp_path / f"alone{k}")
         together = json.loads((member(root, k) / "metrics.json").read_text())["metrics"]
         assert together.keys() == alone.keys()
@@ -69,7 +70,7 @@ def test_each_member_equals_training_it_alone(extra, tmp_path):
 
 def test_members_differ_from_each_other(tmp_path):
     root = tmp_path / "ensemble"
-    train(compose_config([*SMALL, "trainer.ensemble=2"], root))
+    train(compose_config([*SMALL, "trainer.seeds=2"], root))
     a, b = (checkpoint.load(member(root, k) / "last.pt")["model"] for k in (0, 1))
     assert not torch.allclose(a["net.0.weight"], b["net.0.weight"])
 
@@ -77,7 +78,7 @@ def test_members_differ_from_each_other(tmp_path):
 def test_a_member_checkpoint_resumes_alone(tmp_path):
     """member_k/last.pt holds the member's optimizer state and random streams: resumed alone for
     one more epoch it matches the member trained alone for all three epochs."""
-    extra = ["model.dropout=0.3", "optimizer=momentum", "trainer.ensemble=2"]
+    extra = ["model.dropout=0.3", "optimizer=momentum", "trainer.seeds=2"]
     root = tmp_path / "ensemble"
     train(compose_config([*SMALL, *extra], root))
     resumed_dir = tmp_path / "resumed"
@@ -96,7 +97,7 @@ def test_a_member_checkpoint_resumes_alone(tmp_path):
 
 def test_summary_is_the_members_mean_and_their_averaged_prediction(tmp_path):
     root = tmp_path / "ensemble"
-    summary = train(compose_config([*SMALL, "trainer.ensemble=3"], root))
+    summary = train(compose_config([*SMALL, "trainer.seeds=3"], root))
     members = [json.loads((member(root, k) / "metrics.json").read_text())["metrics"] for k in range(3)]
     assert summary["test/acc"] == pytest.approx(sum(m["test/acc"] for m in members) / 3)
     # The explicit ensemble, recomputed from the members' saved weights.
@@ -115,6 +116,7 @@ def test_summary_is_the_members_mean_and_their_averaged_prediction(tmp_path):
 
 
 def test_compare_lists_members_with_the_ensembles_overrides_and_their_own_seeds(tmp_path):
+    """trainer.ensemble, the old name of trainer.seeds, still works."""
     from dltips.compare import load_run
 
     root = tmp_path / "model.width=16,seed=5,trainer.ensemble=2"  # named as a sweep job is
@@ -126,11 +128,20 @@ def test_compare_lists_members_with_the_ensembles_overrides_and_their_own_seeds(
     assert [row["group"] for row in rows] == ["5", "6"] and all(row["status"] == "completed" for row in rows)
 
 
-def test_an_ensemble_is_not_resumed_as_a_whole(tmp_path):
-    root = tmp_path / "ensemble"
-    train(compose_config([*SMALL, "trainer.max_epochs=1", "trainer.ensemble=2"], root))
-    with pytest.raises(ConfigError, match=rf"^Invalid resume: .*allowed: .*resume={root}/member_00$"):
-        train(compose_config([f"resume={root}"], tmp_path / "ignored"))
+def test_seeds_resume_as_a_whole(tmp_path):
+    """Trained 1 epoch, then resumed to 3: every member equals its seed trained 3 epochs alone."""
+    extra = [*SMALL, "model.dropout=0.3", "optimizer=adam", "regularizer.weight_decay=0.01"]
+    root = tmp_path / "seeds"
+    train(compose_config([*extra, "trainer.max_epochs=1", "trainer.seeds=2"], root))
+    summary = train(compose_config([f"resume={root}", "trainer.max_epochs=3"], tmp_path / "ignored"))
+    assert summary["epochs"] == 3
+    for k in range(2):
+        cfg = OmegaConf.load(member(root, k) / "config.yaml")
+        cfg.trainer.max_epochs, cfg.output_dir = 3, str(tmp_path / f"alone{k}")
+        alone = train(cfg)
+        resumed = json.loads((member(root, k) / "metrics.json").read_text())["metrics"]
+        for key in alone:
+            assert resumed[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), (k, key)
 
 
 def test_diverging_members_stop_as_alone_and_the_others_train_on(tmp_path):
@@ -139,7 +150,7 @@ def test_diverging_members_stop_as_alone_and_the_others_train_on(tmp_path):
     must stay in step) end exactly as they would alone."""
     root = tmp_path / "ensemble"
     overrides = [*SMALL, "model.dropout=0.3", "optimizer=momentum", "optimizer.lr=200", "trainer.log_every_n_steps=1"]
-    summary = train(compose_config([*overrides, "trainer.ensemble=4"], root))
+    summary = train(compose_config([*overrides, "trainer.seeds=4"], root))
     statuses = []
     for k in range(4):
         report = json.loads((member(root, k) / "metrics.json").read_text())
@@ -161,7 +172,7 @@ def test_diverging_members_stop_as_alone_and_the_others_train_on(tmp_path):
 def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
     """Fewer steps per epoch than log_every_n_steps: the epoch-end check finds them all diverged."""
     root = tmp_path / "ensemble"
-    summary = train(compose_config([*SMALL, "optimizer.lr=1e30", "data.batch_size=256", "trainer.ensemble=2"], root))
+    summary = train(compose_config([*SMALL, "optimizer.lr=1e30", "data.batch_size=256", "trainer.seeds=2"], root))
     assert summary["members_completed"] == 0 and summary["test/acc"] != summary["test/acc"]  # NaN: none completed
     for k in range(2):
         assert json.loads((member(root, k) / "metrics.json").read_text())["status"] == "diverged"
@@ -170,7 +181,7 @@ def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
 def test_ensemble_eval_of_a_member_equals_alone(tmp_path):
     """The sampled sub-networks continue each member's own dropout stream, as they do alone."""
     root = tmp_path / "ensemble"
-    train(compose_config([*SMALL, "model.dropout=0.3", "ensemble_eval=true", "trainer.ensemble=2"], root))
+    train(compose_config([*SMALL, "model.dropout=0.3", "ensemble_eval=true", "trainer.seeds=2"], root))
     train_alone(member(root, 1), tmp_path / "alone")
     curve = json.loads((member(root, 1) / "metrics.json").read_text())["ensemble"]
     reference = json.loads((tmp_path / "alone" / "metrics.json").read_text())["ensemble"]
@@ -181,8 +192,8 @@ def test_ensemble_eval_of_a_member_equals_alone(tmp_path):
 def test_only_element_wise_optimizers_train_members_together(tmp_path):
     """Adafactor's factored statistics would mix members that share one tensor."""
     out = tmp_path / "run"
-    with pytest.raises(ConfigError, match=r"^Invalid optimizer._target_: 'torch.optim.Adafactor'; allowed with trainer.ensemble > 1"):
-        train(compose_config([*SMALL, "optimizer._target_=torch.optim.Adafactor", "trainer.ensemble=2"], out))
+    with pytest.raises(ConfigError, match=r"^Invalid optimizer._target_: 'torch.optim.Adafactor'; allowed for networks trained together"):
+        train(compose_config([*SMALL, "optimizer._target_=torch.optim.Adafactor", "trainer.seeds=2"], out))
     assert not out.exists()
 
 
@@ -191,7 +202,7 @@ def test_layers_that_would_be_shared_are_refused(layer):
     from dltips.nn.stacked import stack
 
     models = [torch.nn.Sequential(torch.nn.Linear(3, 4), layer) for _ in range(2)]
-    with pytest.raises(ValueError, match=rf"^Invalid model._target_ with trainer.ensemble > 1: 1 is a {type(layer).__name__}"):
+    with pytest.raises(ValueError, match=rf"^Invalid model._target_ trained together \(trainer.seeds, hydra/launcher=stacked\): 1 is a {type(layer).__name__}"):
         stack(models, [torch.Generator() for _ in models])
 
 
@@ -216,16 +227,20 @@ def test_stacked_forward_is_each_members_forward(activation):
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(stacked.parameters()))
 
 
-def test_stacked_dropout_draws_each_members_masks_from_its_generator():
+@pytest.mark.parametrize("mode", ["weight_scaling", "inverted"])
+def test_stacked_dropout_is_each_members_own_rate_and_generator(mode):
     from dltips.nn import Dropout
     from dltips.nn.stacked import StackedDropout
 
     gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
-    x = torch.ones(2, 6, 8)
-    masks = StackedDropout(0.5, "weight_scaling", gens).train()(x)
-    for k, seed in enumerate((1, 2)):
+    x = torch.randn(2, 6, 8)
+    stacked = StackedDropout([0.5, 0.2], mode, gens)
+    train_out, eval_out = stacked.train()(x), stacked.eval()(x)
+    for k, (seed, p) in enumerate([(1, 0.5), (2, 0.2)]):
         torch.manual_seed(seed)  # Dropout alone draws from torch's default generator
-        torch.testing.assert_close(masks[k], Dropout(0.5).train()(torch.ones(6, 8)))
+        alone = Dropout(p, mode)
+        torch.testing.assert_close(train_out[k], alone.train()(x[k]), rtol=0, atol=0)
+        torch.testing.assert_close(eval_out[k], alone.eval()(x[k]), rtol=0, atol=0)
 
 
 @pytest.mark.cuda
@@ -234,7 +249,7 @@ def test_each_member_equals_training_it_alone_on_cuda(tmp_path):
     """Dropout masks, shuffles and augmentation from CUDA generators; TF32 off (the default)."""
     root = tmp_path / "ensemble"
     extra = ["trainer.device=cuda", "model.dropout=0.3", "data.augment.rotate=10", "optimizer=adam"]
-    train(compose_config([*SMALL, *extra, "trainer.ensemble=2"], root))
+    train(compose_config([*SMALL, *extra, "trainer.seeds=2"], root))
     alone = train_alone(member(root, 1), tmp_path / "alone")
     together = json.loads((member(root, 1) / "metrics.json").read_text())["metrics"]
     for key in alone:

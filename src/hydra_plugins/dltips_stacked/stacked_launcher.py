@@ -1,0 +1,25 @@
+"""`hydra/launcher=stacked` (configs/hydra/launcher/stacked.yaml). Hydra instantiates launchers
+only from the `hydra_plugins` package; the work is done in dltips.stacking."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+class StackedLauncher(Launcher):
+    """Trains a sweep's compatible jobs together, each stack in one pass (dltips.stacking)."""
+
+    def __init__(self, max_members: int = 64) -> None:
+        self.max_members = max_members
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from dltips.stacking import launch  # torch and the training code: only once there are jobs
+
+        return launch(self.hydra_context, self.config, job_overrides, initial_job_idx, self.max_members)

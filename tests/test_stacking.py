@@ -1,0 +1,116 @@
+"""hydra/launcher=stacked: every job of a sweep trained in a stack equals the same job run by
+Hydra's basic launcher — metrics, weights, TensorBoard curves and hparams, files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from dltips import checkpoint
+from dltips.compare import read_scalars
+from dltips.members import stack_key
+from tests.conftest import compose_config
+from tests.test_train import hparams_of, read_events
+
+SMALL = ["model.width=16", "data.train_size=300", "trainer.max_epochs=3", "trainer.progress=log", "trainer.log_every_n_steps=3"]
+
+
+def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dltips.train", "-m", *args, *SMALL],
+        cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def jobs(sweep_dir: Path) -> list[Path]:
+    return sorted(p for p in sweep_dir.iterdir() if (p / "metrics.json").is_file())
+
+
+def assert_same_job(stacked: Path, basic: Path) -> None:
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (stacked, basic))
+    assert (a["status"], a["message"], a["stopped_early"]) == (b["status"], b["message"], b["stopped_early"]), stacked.name
+    assert a["metrics"].keys() == b["metrics"].keys()
+    for key, value in b["metrics"].items():
+        assert a["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (stacked.name, key)
+    for name in ("last.pt", "best.pt"):
+        saved, reference = checkpoint.load(stacked / name), checkpoint.load(basic / name)
+        assert saved["epoch"] == reference["epoch"] and saved["config"] == reference["config"]
+        for key, w in reference["model"].items():
+            torch.testing.assert_close(saved["model"][key], w, rtol=1e-5, atol=1e-6, msg=f"{stacked.name} {name} {key}")
+    curves, references = read_scalars(stacked), read_scalars(basic)
+    assert curves.keys() == references.keys()
+    for tag, reference in references.items():
+        assert [s for s, _ in curves[tag]] == [s for s, _ in reference], tag
+        assert [v for _, v in curves[tag]] == pytest.approx([v for _, v in reference], rel=1e-5, abs=1e-6), (stacked.name, tag)
+    assert hparams_of(read_events(stacked)) == hparams_of(read_events(basic))
+    files = lambda d: sorted(p.name for p in d.iterdir() if not p.name.startswith("events"))  # noqa: E731
+    assert files(stacked) == files(basic)
+    assert sorted(p.name for p in (stacked / ".hydra").iterdir()) == sorted(p.name for p in (basic / ".hydra").iterdir())
+    config, reference_config = (OmegaConf.load(d / "config.yaml") for d in (stacked, basic))
+    del config["output_dir"], reference_config["output_dir"]
+    assert config == reference_config
+    assert "completed: test/acc" in (stacked / "train.log").read_text()
+
+
+def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):
+    """8 jobs that differ in learning rate, weight decay (0 or not: other parameter groups),
+    seed (and with it the data split), trained as one stack; early stopping stops some."""
+    grid = [
+        "optimizer=momentum", "optimizer.lr=0.05,0.3", "regularizer.weight_decay=0,0.01", "seed=0,1",
+        "model.dropout=0.2", "regularizer.early_stopping.patience=1",
+    ]  # fmt: skip
+    basic = sweep(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}", cwd=tmp_path)
+    assert basic.returncode == 0, basic.stderr[-3000:]
+    stacked = sweep(*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path / 'stacked'}", cwd=tmp_path)
+    assert stacked.returncode == 0, stacked.stderr[-3000:]
+    assert "training 8 jobs together" in stacked.stderr + stacked.stdout
+    names = [p.name for p in jobs(tmp_path / "basic")]
+    assert len(names) == 8 and [p.name for p in jobs(tmp_path / "stacked")] == names
+    for name in names:
+        assert_same_job(tmp_path / "stacked" / name, tmp_path / "basic" / name)
+    # The sweep's own summary reads the same.
+    rows = lambda d: [line.split("|")[1:4] for line in (d / "summary.md").read_text().splitlines() if line.startswith("| ")]  # noqa: E731
+    assert rows(tmp_path / "stacked") == rows(tmp_path / "basic")
+
+
+def test_incompatible_jobs_train_in_separate_stacks_and_a_bad_one_fails_alone(tmp_path):
+    out = tmp_path / "sweep"
+    result = sweep("model.activation=relu,tanh,foo", "seed=0,1", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert result.returncode != 0  # the failed jobs are named at the end
+    log = result.stderr + result.stdout
+    assert "training 2 jobs together: activation=relu,seed=0, activation=relu,seed=1" in log
+    assert "training 2 jobs together: activation=tanh,seed=0, activation=tanh,seed=1" in log
+    status = {p.name: json.loads((p / "metrics.json").read_text())["status"] for p in jobs(out)}
+    assert status == {
+        "activation=foo,seed=0": "failed", "activation=foo,seed=1": "failed",
+        "activation=relu,seed=0": "completed", "activation=relu,seed=1": "completed",
+        "activation=tanh,seed=0": "completed", "activation=tanh,seed=1": "completed",
+    }  # fmt: skip
+    assert "Invalid model.activation: 'foo'" in (out / "activation=foo,seed=0" / "error.txt").read_text()
+    # A re-run skips what finished; the failed jobs are tried again, alone.
+    again = sweep("model.activation=relu,tanh,foo", "seed=0,1", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    log = again.stderr + again.stdout
+    assert again.returncode != 0 and "jobs together" not in log
+    assert log.count("already completed, skipped") == 4 and log.count("Invalid model.activation: 'foo'") >= 2
+
+
+@pytest.mark.parametrize(
+    "change, together",
+    [
+        ("seed=1", True), ("optimizer.lr=0.3", True), ("regularizer.weight_decay=0.01", True), ("model.dropout=0.3", True),
+        ("model.init=xavier", True), ("regularizer.early_stopping.patience=2", True), ("data.augment.rotate=10", True),
+        ("model.width=32", False), ("model.activation=tanh", False), ("data.batch_size=64", False),
+        ("optimizer=adam", False), ("data=wine", False), ("trainer.max_epochs=5", False), ("loss=mse", False),
+    ],
+)  # fmt: skip
+def test_what_may_differ_within_a_stack(change, together, tmp_path):
+    base = ["model.dropout=0.1"]
+    a = compose_config(base, tmp_path / "a")
+    b = compose_config([*base, change], tmp_path / "b")
+    assert (stack_key(a) == stack_key(b)) is together
