@@ -192,3 +192,30 @@ def test_run_files_get_the_mode_of_a_plainly_created_file(tmp_path):
         os.umask(umask)
     modes = {name: (out / name).stat().st_mode & 0o777 for name in ("last.pt", "best.pt", "metrics.json", "config.yaml")}
     assert modes == dict.fromkeys(modes, 0o666 & ~0o027), {name: oct(mode) for name, mode in modes.items()}
+
+
+def test_the_saver_writes_the_state_as_it_was_submitted_in_order(tmp_path):
+    """Training goes on changing the tensors while the saver's thread writes: the file holds the
+    values at submit time; best.pt linked after last.pt is that last.pt."""
+    saver = checkpoint.Saver()
+    w = torch.zeros(3)
+    for value in (1.0, 2.0):
+        w.fill_(value)
+        snapshot = checkpoint.detached({"model": {"w": w}, "order": [w]})
+        saver.submit(checkpoint.save, tmp_path / "last.pt", snapshot)
+    saver.submit(checkpoint.copy, tmp_path / "last.pt", tmp_path / "best.pt")
+    w.fill_(3.0)
+    saver.wait()
+    for name in ("last.pt", "best.pt"):
+        state = checkpoint.load(tmp_path / name)
+        assert torch.equal(state["model"]["w"], torch.full((3,), 2.0)) and torch.equal(state["order"][0], torch.full((3,), 2.0))
+
+
+def test_a_failed_checkpoint_write_is_raised_in_the_training_thread(tmp_path):
+    saver = checkpoint.Saver()
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    saver.submit(checkpoint.save, blocker / "last.pt", {"w": torch.zeros(1)})  # a directory that is a file
+    with pytest.raises(OSError):
+        saver.wait()
+    saver.wait()  # reported once

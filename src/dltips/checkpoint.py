@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import secrets
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -55,6 +57,56 @@ def create_temporary(path: Path) -> tuple[int, Path]:
 
 def save(path: Path, state: dict) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
+
+
+class Saver:
+    """Checkpoint writes off the training step's path. `submit` copies the state's tensors now
+    (training goes on changing them); one background thread pickles, writes and fsyncs, in the
+    order submitted. `wait` returns when every write is on disk and raises the first error a
+    write met (a full disk), so a run never reports itself finished without its checkpoints."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def submit(self, write: Callable[..., None], *args) -> None:
+        self.raise_error()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.work, name="dltips-checkpoints", daemon=True)
+            self.thread.start()
+        self.jobs.put((write, args))
+
+    def work(self) -> None:
+        while True:
+            write, args = self.jobs.get()
+            try:
+                if self.error is None:  # after a failed write, later ones would only hide it
+                    write(*args)
+            except BaseException as err:  # noqa: BLE001 (handed to the training thread by wait)
+                self.error = err
+            finally:
+                self.jobs.task_done()
+
+    def wait(self) -> None:
+        self.jobs.join()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+
+def detached(state):
+    """A copy of a checkpoint's nested dicts, lists and tuples with every tensor cloned."""
+    if torch.is_tensor(state):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: detached(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(detached(v) for v in state)
+    return state
 
 
 def copy(source: Path, path: Path) -> None:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
+from dltips import checkpoint
 from dltips.build import build_optimizer, compile_model, setup
 from dltips.config import ConfigError, config_errors
 from dltips.data import Augment, Splits
@@ -75,6 +76,7 @@ class Member:
     message: str = ""
     report: dict | None = None  # metrics.json, once finished
     final_state: dict | None = None  # its weights when it finished (a stack's slice trains on)
+    recorded: dict | None = None  # resume.trained_with(cfg), the same in every checkpoint
 
     @property
     def out(self) -> Path:
@@ -93,6 +95,7 @@ class Members:
     x: torch.Tensor  # training inputs: (N, F), or (K, N, F) when the members' splits differ
     y: torch.Tensor  # (N,) or (K, N)
     started: float = 0.0  # time.perf_counter() when training began
+    saver: checkpoint.Saver = field(default_factory=checkpoint.Saver)
 
     @property
     def stacked(self) -> bool:

@@ -130,12 +130,14 @@ def member_checkpoint(ms: Members, k: int, at: Position) -> dict:
         else:
             rng["torch"] = m.dropout_rng.get_state()
     order = at.order[k] if at.order is not None and ms.stacked else at.order
+    if m.recorded is None:
+        m.recorded = trained_with(m.cfg)
     return {
         "epoch": at.epoch,
         "step": at.step,
         "order": order,
         "batch": at.batch,
-        "config": trained_with(m.cfg),
+        "config": m.recorded,
         "model": member_state(ms.model.state_dict(), k) if ms.stacked else ms.model.state_dict(),
         "optimizer": member_optimizer_state(ms.optimizer, k) if ms.stacked else ms.optimizer.state_dict(),
         "early_stopping": m.stopper.state_dict(),

@@ -92,7 +92,10 @@ def train_members(cfgs: list[DictConfig], contexts: list[HydraContext], root: Di
             write_config(c, Path(c.output_dir))
     roots = [Path(root.output_dir)] if root is not None else []
     with owned(*roots, *(m.out for m in ms.members)):  # one process per run directory
-        fit(ms)
+        try:
+            fit(ms)
+        finally:  # whatever stopped the loop, what it saved reaches the disk
+            ms.saver.wait()
     return ms
 
 
@@ -267,7 +270,7 @@ def end_epoch(ms: Members, epoch: int, step: int, epochs) -> None:
             log_gradient_flow(m.writer, m.flow, epoch, step, m.cfg.trainer.max_epochs)
         improved = m.stopper.update(epoch, metrics, m.view)
         state = lambda k=k: member_checkpoint(ms, k, Position(epoch, step))  # noqa: E731 (built only if written)
-        write_checkpoints(m.out, state, m.writer, due(epoch, m.cfg.trainer) or m.stopper.should_stop, improved)
+        write_checkpoints(m.out, state, m.writer, ms.saver, due(epoch, m.cfg.trainer) or m.stopper.should_stop, improved)
         done.append(metrics["val/acc"])
         if not ms.stacked:
             if isinstance(epochs, tqdm):
@@ -288,8 +291,9 @@ def interrupt(ms: Members, at: Position, signum: int) -> Interrupted:
     err = None
     for k in ms.running():
         m = ms.members[k]
-        write_checkpoints(m.out, lambda k=k: member_checkpoint(ms, k, at), m.writer, last=True, best=False)
+        write_checkpoints(m.out, lambda k=k: member_checkpoint(ms, k, at), m.writer, ms.saver, last=True, best=False)
         m.writer.close()
+        ms.saver.wait()  # last.pt on disk before metrics.json says how to resume from it
         err = record_interrupted(m.out, signum, at.epoch, at.step, time.perf_counter() - ms.started)
     err.at = at  # for a caller that records it too (dltips.seeds)
     return err
@@ -319,6 +323,7 @@ def finish(ms: Members, k: int, epoch: int, step: int) -> None:
     write_session(m.writer, collect_hparams(m.cfg, m.context.choices, m.context.overrides, m.context.plan), status)
     m.writer.close()
     report["time_s"] = time.perf_counter() - ms.started
+    ms.saver.wait()  # its checkpoints on disk before metrics.json says it finished
     write_json(m.out / "metrics.json", report)
     m.status, m.report = status, report
     log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best_epoch_text(m.stopper), m.out)
@@ -358,18 +363,19 @@ def without_results(final: dict[str, float]) -> dict[str, float]:
     return {k: math.nan if k.startswith(SPLIT_METRICS) else v for k, v in final.items()}
 
 
-def write_checkpoints(run_dir: Path, state: Callable[[], dict], writer: SummaryWriter, last: bool, best: bool) -> None:
-    """last.pt when due, best.pt when the monitored metric improved (a link to last.pt if both)."""
+def write_checkpoints(run_dir: Path, state: Callable[[], dict], writer: SummaryWriter, saver: checkpoint.Saver, last: bool, best: bool) -> None:
+    """last.pt when due, best.pt when the monitored metric improved (a link to last.pt if both),
+    written by the saver's thread while training goes on."""
     if not (last or best):
         return
     writer.flush()  # every point up to the checkpoint is on disk before it is
-    snapshot = state()
+    snapshot = checkpoint.detached(state())
     if last:
-        checkpoint.save(run_dir / "last.pt", snapshot)
+        saver.submit(checkpoint.save, run_dir / "last.pt", snapshot)
     if best and last:
-        checkpoint.copy(run_dir / "last.pt", run_dir / "best.pt")
+        saver.submit(checkpoint.copy, run_dir / "last.pt", run_dir / "best.pt")
     elif best:
-        checkpoint.save(run_dir / "best.pt", snapshot)
+        saver.submit(checkpoint.save, run_dir / "best.pt", snapshot)
 
 
 def ends(epoch: int, step: int, stopper: EarlyStopping) -> dict[str, float]:
