@@ -8,16 +8,20 @@ batches were trained, and the resumed run trains the rest of that epoch first.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dltips import checkpoint
 from dltips.config import CONFIG_DIR, ConfigError, compose_train
-from dltips.nn.stacked import member_optimizer_state, member_state, stacked_optimizer_state
+from dltips.nn.stacked import (
+    member_optimizer_state,
+    member_state,
+    stacked_optimizer_state,
+)
 
 if TYPE_CHECKING:
     from dltips.members import Members

@@ -48,7 +48,10 @@ def seed_configs(cfg: DictConfig) -> list[DictConfig]:
 def train_seeds(cfg: DictConfig) -> dict[str, float]:
     """Train the K seeds; returns the mean metrics of those that completed and their ensemble's
     test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
-    from dltips.train import hydra_context, train_members  # the loop's module imports this one
+    from dltips.train import (  # the loop's module imports this one
+        hydra_context,
+        train_members,
+    )
 
     started = time.perf_counter()
     configs = seed_configs(cfg)

@@ -5,34 +5,54 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from dltips import checkpoint
-from dltips.config import ConfigError, check_seeds, config_errors, use_aliases
-from dltips.early_stopping import EarlyStopping
+from dltips.config import check_seeds, config_errors, use_aliases
+from dltips.diagnostics import (
+    GradientFlow,
+    custom_scalars_layout,
+    log_gradient_flow,
+    step_sizes,
+)
 from dltips.ensemble import dropout_ensemble_curve, log_curve
-from dltips.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow, step_sizes
 from dltips.hparams import chosen_groups, collect_hparams, write_session
-from dltips.logger import log_scalars, open_writer, write_json
 from dltips.interrupt import Interrupted, record_interrupted, signals_caught
+from dltips.logger import log_scalars, open_writer, write_json
 from dltips.members import HydraContext, Members, build_members
 from dltips.nn.stacked import StackedLinear, tie_grads
+from dltips.records import (
+    announce,
+    best_epoch_text,
+    due,
+    ends,
+    log_end,
+    log_epoch,
+    log_to_file,
+    progress,
+    without_results,
+    write_checkpoints,
+    write_config,
+)  # fmt: skip
+from dltips.resume import (
+    Position,
+    after_last_event_file,
+    drop_newer_best,
+    member_checkpoint,
+    restore,
+    resume_config,
+)
 from dltips.rundir import owned
-from dltips.resume import Position, after_last_event_file, drop_newer_best, member_checkpoint, restore, resume_config
 from dltips.sweep_plan import Plan
+from dltips.tags import OPTIM, TRAIN_LOSS, per_layer
 from dltips.threads import use_threads
-from dltips.tags import END, EPOCH, LR, OPTIM, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
 
 log = logging.getLogger("dltips")
 
@@ -52,20 +72,6 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
         total += loss_fn(logits, yb) * len(yb)
         correct += (logits.argmax(dim=1) == yb).sum()
     return {"loss": total.item() / len(y), "acc": correct.item() / len(y)}
-
-
-def progress(epochs: range, mode: str):
-    """A progress bar on a terminal, plain log lines otherwise (files, CI, sweeps)."""
-    bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
-    return tqdm(epochs, desc="epoch", unit="epoch", leave=False) if bar else epochs
-
-
-def write_config(cfg: DictConfig, out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, out / "config.yaml")
-    except OSError as err:
-        raise ConfigError(f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory") from err
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -329,85 +335,10 @@ def finish(ms: Members, k: int, epoch: int, step: int) -> None:
     log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best_epoch_text(m.stopper), m.out)
 
 
-def best_epoch_text(stopper: EarlyStopping) -> str:
-    """The final line's account of the best epoch (by the early-stopping monitor)."""
-    if stopper.best_epoch < 0:
-        return "no epoch finished"
-    values = ", ".join(f"{k} {v:.4f}" for k, v in stopper.best_metrics.items() if k.startswith("val/"))
-    return f"best epoch {stopper.best_epoch} by {stopper.monitor}: {values}"
-
-
-def announce(out: Path) -> None:
-    log.info("run directory: %s (watch it: tensorboard --logdir %s)", out, out)
-
-
-def log_to_file(epochs, message: str, *args) -> None:
-    """An epoch's line: on the console and in train.log, or, under a progress bar (which shows
-    it already), in train.log only, so that the log holds every epoch either way."""
-    if not isinstance(epochs, tqdm):
-        log.info(message, *args)
-        return
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
-
-
-# Metrics measured on a split. A diverged run's come from NaN weights (every argmax the same
-# class: accuracy 0.1 on digits): they are not results, so they are NaN (null in metrics.json).
-SPLIT_METRICS = ("train/", "val/", "test/")
-
-
-def without_results(final: dict[str, float]) -> dict[str, float]:
-    """A diverged run's final metrics: where it stopped, and its split metrics missing."""
-    return {k: math.nan if k.startswith(SPLIT_METRICS) else v for k, v in final.items()}
-
-
-def write_checkpoints(run_dir: Path, state: Callable[[], dict], writer: SummaryWriter, saver: checkpoint.Saver, last: bool, best: bool) -> None:
-    """last.pt when due, best.pt when the monitored metric improved (a link to last.pt if both),
-    written by the saver's thread while training goes on."""
-    if not (last or best):
-        return
-    writer.flush()  # every point up to the checkpoint is on disk before it is
-    snapshot = checkpoint.detached(state())
-    if last:
-        saver.submit(checkpoint.save, run_dir / "last.pt", snapshot)
-    if best and last:
-        saver.submit(checkpoint.copy, run_dir / "last.pt", run_dir / "best.pt")
-    elif best:
-        saver.submit(checkpoint.save, run_dir / "best.pt", snapshot)
-
-
-def ends(epoch: int, step: int, stopper: EarlyStopping) -> dict[str, float]:
-    """Where a run stopped, for metrics.json."""
-    return {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": stopper.best_epoch}
-
-
-def due(epoch: int, trainer: DictConfig) -> bool:
-    """Whether last.pt is written after this epoch: every N epochs and after the last one."""
-    return (epoch + 1) % trainer.checkpoint_every_n_epochs == 0 or epoch == trainer.max_epochs - 1
-
-
 def member_lr(ms: Members, k: int) -> float:
     """Member k's learning rate now (its first parameter group's)."""
     lr = ms.optimizer.param_groups[0]["lr"]
     return float(lr[k]) if torch.is_tensor(lr) and lr.dim() else float(lr)
-
-
-def log_epoch(writer, metrics: dict, epoch: int, step: int, lr: float, model: nn.Module, histograms: bool) -> None:
-    # train/loss itself is the mini-batch curve
-    values = {TRAIN_LOSS_EPOCH if tag == TRAIN_LOSS else tag: value for tag, value in metrics.items()}
-    log_scalars(writer, values | {LR: lr, EPOCH: epoch}, step)
-    if histograms:
-        for i, layer in enumerate(model.linears(), start=1):
-            writer.add_histogram(per_layer(WEIGHTS, i), layer.weight, step)
-
-
-def log_end(writer, final: dict[str, float], step: int, status: str) -> None:
-    """The end-of-run numbers, under their own tags (dltips.tags.END). A diverged run's test
-    metrics are left out: they are those of NaN weights (accuracy 0.1 from argmax), not a result."""
-    shown = END if status == "completed" else {k: v for k, v in END.items() if not k.startswith("test/")}
-    log_scalars(writer, {tag: final[name] for name, tag in shown.items()}, step)
 
 
 def command_line_overrides(cfg: DictConfig) -> list[str] | None:

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from dltips.nn.activations import PReLU
-from dltips.optim.per_member import member_values
 from dltips.nn.dropout import Dropout
+from dltips.optim.per_member import member_values
 
 
 class StackedLinear(nn.Module):
