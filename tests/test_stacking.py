@@ -79,25 +79,26 @@ def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):
     assert rows(tmp_path / "stacked") == rows(tmp_path / "basic")
 
 
-def test_incompatible_jobs_train_in_separate_stacks_and_a_bad_one_fails_alone(tmp_path):
+def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fails_alone(tmp_path):
     out = tmp_path / "sweep"
-    result = sweep("model.activation=relu,tanh,foo", "seed=0,1", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    grid = ["model.activation=relu,tanh,foo", "optimizer.lr=0.1,10000", "loss=mse", "loss.output=identity", "hydra/launcher=stacked"]
+    result = sweep(*grid, f"hydra.sweep.dir={out}", cwd=tmp_path)
     assert result.returncode != 0  # the failed jobs are named at the end
     log = result.stderr + result.stdout
-    assert "training 2 jobs together: activation=relu,seed=0, activation=relu,seed=1" in log
-    assert "training 2 jobs together: activation=tanh,seed=0, activation=tanh,seed=1" in log
+    assert "training 2 jobs together: activation=relu,lr=0.1, activation=relu,lr=10000" in log
+    assert "training 2 jobs together: activation=tanh,lr=0.1, activation=tanh,lr=10000" in log
     status = {p.name: json.loads((p / "metrics.json").read_text())["status"] for p in jobs(out)}
     assert status == {
-        "activation=foo,seed=0": "failed", "activation=foo,seed=1": "failed",
-        "activation=relu,seed=0": "completed", "activation=relu,seed=1": "completed",
-        "activation=tanh,seed=0": "completed", "activation=tanh,seed=1": "completed",
+        "activation=foo,lr=0.1": "failed", "activation=foo,lr=10000": "failed",
+        "activation=relu,lr=0.1": "completed", "activation=relu,lr=10000": "diverged",
+        "activation=tanh,lr=0.1": "completed", "activation=tanh,lr=10000": "diverged",
     }  # fmt: skip
-    assert "Invalid model.activation: 'foo'" in (out / "activation=foo,seed=0" / "error.txt").read_text()
-    # A re-run skips what finished; the failed jobs are tried again, alone.
-    again = sweep("model.activation=relu,tanh,foo", "seed=0,1", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert "Invalid model.activation: 'foo'" in (out / "activation=foo,lr=0.1" / "error.txt").read_text()
+    # A re-run skips what finished (diverged included); the failed jobs are tried again, alone.
+    again = sweep(*grid, f"hydra.sweep.dir={out}", cwd=tmp_path)
     log = again.stderr + again.stdout
-    assert again.returncode != 0 and "jobs together" not in log
-    assert log.count("already completed, skipped") == 4 and log.count("Invalid model.activation: 'foo'") >= 2
+    assert again.returncode != 0 and "activation=relu,lr=0.1, activation=relu" not in log
+    assert log.count("already completed, skipped") == 2 and log.count("already diverged, skipped") == 2
 
 
 @pytest.mark.parametrize(
