@@ -1,7 +1,11 @@
-"""Ctrl-C and SIGTERM (which SLURM sends before it preempts or times out a job): the run
-finishes the step it is in, writes last.pt where it stopped, marks metrics.json `interrupted`
-and says how to resume; the command then exits 130 (SIGINT) or 143 (SIGTERM), as a process
-killed by the signal would. A second Ctrl-C stops at once."""
+"""Ctrl-C and SIGTERM (which SLURM sends to a job it cancels or preempts): the run finishes the
+step it is in, writes last.pt where it stopped, marks metrics.json `interrupted` and says how to
+resume; the command then exits 130 (SIGINT) or 143 (SIGTERM), as a process killed by the signal
+would. A second Ctrl-C stops at once.
+
+A signal another handler waits for (submitit's for SIGUSR2, which SLURM sends before a job's time
+limit: it requeues the job) is treated the same way while the loop runs, and then handed on to
+that handler (`hand_on`), so that the requeued job finds last.pt where it stopped."""
 from __future__ import annotations
 
 import signal
@@ -24,10 +28,14 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+# The loop stands in for these only while a handler (not the default action) is installed.
+HANDED_ON = tuple(getattr(signal, name) for name in ("SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+
+
 @contextmanager
 def signals_caught():
-    """Yields a list that receives the number of the first SIGINT or SIGTERM; the loop reads
-    it after every step (a list test costs nothing next to a step)."""
+    """Yields a list that receives the number of the first SIGINT, SIGTERM or handed-on signal;
+    the loop reads it after every step (a list test costs nothing next to a step)."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():  # handlers live in the main thread only
         yield received
@@ -38,7 +46,8 @@ def signals_caught():
             raise KeyboardInterrupt  # asked twice: stop now
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handed_on = [sig for sig in HANDED_ON if callable(signal.getsignal(sig))]
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, *handed_on)}
     try:
         yield received
     finally:
@@ -54,3 +63,11 @@ def record_interrupted(
     message = f"{signal.Signals(signum).name} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{resume or run_dir}'\""
     write_json(run_dir / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time_s})
     return Interrupted(signum, message)
+
+
+def hand_on(signum: int) -> None:
+    """After an interrupted run wrote last.pt: run the handler the loop stood in for, if any
+    (submitit's requeues the job and exits, or raises when it will not requeue it)."""
+    handler = signal.getsignal(signum)
+    if signum in HANDED_ON and callable(handler):
+        handler(signum, None)

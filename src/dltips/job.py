@@ -1,25 +1,27 @@
 """One job of `dltips-train` (dltips.cli): a single run, or one point of a sweep.
 
 A bad config is one line, and leaves no run directory; in a sweep, a finished job is skipped, a
-job an earlier attempt left unfinished goes on from its last.pt, a failing job is recorded in
-its directory (error.txt, metrics.json) and the sweep goes on (see dltips.sweep); a signal
-stops it with 130 or 143.
+job an earlier attempt left unfinished (killed, interrupted, requeued by SLURM) goes on from its
+last.pt, a failing job is recorded in its directory (error.txt, metrics.json) and the sweep goes
+on (see dltips.sweep); a signal stops it with 130 or 143, and in a SLURM job the one before the
+time limit requeues it (dltips.interrupt.hand_on).
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dltips import checkpoint
 from dltips.config import ConfigError
-from dltips.interrupt import Interrupted
-from dltips.rundir import attempt_to_redo
+from dltips.interrupt import Interrupted, hand_on
+from dltips.rundir import finished_value, redo
 from dltips.sweep import record_failure, share_cores
 from dltips.train import train
 
@@ -30,20 +32,19 @@ def run(cfg: DictConfig) -> float:
     """Run the job; returns its val/acc (the objective of Hydra's Optuna sweeper)."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     share_cores(HydraConfig.get().launcher)
-    finished = Path(cfg.output_dir) / "metrics.json"
-    if in_sweep and finished.is_file():  # a sweep re-run in its own directory skips finished jobs
-        report = json.loads(finished.read_text())
-        if report.get("status") in ("completed", "diverged"):
-            log.info("already %s, skipped: %s", report["status"], finished.parent)
-            value = report["metrics"].get("val/acc")
-            return float("nan") if value is None else value
-    if in_sweep and attempt_to_redo(finished.parent) == "resume":  # killed, interrupted or failed before
-        log.info("resuming the earlier attempt of this job from its last.pt: %s", finished.parent)
-        cfg = OmegaConf.merge(cfg, {"resume": str(finished.parent)})
+    if in_sweep:  # a sweep re-run in its own directory: finished jobs skipped, the others go on
+        value = finished_value(cfg)
+        if value is not None:
+            return value
+        cfg = redo(cfg)
     try:
         return train(cfg)["val/acc"]
     except Interrupted as err:
         log.warning("interrupted by %s", err.message)
+        try:
+            hand_on(err.signum)  # in a SLURM job: requeued, to go on from last.pt
+        except Exception as refused:  # noqa: BLE001 (submitit's reason not to requeue)
+            log.warning("not requeued: %s; re-running the sweep into its directory continues it", refused)
         raise SystemExit(err.exit_code) from None
     except (ConfigError, checkpoint.CheckpointError) as err:
         log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
@@ -54,9 +55,18 @@ def run(cfg: DictConfig) -> float:
     except Exception as err:
         if not in_sweep:
             raise
+        if not_requeued(err):  # SLURM's time limit outside the loop: last.pt is as the last epoch left it
+            log.warning("stopped before the time limit and not requeued: %s", err)
+            raise SystemExit(128 + signal.SIGUSR2) from None
         log.exception("job failed")
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     return float("nan")
+
+
+def not_requeued(err: Exception) -> bool:
+    """submitit's refusal to requeue a job at its time limit (too many times already)."""
+    submitit = sys.modules.get("submitit")
+    return submitit is not None and type(err) is submitit.core.utils.UncompletedJobError
 
 
 def remove_if_only_hydras(run_dir: Path) -> None:

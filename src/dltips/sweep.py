@@ -1,6 +1,7 @@
 """Sweeps: jobs that share the machine's cores, a failing job recorded in its own directory,
 and what a finished multirun leaves behind: summary.csv, summary.md and curves.png in the sweep
-directory, and a non-zero exit when any job failed."""
+directory, and a non-zero exit naming every job that failed or did not finish (interrupted,
+cancelled by SLURM: re-running the sweep into its directory continues those)."""
 from __future__ import annotations
 
 import logging
@@ -40,13 +41,22 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        from dltips.compare import summarize  # matplotlib and friends: only when a sweep ends
+        from dltips.compare import FINISHED, summarize  # matplotlib and friends: only when a sweep ends
 
         rows = summarize(sweep_dir)
         log.info("sweep summary: %s", sweep_dir / "summary.md")
         failed = [row["run"] for row in rows if row["status"] == "failed"]
+        unfinished = [f"{row['run']} ({row['status']})" for row in rows if row["status"] not in (*FINISHED, "failed")]
+        problems = []
         if failed:
-            raise SystemExit(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)} (see error.txt in each)")
+            problems.append(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)} (see error.txt in each)")
+        if unfinished:
+            problems.append(
+                f"{len(unfinished)} of {len(rows)} jobs did not finish: {', '.join(unfinished)} "
+                f"(re-running the sweep with hydra.sweep.dir={sweep_dir} continues them)"
+            )
+        if problems:
+            raise SystemExit("; ".join(problems))
 
 
 def share_cores(launcher: DictConfig) -> None:
