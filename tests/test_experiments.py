@@ -60,8 +60,8 @@ def test_dropout_ensemble_scores_sub_networks_after_training(tmp_path):
     cfg = compose_config(["experiment=dropout_ensemble", "model.width=32", *ONE_EPOCH], tmp_path / "run")
     train(cfg)
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert [row["n"] for row in report["ensemble"]] == [1, 2, 5, 10, 20, 50, 100]
+    assert [row["n"] for row in report["subnetworks"]] == [1, 2, 5, 10, 20, 50, 100]
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
-    kl = events.Scalars("~ensemble/dropout/arithmetic/kl")
+    kl = events.Scalars("~subnetworks/dropout/arithmetic/kl")
     assert [e.step for e in kl] == [1, 2, 5, 10, 20, 50, 100] and all(e.value >= 0 for e in kl)

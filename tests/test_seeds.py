@@ -178,13 +178,13 @@ def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
         assert json.loads((member(root, k) / "metrics.json").read_text())["status"] == "diverged"
 
 
-def test_ensemble_eval_of_a_member_equals_alone(tmp_path):
+def test_eval_subnetworks_of_a_member_equals_alone(tmp_path):
     """The sampled sub-networks continue each member's own dropout stream, as they do alone."""
     root = tmp_path / "ensemble"
-    train(compose_config([*SMALL, "model.dropout=0.3", "ensemble_eval=true", "trainer.seeds=2"], root))
+    train(compose_config([*SMALL, "model.dropout=0.3", "eval_subnetworks=true", "trainer.seeds=2"], root))
     train_alone(member(root, 1), tmp_path / "alone")
-    curve = json.loads((member(root, 1) / "metrics.json").read_text())["ensemble"]
-    reference = json.loads((tmp_path / "alone" / "metrics.json").read_text())["ensemble"]
+    curve = json.loads((member(root, 1) / "metrics.json").read_text())["subnetworks"]
+    reference = json.loads((tmp_path / "alone" / "metrics.json").read_text())["subnetworks"]
     for row, ref in zip(curve, reference, strict=True):
         assert row == pytest.approx(ref, rel=1e-4, abs=1e-6)
 

@@ -326,3 +326,18 @@ def test_fuzz_clear_error_or_a_run(key, token, extra, tmp_path):
         return
     assert {"train/loss", "val/acc", "test/acc"} <= metrics.keys()  # ran (possibly diverged: lr=1e30)
     assert (out / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "old, value, new, other", [("trainer.ensemble", 3, "trainer.seeds", 2), ("ensemble_eval", True, "eval_subnetworks", None)]
+)
+def test_old_names_still_set_their_new_keys(old, value, new, other, tmp_path):
+    from omegaconf import OmegaConf
+
+    from dltips.config import use_aliases
+
+    cfg = use_aliases(compose_config([f"{old}={value}"], tmp_path / "run"))
+    assert OmegaConf.select(cfg, new) == value and OmegaConf.select(cfg, old) is None
+    clash = [f"{old}={value}", f"{new}={other}"] if other is not None else [f"{old}=false", f"{new}=true"]
+    with pytest.raises(ConfigError, match=rf"^Invalid {old}: "):  # both given, differently
+        use_aliases(compose_config(clash, tmp_path / "run"))

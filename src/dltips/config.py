@@ -96,9 +96,9 @@ def check_run(cfg: DictConfig) -> None:
     check(cfg.scheduler.interval in INTERVALS, "scheduler.interval", cfg.scheduler.interval, ", ".join(INTERVALS))
     dropout = [OmegaConf.select(cfg, k, default=0) for k in ("model.dropout", "model.input_dropout")]
     check(
-        not cfg.ensemble_eval or any(isinstance(p, (int, float)) and p > 0 for p in dropout),
-        "ensemble_eval",
-        cfg.ensemble_eval,
+        not cfg.eval_subnetworks or any(isinstance(p, (int, float)) and p > 0 for p in dropout),
+        "eval_subnetworks",
+        cfg.eval_subnetworks,
         "true only with model.dropout > 0 or model.input_dropout > 0 (the sub-networks are dropout's)",
     )
     # Checked here for every optimizer: torch's own accept lr=0, momentum >= 1 and booleans,
@@ -132,19 +132,23 @@ def check_seeds(cfg: DictConfig) -> None:
         check(cfg.seed + k <= 2**32, "trainer.seeds", k, f"at most {2**32 - cfg.seed} with seed={cfg.seed} (the seeds are seed … seed+K−1)")
 
 
-# Old names a config may still use -> the key that holds the value now.
-ALIASES = {"trainer.ensemble": "trainer.seeds"}
+# Old names a config may still use -> (the key that holds the value now, its default, which
+# values it takes).
+ALIASES = {
+    "trainer.ensemble": ("trainer.seeds", 1, lambda v: is_int(v) and v >= 1),
+    "ensemble_eval": ("eval_subnetworks", False, lambda v: isinstance(v, bool)),
+}
 
 
 def use_aliases(cfg: DictConfig) -> DictConfig:
     """The config with every old name's value moved to its new key (ALIASES)."""
     moved = None
-    for old, new in ALIASES.items():
+    for old, (new, default, valid) in ALIASES.items():
         value = OmegaConf.select(cfg, old)
         if value is None:
             continue
         now = OmegaConf.select(cfg, new)
-        check(is_int(value) and value >= 1 and now in (1, value), old, value, f"null, or {now} with {new}={now} (it is the old name of {new})")
+        check(valid(value) and now in (default, value), old, value, f"null, or {now} with {new}={now} (it is the old name of {new})")
         if moved is None:
             moved = cfg.copy()
         OmegaConf.update(moved, new, value)

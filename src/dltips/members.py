@@ -36,7 +36,7 @@ STACKABLE = (
     "seed", "output_dir", "resume", "data.split_seed", "data.augment.*",
     "optimizer.*", "regularizer.weight_decay", "regularizer.early_stopping.*",
     "model.dropout", "model.input_dropout", "model.init", "model.bias_init",
-    "scheduler.factor.*", "ensemble_eval",
+    "scheduler.factor.*", "eval_subnetworks",
 )  # fmt: skip
 # ... except these, which change the computation's shape or kind.
 SHARED = ("optimizer._target_", "optimizer._partial_", "scheduler.factor._target_", "scheduler.factor._partial_")

@@ -36,7 +36,7 @@ WHERE = ("output_dir", "resume")
 OUTPUT_ONLY = tuple(
     f"trainer.{key}"
     for key in ("max_epochs", "progress", "checkpoint_every_n_epochs", "log_every_n_steps", "weight_histograms", "threads", "seeds", "ensemble")
-)
+) + ("eval_subnetworks", "ensemble_eval")  # what is scored at the end (ensemble_eval: its old name)
 
 
 @dataclass
@@ -113,6 +113,7 @@ def check_same_run(cfg: DictConfig, state: dict, path: Path) -> None:
     if recorded is None:  # written before checkpoints recorded their config
         return
     now = trained_with(cfg)
+    recorded = {k: v for k, v in recorded.items() if k not in (*WHERE, *OUTPUT_ONLY)}  # as older versions' lists were
     for key in sorted(set(recorded) | set(now)):
         if recorded.get(key) != now.get(key):
             raise ConfigError(

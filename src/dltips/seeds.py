@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltips.ensemble import explicit_ensemble_curve
+from dltips.subnetworks import explicit_ensemble_curve
 from dltips.interrupt import Interrupted, record_interrupted
 from dltips.logger import write_json
 from dltips.members import HydraContext, Members

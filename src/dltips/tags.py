@@ -35,7 +35,7 @@ WEIGHTS = "~weights"  # moved_layer_l = ‖W − W₀‖/‖W₀‖; layer_l: th
 ACTIVATIONS = "~activations"  # saturated_layer_l, dead_layer_l, idle_pieces_layer_l
 OPTIM = "~optim"  # step_size_layer_l: the optimizer's mean effective step
 GRADIENT_FLOW = "~gradient_flow"  # images: the lecture's gradient-flow figure over training
-ENSEMBLE = "~ensemble"  # dropout as an ensemble: ~ensemble/dropout/<mean>/<metric>, step N
+SUBNETWORKS = "~subnetworks"  # dropout's sampled sub-networks averaged: ~subnetworks/dropout/<mean>/<metric>, step N
 
 
 

@@ -22,7 +22,7 @@ from dltips.diagnostics import (
     log_gradient_flow,
     step_sizes,
 )
-from dltips.ensemble import dropout_ensemble_curve, log_curve
+from dltips.subnetworks import log_curve, subnetwork_curve
 from dltips.hparams import chosen_groups, collect_hparams, write_session
 from dltips.interrupt import Interrupted, record_interrupted, signals_caught
 from dltips.logger import log_scalars, open_writer, write_json
@@ -323,9 +323,9 @@ def finish(ms: Members, k: int, epoch: int, step: int) -> None:
         log.warning("diverged: %s; the learning rate is likely too high (%s; %s)", m.message, kept, m.out)
         final = without_results(final)
     report = {"status": status, "message": m.message, "stopped_early": m.stopper.should_stop, "metrics": final}
-    if m.cfg.ensemble_eval and status == "completed":  # dropout ≈ ensemble, scored on the test set
-        report["ensemble"] = dropout_ensemble_curve(m.view, *m.splits.test, generator=m.dropout_rng)
-        log_curve(m.writer, report["ensemble"], "dropout")
+    if m.cfg.eval_subnetworks and status == "completed":  # dropout ≈ an ensemble of its sub-networks
+        report["subnetworks"] = subnetwork_curve(m.view, *m.splits.test, generator=m.dropout_rng)
+        log_curve(m.writer, report["subnetworks"], "dropout")
     write_session(m.writer, collect_hparams(m.cfg, m.context.choices, m.context.overrides, m.context.plan), status)
     m.writer.close()
     report["time_s"] = time.perf_counter() - ms.started

@@ -7,7 +7,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from dltips import checkpoint
-from dltips.ensemble import explicit_ensemble_curve
+from dltips.subnetworks import explicit_ensemble_curve
 from dltips.lecture.figures import dropout_figure
 from dltips.lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
 
@@ -36,10 +36,10 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
     sampled, explicit = {}, {}
     for a in acts:
         runs = lab.run("dropout_ensemble", f"{a},dropout", [*base, f"model.activation={a}"])
-        sampled[a] = [json.loads((run.path / "metrics.json").read_text())["ensemble"] for run in runs]
+        sampled[a] = [json.loads((run.path / "metrics.json").read_text())["subnetworks"] for run in runs]
         plain = lab.run(
             "dropout_ensemble", f"{a},no_dropout",
-            [*base, f"model.activation={a}", "model.dropout=0", "model.input_dropout=0", "ensemble_eval=false"],
+            [*base, f"model.activation={a}", "model.dropout=0", "model.input_dropout=0", "eval_subnetworks=false"],
         )
         models, (x, y) = load_members(plain)
         explicit[a] = explicit_ensemble_curve(models, x, y)
@@ -83,7 +83,7 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
                 f"explicit ensembles of {seeds} networks trained without dropout: "
                 + ", ".join(f"{a} {explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}" for a in acts),
                 f"{seeds} dropout networks per activation (seeds 0 … {seeds - 1}); the sampled sub-networks share one mask "
-                "per network across the test set (dltips.ensemble.sample_probs).",
+                "per network across the test set (dltips.subnetworks.sample_probs).",
             ],
         ),
         Section(

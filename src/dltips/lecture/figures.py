@@ -129,7 +129,7 @@ def overfitting_figure(train: dict[str, list[float]], test: dict[str, list[float
 
 def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict]], seeds: int = 1) -> Figure:
     """Dropout networks: the mean of N sampled sub-networks against weight scaling (accuracy, KL),
-    and explicit ensembles of K networks trained without dropout. Rows as dltips.ensemble writes them."""
+    and explicit ensembles of K networks trained without dropout. Rows as dltips.subnetworks writes them."""
     fig = Figure(figsize=(14, 4.6), layout="constrained")
     left, mid, right = fig.subplots(1, 3)
     for a, rows in sampled.items():

@@ -1,4 +1,4 @@
-"""Dropout as an ensemble, checked against brute-force enumeration of every sub-network."""
+"""Dropout's sub-networks averaged, checked against brute-force enumeration of every sub-network."""
 from __future__ import annotations
 
 import copy
@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dltips import ensemble
-from dltips.ensemble import (
-    dropout_ensemble_curve,
+from dltips import subnetworks
+from dltips.subnetworks import (
+    subnetwork_curve,
     evaluate_predictions,
     explicit_ensemble_curve,
     kl_divergence,
@@ -109,7 +109,7 @@ def test_sampled_average_converges_to_exact_ensemble_average(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_each_sample_is_one_whole_sub_network(mode, setup, monkeypatch):
     if setup == "chunked":  # x split into forward passes of 3: every chunk must see the same masks
-        monkeypatch.setattr(ensemble, "CHUNK", 3)
+        monkeypatch.setattr(subnetworks, "CHUNK", 3)
     model, x = tiny_net(mode, batchnorm=setup == "batchnorm"), inputs()
     model.train()  # sample_probs must still keep batch norm in eval mode
     probs = enumerate_sub_networks(model, x)[0].softmax(dim=-1)  # (16, batch, classes)
@@ -179,7 +179,7 @@ def curve_model(mode: str) -> MLP:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_dropout_ensemble_curve_rows_and_restores_model(mode):
+def test_subnetwork_curve_rows_and_restores_model(mode):
     model = curve_model(mode)
     x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
     model.train()
@@ -191,7 +191,7 @@ def test_dropout_ensemble_curve_rows_and_restores_model(mode):
         before_eval = copy.deepcopy(model).eval()(x)
 
     ns = (1, 3, 10)
-    rows = dropout_ensemble_curve(model, x, y, ns, torch.Generator().manual_seed(9))
+    rows = subnetwork_curve(model, x, y, ns, torch.Generator().manual_seed(9))
 
     assert [m.training for m in model.modules()] == modes
     assert all(not m._forward_hooks for m in model.modules())
@@ -251,7 +251,7 @@ def test_log_curve_writes_readable_scalars(tmp_path):
 
     model = curve_model("weight_scaling")
     x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
-    rows = dropout_ensemble_curve(model, x, y, (1, 4), torch.Generator().manual_seed(11))
+    rows = subnetwork_curve(model, x, y, (1, 4), torch.Generator().manual_seed(11))
     explicit = explicit_ensemble_curve([model, model], x, y)
     writer = SummaryWriter(log_dir=str(tmp_path))
     log_curve(writer, rows, "dropout")
@@ -264,7 +264,7 @@ def test_log_curve_writes_readable_scalars(tmp_path):
         for key in curve[0]:
             if key == step_key:
                 continue
-            scalars = events.Scalars(f"~ensemble/{prefix}/{key}")
+            scalars = events.Scalars(f"~subnetworks/{prefix}/{key}")
             assert [s.step for s in scalars] == [r[step_key] for r in curve]
             assert [s.value for s in scalars] == pytest.approx([r[key] for r in curve], rel=1e-6)
     assert not any(tag.endswith(("/n", "/k")) for tag in events.Tags()["scalars"])

@@ -1,4 +1,4 @@
-"""Dropout as an ensemble: how well does the weight-scaling rule stand in for averaging sub-networks?
+"""Dropout's sub-networks: how well does the weight-scaling rule stand in for averaging them?
 
 Training with dropout samples one of 2^N weight-sharing thinned networks per mini-batch. At test
 time the lecture multiplies the weights by (1 − p) instead of averaging all of them (lecture §5;
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from dltips.nn.dropout import Dropout
-from dltips.tags import ENSEMBLE
+from dltips.tags import SUBNETWORKS
 
 if TYPE_CHECKING:  # tensorboard is only needed by whoever passes a writer
     from torch.utils.tensorboard import SummaryWriter
@@ -163,7 +163,7 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> float:
     return (torch.xlogy(p, p) - p * _log(q)).sum(dim=-1).mean().item()
 
 
-def dropout_ensemble_curve(
+def subnetwork_curve(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -205,9 +205,9 @@ def explicit_ensemble_curve(models: Sequence[nn.Module], x: torch.Tensor, y: tor
 
 
 def log_curve(writer: SummaryWriter, rows: Sequence[dict[str, float]], prefix: str) -> None:
-    """Write every value as `~ensemble/{prefix}/{key}` with step N (or K), so curves overlay."""
+    """Write every value as `~subnetworks/{prefix}/{key}` with step N (or K), so curves overlay."""
     for row in rows:
         step = row["n"] if "n" in row else row["k"]
         for key, value in row.items():
             if key not in ("n", "k"):
-                writer.add_scalar(f"{ENSEMBLE}/{prefix}/{key}", value, int(step))
+                writer.add_scalar(f"{SUBNETWORKS}/{prefix}/{key}", value, int(step))
