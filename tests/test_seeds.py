@@ -254,3 +254,22 @@ def test_each_member_equals_training_it_alone_on_cuda(tmp_path):
     together = json.loads((member(root, 1) / "metrics.json").read_text())["metrics"]
     for key in alone:
         assert together[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-5), key
+
+
+def test_members_stop_early_each_at_its_own_epoch_as_alone(tmp_path):
+    """Early stopping per member: each stops where it would alone and keeps its best weights;
+    the others train on."""
+    root = tmp_path / "seeds"
+    extra = ["data.train_size=200", "data.batch_size=16", "optimizer.lr=0.5", "regularizer.early_stopping.patience=1", "trainer.max_epochs=15"]
+    summary = train(compose_config([*SMALL, *extra, "trainer.seeds=4"], root))
+    stops = []
+    for k in range(4):
+        report = json.loads((member(root, k) / "metrics.json").read_text())
+        train_alone(member(root, k), tmp_path / f"alone{k}")
+        reference = json.loads((tmp_path / f"alone{k}" / "metrics.json").read_text())
+        assert report["stopped_early"] == reference["stopped_early"] is True
+        for key, value in reference["metrics"].items():
+            assert report["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (k, key)
+        stops.append(report["metrics"]["stop_epoch"])
+    assert len(set(stops)) > 1  # they stopped at different epochs
+    assert summary["stop_epoch"] == pytest.approx(sum(stops) / 4)

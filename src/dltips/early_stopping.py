@@ -1,7 +1,6 @@
 """Early stopping: stop where the validation metric stopped improving, keep those weights."""
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -41,7 +40,9 @@ class EarlyStopping:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             self.best_metrics = dict(metrics)
             if self.patience is not None:
-                self.best_state = copy.deepcopy(model.state_dict())
+                # Cloned, not deep-copied: a stacked member's tensors are views, and deepcopy
+                # would copy every member's storage with each.
+                self.best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
             return True
         self.bad_epochs += 1
         return False

@@ -10,7 +10,6 @@ continue every member.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -68,12 +67,9 @@ def summarise(cfg: DictConfig, ms: Members, time_s: float) -> dict[str, float]:
     """The directory's metrics.json: the members' mean and their ensemble's, over those that
     completed (a diverged one's NaNs would say nothing about the others)."""
     done = [m for m in ms.members if m.report["status"] == "completed"]
-    networks = []
-    for m in done:
-        network = copy.deepcopy(m.view)  # its weights when it finished: a stack's slice trains on
-        network.load_state_dict(m.final_state)
-        networks.append(network)
-    curve = explicit_ensemble_curve(networks, *ms.members[0].splits.test) if done else []
+    for m in done:  # its weights when it finished (a stack's slice trained on after an early stop)
+        m.view.load_state_dict(m.final_state)
+    curve = explicit_ensemble_curve([m.view for m in done], *ms.members[0].splits.test) if done else []
     keys = list(ms.members[0].report["metrics"])
     summary = {key: sum(m.report["metrics"][key] for m in done) / len(done) if done else math.nan for key in keys}
     summary |= {
