@@ -55,7 +55,11 @@ def assert_same_job(stacked: Path, basic: Path) -> None:
     config, reference_config = (OmegaConf.load(d / "config.yaml") for d in (stacked, basic))
     del config["output_dir"], reference_config["output_dir"]
     assert config == reference_config
-    assert "completed: test/acc" in (stacked / "train.log").read_text()
+    # train.log: this job's own epoch lines and end, no other job's.
+    epochs = lambda d: [line.split(" - ")[1].split(":")[0] for line in (d / "train.log").read_text().splitlines() if ": loss " in line]  # noqa: E731
+    assert epochs(stacked) == epochs(basic) and epochs(basic)
+    log = (stacked / "train.log").read_text()
+    assert f"({stacked})" in log and not [p for p in stacked.parent.iterdir() if p != stacked and f"({p})" in log]
 
 
 def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):

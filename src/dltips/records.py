@@ -44,17 +44,19 @@ def best_epoch_text(stopper: EarlyStopping) -> str:
     return f"best epoch {stopper.best_epoch} by {stopper.monitor}: {values}"
 
 
-def announce(out: Path) -> None:
-    log.info("run directory: %s (watch it: tensorboard --logdir %s)", out, out)
+def announce(out: Path, extra: dict | None = None) -> None:
+    log.info("run directory: %s (watch it: tensorboard --logdir %s)", out, out, extra=extra)
 
 
-def log_to_file(epochs, message: str, *args) -> None:
+def log_to_file(epochs, message: str, *args, run_dir: Path | None = None) -> None:
     """An epoch's line: on the console and in train.log, or, under a progress bar (which shows
-    it already), in train.log only, so that the log holds every epoch either way."""
-    if not isinstance(epochs, tqdm):
+    it already), in train.log only, so that the log holds every epoch either way. A line about
+    one of several networks trained together (`run_dir`) goes to the log files only: a file
+    handler may keep only its own run's lines (dltips.stacking)."""
+    if not isinstance(epochs, tqdm) and run_dir is None:
         log.info(message, *args)
         return
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None, extra={"run_dir": run_dir})
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)

@@ -81,6 +81,7 @@ def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[st
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
         ret = run_job(hydra_context=hydra, task_function=prepare, config=sweep_config, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
         returns.append(ret)
         if isinstance(ret.return_value, Pending):
             pending.append((i, ret.return_value))
@@ -88,10 +89,12 @@ def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[st
             log.error("config error: %s", ret.return_value)
             record_failure(Path(ret.hydra_cfg.hydra.runtime.output_dir), ret.return_value)
             ret.return_value = math.nan
-    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    if pending:  # the jobs' own log format while the stacks train (file handlers: logs_to)
+        configure_log(returns[pending[0][0]].hydra_cfg.hydra.job_logging, config.hydra.verbose)
     for group in stacks(pending, max_members):
         for (i, _), value in zip(group, train_stack([p for _, p in group])):
             returns[i].return_value = value
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return returns
 
 
@@ -106,9 +109,9 @@ def stacks(pending: list[tuple[int, Pending]], max_members: int) -> list[list[tu
 def train_stack(group: list[Pending]) -> list[float]:
     """Train the group together; returns each job's val/acc (NaN where it failed or diverged).
     A config error is found job by job, so that one bad job fails alone."""
-    if len(group) > 1:
-        log.info("training %d jobs together: %s", len(group), ", ".join(p.out.name for p in group))
-    with logs_to([p.log_file for p in group]):
+    with logs_to(group):
+        if len(group) > 1:
+            log.info("training %d jobs together: %s", len(group), ", ".join(p.out.name for p in group))
         try:
             ms = train_members([p.cfg for p in group], [p.context for p in group])
             return [value_of(m.report) for m in ms.members]
@@ -133,17 +136,21 @@ def value_of(report: dict) -> float:
 
 
 @contextmanager
-def logs_to(files: list[Path]) -> Iterator[None]:
-    """The stack's log lines into every member's train.log, as each job alone writes its own."""
+def logs_to(group: list[Pending]) -> Iterator[None]:
+    """The stack's log lines into every member's train.log, a line about one member (its
+    epochs: dltips.records.log_to_file) into its own only, as each job alone writes its log."""
     root = logging.getLogger()
     previous = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
     formatter = previous[0].formatter if previous else None
     for h in previous:
         root.removeHandler(h)
-    handlers = [logging.FileHandler(f, mode="a") for f in files]
-    for h in handlers:
-        h.setFormatter(formatter)
-        root.addHandler(h)
+    handlers = []
+    for p in group:
+        handler = logging.FileHandler(p.log_file, mode="a")
+        handler.setFormatter(formatter)
+        handler.addFilter(lambda record, own=p.out: getattr(record, "run_dir", None) in (None, own))
+        handlers.append(handler)
+        root.addHandler(handler)
     try:
         yield
     finally:

@@ -22,11 +22,10 @@ from dltips.diagnostics import (
     log_gradient_flow,
     step_sizes,
 )
-from dltips.subnetworks import log_curve, subnetwork_curve
 from dltips.hparams import chosen_groups, collect_hparams, write_session
 from dltips.interrupt import Interrupted, record_interrupted, signals_caught
 from dltips.logger import log_scalars, open_writer, write_json
-from dltips.members import HydraContext, Members, build_members
+from dltips.members import HydraContext, Member, Members, build_members
 from dltips.nn.stacked import StackedLinear, tie_grads
 from dltips.records import (
     announce,
@@ -50,6 +49,7 @@ from dltips.resume import (
     resume_config,
 )
 from dltips.rundir import owned
+from dltips.subnetworks import log_curve, subnetwork_curve
 from dltips.sweep_plan import Plan
 from dltips.tags import OPTIM, TRAIN_LOSS, per_layer
 from dltips.threads import use_threads
@@ -167,21 +167,26 @@ def start(ms: Members) -> Position:
         m = ms.members[k]
         if m.status == "running":
             drop_newer_best(m.out / "best.pt", at.epoch)
-            log.info("resuming %s at epoch %d (step %d)", m.out, at.epoch, at.step)
+            log.info("resuming %s at epoch %d (step %d)", m.out, at.epoch, at.step, extra=about(m))
             after_last_event_file(m.out)
     for m in ms.members:
         if m.status != "running":
             continue
-        announce(m.out)
+        announce(m.out, extra=about(m))
         # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
         m.writer = open_writer(m.out, purge_step=at.step + 1 if at.step else None)
         if m.flow:
             m.writer.add_custom_scalars(custom_scalars_layout(len(m.flow.linears), m.cfg.model.activation, hasattr(ms.optimizer, "effective_step")))
     for k in ms.running():
         if ms.members[k].stopper.should_stop:  # resumed after its early stop: it stays stopped
-            log.info("stopped early at epoch %d before; not trained further", at.epoch - 1)
+            log.info("stopped early at epoch %d before; not trained further", at.epoch - 1, extra=about(ms.members[k]))
             finish(ms, k, at.epoch - 1, at.step)
     return at
+
+
+def about(m: Member) -> dict:
+    """A log record's `extra` for a line about one network: a log file may keep only its own."""
+    return {"run_dir": m.out}
 
 
 def finished_report(run_dir: Path) -> dict | None:
@@ -278,12 +283,12 @@ def end_epoch(ms: Members, epoch: int, step: int, epochs) -> None:
         state = lambda k=k: member_checkpoint(ms, k, Position(epoch, step))  # noqa: E731 (built only if written)
         write_checkpoints(m.out, state, m.writer, ms.saver, due(epoch, m.cfg.trainer) or m.stopper.should_stop, improved)
         done.append(metrics["val/acc"])
-        if not ms.stacked:
-            if isinstance(epochs, tqdm):
-                epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
-            log_to_file(epochs, "epoch %d: loss %.4f val/loss %.4f val/acc %.4f", epoch, metrics["train/loss"], metrics["val/loss"], metrics["val/acc"])
+        if isinstance(epochs, tqdm) and not ms.stacked:
+            epochs.set_postfix(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
+        line = ("epoch %d: loss %.4f val/loss %.4f val/acc %.4f", epoch, metrics["train/loss"], metrics["val/loss"], metrics["val/acc"])
+        log_to_file(epochs, *line, run_dir=m.out if ms.stacked else None)
         if m.stopper.should_stop:
-            log.info("early stopping at epoch %d; best %s at epoch %d (%s)", epoch, m.stopper.monitor, m.stopper.best_epoch, m.out)
+            log.info("early stopping at epoch %d; best %s at epoch %d (%s)", epoch, m.stopper.monitor, m.stopper.best_epoch, m.out, extra=about(m))
             finish(ms, k, epoch, step)
     if ms.stacked and done:
         if isinstance(epochs, tqdm):
@@ -320,7 +325,7 @@ def finish(ms: Members, k: int, epoch: int, step: int) -> None:
     log_end(m.writer, final, step, status)
     if status == "diverged":
         kept = "the last good checkpoint is kept" if (m.out / "last.pt").is_file() else "no checkpoint was written before"
-        log.warning("diverged: %s; the learning rate is likely too high (%s; %s)", m.message, kept, m.out)
+        log.warning("diverged: %s; the learning rate is likely too high (%s; %s)", m.message, kept, m.out, extra=about(m))
         final = without_results(final)
     report = {"status": status, "message": m.message, "stopped_early": m.stopper.should_stop, "metrics": final}
     if m.cfg.eval_subnetworks and status == "completed":  # dropout ≈ an ensemble of its sub-networks
@@ -332,7 +337,7 @@ def finish(ms: Members, k: int, epoch: int, step: int) -> None:
     ms.saver.wait()  # its checkpoints on disk before metrics.json says it finished
     write_json(m.out / "metrics.json", report)
     m.status, m.report = status, report
-    log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best_epoch_text(m.stopper), m.out)
+    log.info("%s: test/acc %.4f test/loss %.4f; %s (%s)", status, final["test/acc"], final["test/loss"], best_epoch_text(m.stopper), m.out, extra=about(m))
 
 
 def member_lr(ms: Members, k: int) -> float:
