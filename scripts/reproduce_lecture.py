@@ -4,6 +4,7 @@
     uv run python scripts/reproduce_lecture.py --quick    # 2 seeds, shorter runs: outputs/lecture-quick/
 
 Every run uses trainer.threads=auto: one torch thread for these small networks (dltips.threads).
+The optimizers' paths on 2-D surfaces, for any optimizer config: scripts/trajectories.py.
 """
 import argparse
 

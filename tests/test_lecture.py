@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_every_claim_of_the_lecture_has_a_study():
     assert set(STUDIES) == {
         "vanishing_gradient", "activations", "cost", "normalization", "optimizers", "overfitting", "dropout_ensemble",
+        "dead_relu", "maxout", "adagrad", "momentum_surfaces", "lr_decay", "weight_decay_noise", "early_stopping", "dropout_advice",
     }
 
 
@@ -68,7 +69,8 @@ def test_quick_reproduction_runs_every_study(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "REPORT.md").read_text()
-    assert text.count("\n## ") == len(STUDIES) + 2  # vanishing_gradient and dropout_ensemble report two claims each
+    # vanishing_gradient, dropout_ensemble, maxout and adagrad report two claims each
+    assert text.count("\n## ") == len(STUDIES) + 4
     assert "tensorboard --logdir" in result.stdout
 
 

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltips.lecture.adagrad import adagrad
+from dltips.lecture.dead_units import dead_units
 from dltips.lecture.dropout import dropout_ensemble
+from dltips.lecture.dropout_advice import dropout_advice
+from dltips.lecture.lr_decay import lr_decay
 from dltips.lecture.figures import ACCURACY, activations_figure, curves_figure, vanishing_figure
 from dltips.lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, paired, table
+from dltips.lecture.maxout import maxout
 from dltips.lecture.nielsen import nielsen
 from dltips.lecture.normalization import normalization
 from dltips.lecture.overfitting import overfitting
+from dltips.lecture.regularization import early_stopping, weight_decay_noise
+from dltips.lecture.trajectories import momentum_surfaces
 from dltips.tags import GRADIENTS, WEIGHTS, per_layer
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "softplus", "maxout")
@@ -194,4 +201,12 @@ STUDIES = {
     "optimizers": optimizers,
     "overfitting": overfitting,
     "dropout_ensemble": dropout_ensemble,
+    "dead_relu": dead_units,
+    "maxout": maxout,
+    "adagrad": adagrad,
+    "momentum_surfaces": momentum_surfaces,
+    "lr_decay": lr_decay,
+    "weight_decay_noise": weight_decay_noise,
+    "early_stopping": early_stopping,
+    "dropout_advice": dropout_advice,
 }

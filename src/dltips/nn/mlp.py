@@ -18,7 +18,8 @@ class MLP(nn.Module):
     """input → [dropout] → depth × (linear → activation → [dropout]) → linear → logits.
 
     With `activation="maxout"` each hidden layer is a `Maxout(width, pieces)`: `width` units,
-    each the max over `pieces` linear pieces. `bias_init` sets every hidden bias to a constant
+    each the max over `pieces` linear pieces (`zero_piece`: piece 0 held at 0, so that two pieces
+    compute ReLU; see Maxout). `bias_init` sets every hidden bias to a constant
     (the lecture's remedy for dead ReLUs); None keeps the init scheme's bias.
     """
 
@@ -31,6 +32,7 @@ class MLP(nn.Module):
         width: int,
         activation: str,
         pieces: int = 2,
+        zero_piece: bool = False,
         init: str = "default",
         bias_init: float | None = None,
         dropout: float = 0.0,
@@ -42,6 +44,7 @@ class MLP(nn.Module):
         require_int("model.width", width, 1)
         require_choice("model.activation", activation, ACTIVATION_NAMES)
         require_int("model.pieces", pieces, 2)  # for every activation: a bad value is never ignored
+        require(isinstance(zero_piece, bool), "model.zero_piece", zero_piece, "true or false")  # maxout only, like pieces
         require_choice("model.init", init, INITS)
         require(
             bias_init is None or (is_number(bias_init) and math.isfinite(bias_init)),
@@ -61,7 +64,7 @@ class MLP(nn.Module):
         n = in_features
         for _ in range(depth):
             if activation == "maxout":
-                layers.append(Maxout(n, width, pieces))
+                layers.append(Maxout(n, width, pieces, zero_piece))
             else:
                 layers += [nn.Linear(n, width), create_activation(activation, width)]
             if dropout > 0:

@@ -1,0 +1,182 @@
+"""The rest of the lecture's claims: the maths behind each study checked two ways, and each study
+run in --quick mode (slow)."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dltips.lecture import reproduce
+from dltips.lecture.adagrad import SEQUENCES, adagrad_steps, hessian_diagonal
+from dltips.lecture.figures_training import adagrad_contrast_figure, dropout_advice_figure, early_stopping_figure, noise_figure
+from dltips.lecture.figures_units import dead_units_figure, piece_wins_figure
+from dltips.lecture.maxout import piece_statistics
+from dltips.lecture.regularization import stopping_epoch
+from dltips.lecture.surfaces import SURFACES, lecture_optimizer, optimizer_factory, trajectory
+from dltips.nn import MLP, Maxout
+from dltips.plots import COLORS
+from dltips.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+NEW_STUDIES = ["dead_relu", "maxout", "adagrad", "momentum_surfaces", "lr_decay", "weight_decay_noise",
+               "early_stopping", "dropout_advice"]
+
+
+# ReLU is maxout with two pieces, one held at zero.
+
+
+def test_a_zero_piece_maxout_is_relu_forward_and_backward():
+    torch.manual_seed(0)
+    relu = nn.Linear(5, 4)
+    maxout = Maxout(5, 4, pieces=2, zero_piece=True)
+    maxout.linear.load_state_dict(relu.state_dict())
+    with torch.no_grad():
+        relu.bias[0] = maxout.linear.bias[0] = 0.0
+    x = torch.randn(64, 5)
+    x[0] = 0.0  # z = 0 exactly in unit 0: the tie ReLU's derivative settles at 0
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, b = torch.relu(relu(x1)), maxout(x2)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    w = torch.randn_like(a)
+    (a * w).sum().backward()
+    (b * w).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=0, atol=0)
+    torch.testing.assert_close(relu.weight.grad, maxout.linear.weight.grad, rtol=0, atol=0)
+    torch.testing.assert_close(relu.bias.grad, maxout.linear.bias.grad, rtol=0, atol=0)
+
+
+def test_the_zero_piece_is_off_by_default_and_holds_no_parameters():
+    assert Maxout(3, 4, pieces=2).linear.out_features == 8
+    assert Maxout(3, 4, pieces=3, zero_piece=True).linear.out_features == 8  # two learned pieces, one fixed
+    z = Maxout(3, 4, pieces=3, zero_piece=True).pre_activation(torch.randn(7, 3))
+    assert z.shape == (7, 4, 3) and (z[..., 0] == 0).all()
+    with pytest.raises(ValueError, match="model.zero_piece"):
+        MLP(3, 2, depth=1, width=4, activation="maxout", zero_piece="yes")
+
+
+def test_from_the_same_seed_relu_and_zero_piece_maxout_networks_start_and_train_the_same(make_cfg):
+    common = ["model.depth=2", "model.width=16", "model.pieces=2", "model.zero_piece=true"]
+    relu = train(make_cfg(*common, "model.activation=relu"))
+    maxout = train(make_cfg(*common, "model.activation=maxout"))
+    for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
+        assert relu[key] == maxout[key], key
+
+
+# Adagrad: the contrast and the second derivative.
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_adagrad_steps_are_the_formula_written_out(name):
+    gradients, lr, eps = SEQUENCES[name], 0.3, 1e-10  # eps: Adagrad's default, added to σ^t
+    # η^t = η/√(t+1), σ^t = √(Σ_{i≤t} (g^i)² / (t+1)): the step is η^t·g^t/σ^t = η·g^t/√Σ_{i≤t} (g^i)²
+    expected = [lr / math.sqrt(t + 1) * abs(g) / (math.sqrt(sum(h * h for h in gradients[: t + 1]) / (t + 1)) + eps)
+                for t, g in enumerate(gradients)]
+    assert adagrad_steps(gradients, lr) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_same_last_gradient_gets_steps_hundreds_of_times_apart():
+    small, large = (adagrad_steps(seq)[-1] for seq in SEQUENCES.values())
+    assert small / large > 100
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "softplus"])
+def test_hessian_diagonal_matches_the_full_hessian(activation):
+    torch.manual_seed(0)
+    model = MLP(3, 3, depth=2, width=4, activation=activation).double()
+    x, y = torch.randn(20, 3, dtype=torch.float64), torch.randint(0, 3, (20,))
+    named = dict(model.named_parameters())  # W¹, b¹, W², b², W³, b³: the order hessian_diagonal returns
+    flat = torch.cat([p.detach().flatten() for p in named.values()])
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        sizes = [p.numel() for p in named.values()]
+        pieces = {n: t.view_as(p) for (n, p), t in zip(named.items(), w.split(sizes))}
+        return nn.functional.cross_entropy(torch.func.functional_call(model, pieces, (x,)), y)
+
+    full = torch.autograd.functional.hessian(loss, flat).diagonal()
+    ours = torch.cat([t.flatten() for pair in hessian_diagonal(model, x, y) for t in pair])
+    torch.testing.assert_close(ours, full)
+
+
+# Surfaces and the optimizers on them.
+
+
+@pytest.mark.parametrize("name", list(SURFACES))
+def test_surface_gradients_match_autograd(name):
+    surface = SURFACES[name]
+    p = (torch.rand(50, 2, dtype=torch.float64) * 4 - 2).requires_grad_()
+    surface.fn(p).sum().backward()
+    torch.testing.assert_close(surface.grad(p.detach()), p.grad)
+
+
+def test_a_trajectory_takes_the_configs_optimizer_steps():
+    surface, lr = SURFACES["two_minima"], 0.01
+    path = trajectory(surface.fn, lecture_optimizer("sgd", lr), surface.start, 3)
+    p = torch.tensor(surface.start, dtype=torch.float64)
+    for t in range(1, 4):
+        p = p - lr * surface.grad(p)
+        np.testing.assert_allclose(path[t], p.numpy())
+    make = optimizer_factory(["optimizer=momentum", "optimizer.lr=0.02"])
+    assert type(make([torch.zeros(2, requires_grad=True)])).__name__ == "Momentum" and make.keywords["lr"] == 0.02
+
+
+# Maxout's pieces, early stopping's rule.
+
+
+def test_piece_statistics_count_winners_and_patterns():
+    torch.manual_seed(0)
+    model = MLP(4, 3, depth=2, width=5, activation="maxout", pieces=3).eval()
+    shares, winning, patterns = piece_statistics(model, torch.randn(200, 4))
+    assert [len(s) for s in shares] == [15, 15]
+    for s in shares:  # each unit's pieces share the examples out between them
+        np.testing.assert_allclose(s.reshape(5, 3).sum(axis=1), 1.0, rtol=1e-6)
+    assert all(0 < w <= 1 for w in winning) and 1 <= patterns <= 200
+
+
+def test_stopping_epoch_waits_patience_epochs_after_the_minimum():
+    assert stopping_epoch([3, 2, 1, 2, 3, 4, 5, 6, 7], patience=5) == 7
+    assert stopping_epoch([3, 2, 1, 0.5], patience=5) == 3  # never: the last epoch
+
+
+def test_the_new_figures_draw_with_the_names_colours():
+    fig = dead_units_figure({"relu": np.full((2, 3), 0.4), "prelu": np.full((2, 3), 0.1)},
+                            {"relu": [0.8, 0.9], "prelu": [0.9, 0.95]}, ("prelu",))
+    drawn = {a.get_gid(): a.get_facecolor() for ax in fig.axes for a in ax.patches if a.get_gid()}
+    assert set(drawn) == {"relu", "prelu"}
+    piece_wins_figure([np.array([0.5, 0.3, 0.2, 0.0])], np.array([[0.75], [1.0]]))
+    adagrad_contrast_figure(SEQUENCES, {k: list(v) for k, v in SEQUENCES.items()},
+                            {k: adagrad_steps(v) for k, v in SEQUENCES.items()}, 400)
+    noise_figure({"none": np.ones((2, 3)), "weight_decay": np.ones((2, 3))},
+                 {"none": np.zeros((2, 3)), "weight_decay": np.zeros((2, 3))}, (0, 1, 2))
+    early_stopping_figure([{"train/loss_epoch": [2, 1, 0.5], "val/loss": [2, 1.5, 1.8]}] * 2, [1, 1], [3, 3])
+    dropout_advice_figure({"no dropout, 64 units": [0.6, 0.61], "dropout 0.5, 64 units": [0.5, 0.52]}, "no dropout, 64 units")
+    assert COLORS["dropout"] and COLORS["none"]
+
+
+# Each study in --quick mode, and the command users run.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NEW_STUDIES)
+def test_each_new_study_runs_quick(name, tmp_path):
+    report = reproduce(tmp_path, quick=True, only=[name]).read_text()
+    assert "**Rule.**" in report and ("**Verdict: held**" in report or "**Verdict: did not hold**" in report)
+    figures = [line.split("](figures/")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert figures and all((tmp_path / "figures" / f).read_bytes()[:4] == b"\x89PNG" for f in figures)
+
+
+@pytest.mark.slow
+def test_the_trajectories_command_draws_any_optimizer(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "trajectories.py"), "optimizer=rmsprop", "optimizer.lr=0.01",
+         "--surface", "saddle", "--steps", "50", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rmsprop" in result.stdout
+    assert (tmp_path / "trajectories.gif").read_bytes()[:6] == b"GIF89a"
