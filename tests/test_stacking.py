@@ -119,3 +119,27 @@ def test_what_may_differ_within_a_stack(change, together, tmp_path):
     a = compose_config(base, tmp_path / "a")
     b = compose_config([*base, change], tmp_path / "b")
     assert (stack_key(a) == stack_key(b)) is together
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
+def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optimizer, tmp_path):
+    """train_members on configs that differ in schedule numbers (per step), learning rate,
+    dropout rate and initialisation: each member equals its config trained alone."""
+    from dltips.members import HydraContext
+    from dltips.train import train, train_members
+
+    base = ["model.width=16", "data.train_size=300", "trainer.max_epochs=2", "trainer.progress=log", f"optimizer={optimizer}",
+            "scheduler=step", "scheduler.interval=step", "scheduler.factor.step_size=5", "data.split_seed=0"]  # fmt: skip
+    variants = [
+        ["scheduler.factor.gamma=0.9", "model.dropout=0.1"],
+        ["scheduler.factor.gamma=0.5", "model.dropout=0.3", "optimizer.lr=0.02", "model.init=xavier", "seed=1"],
+    ]
+    cfgs = [compose_config([*base, *v], tmp_path / f"stacked{i}") for i, v in enumerate(variants)]
+    ms = train_members(cfgs, [HydraContext()] * 2)
+    for i, v in enumerate(variants):
+        alone = train(compose_config([*base, *v], tmp_path / f"alone{i}"))
+        for key, value in alone.items():
+            assert ms.members[i].report["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (i, key)
+        lrs, reference = read_scalars(tmp_path / f"stacked{i}")["~run/lr"], read_scalars(tmp_path / f"alone{i}")["~run/lr"]
+        assert [s for s, _ in lrs] == [s for s, _ in reference]
+        assert [v for _, v in lrs] == pytest.approx([v for _, v in reference])

@@ -94,6 +94,7 @@ class Members:
     members: list[Member]
     x: torch.Tensor  # training inputs: (N, F), or (K, N, F) when the members' splits differ
     y: torch.Tensor  # (N,) or (K, N)
+    one_schedule: bool = True  # every member's schedule is the same: computed once per step
     started: float = 0.0  # time.perf_counter() when training began
     saver: checkpoint.Saver = field(default_factory=checkpoint.Saver)
 
@@ -113,10 +114,9 @@ class Members:
 
     def schedule(self, t: int) -> float | torch.Tensor:
         """The learning-rate factor at step or epoch t: one number, or one per member."""
-        factors = [m.schedule(t) for m in self.members]
-        if all(f == factors[0] for f in factors):
-            return factors[0]
-        return torch.tensor(factors, device=self.device)
+        if self.one_schedule:
+            return self.members[0].schedule(t)
+        return torch.tensor([m.schedule(t) for m in self.members], device=self.device)
 
 
 def stack_key(cfg: DictConfig) -> str:
@@ -186,7 +186,7 @@ def build_members(cfgs: list[DictConfig], contexts: list[HydraContext] | None = 
         x, y = first.splits.train
     else:  # each member its own split of the same data set
         x, y = torch.stack([s.train[0] for s in splits]), torch.stack([s.train[1] for s in splits])
-    return Members(first.device, model, optimizer, first.loss_fn, members, x, y)
+    return Members(first.device, model, optimizer, first.loss_fn, members, x, y, one_schedule=len(schedules) == 1)
 
 
 def shapes(model: nn.Module) -> list:
