@@ -1,9 +1,11 @@
-"""Benchmark dltips' training loop against plain PyTorch loops; writes <out>/BENCH.md.
+"""Benchmark dltips' training loop against plain PyTorch loops, stacked networks against the same
+networks one after another, and sweeps by launcher; writes <out>/BENCH.md and <out>/bench.json.
 
-    uv run python scripts/bench.py [--quick] [--out outputs/bench] [--threads N]
+    uv run python scripts/bench.py [--quick] [--only loops,seeds,sweeps,startup] [--out outputs/bench] [--threads N]
 
 Every loop compared runs with the same torch thread count (--threads, default 1: what
-trainer.threads=auto picks for these networks, see dltips.threads).
+trainer.threads=auto picks for these networks, see dltips.threads); so do the sweeps' and the
+startup's child processes.
 """
 from __future__ import annotations
 
@@ -12,17 +14,26 @@ from pathlib import Path
 
 import torch
 
-from dltips.bench import benchmark, write
+from benchmarks import PARTS, benchmark, write
+
+
+def parts(text: str) -> tuple[str, ...]:
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in chosen if p not in PARTS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"Invalid --only: {text!r}; allowed: a comma-separated list of {', '.join(PARTS)}")
+    return chosen
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 repeats, short runs, one startup sample (about a minute)")
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--quick", action="store_true", help="2 repeats, short runs, a 4-job sweep, one startup sample (a minute or two)")
+    parser.add_argument("--only", type=parts, default=PARTS, metavar="PARTS", help=f"run only these parts: {','.join(PARTS)} (default: all)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every loop (default 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(write(benchmark(args.out, quick=args.quick), args.out))
+    print(write(benchmark(args.out, quick=args.quick, parts=args.only), args.out))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
-"""How fast dltips trains: its loop against plain PyTorch loops, same model, data and steps.
+"""How fast dltips trains: its loop against plain PyTorch loops, same model, data and steps;
+stacked networks against the same networks one after another; whole sweeps by launcher.
 
 Variants, all in one process: `dltips` (train(cfg), default logging), `hand` (randperm + X[idx],
 the floor), `dataloader` (DataLoader over a TensorDataset), `lightning` (when installed), and
 `dltips_diagnostics` (train(cfg) with diagnostics=true). They are timed the same way, from
 inside: a global optimizer post-step hook stamps every step (`StepClock`), so no loop needs
-changing and per-run setup, per-epoch work and the steps themselves come apart. Ensemble mode
-(`trainer.ensemble=K`) is timed against the same K runs one after another.
+changing and per-run setup, per-epoch work and the steps themselves come apart. K seeds stacked
+(`trainer.seeds=K`) are timed against the same K runs one after another, and whole
+`dltips-train -m` sweeps (fresh processes) with `hydra/launcher=stacked` against the basic
+launcher. Tooling only: the library never imports it.
 """
 from __future__ import annotations
 
@@ -17,20 +20,23 @@ from pathlib import Path
 
 import torch
 
-from dltips.bench.ensemble import bench_ensemble
-from dltips.bench.loops import (
+from .loops import (
     LABELS, WORKLOADS, Case, Workload, dataloader_loop, hand_written, lightning_fit, lightning_module, make_case, runner,
 )  # fmt: skip
-from dltips.bench.report import paired, render, targets, write
-from dltips.bench.startup import STARTUP_CHILDREN, parse_marks, time_startup
-from dltips.bench.timing import Run, StepClock, bench_workload, gemm_rate, per_step, time_run
+from .report import paired, render, targets, write
+from .seeds import bench_seeds
+from .startup import STARTUP_CHILDREN, child_env, parse_marks, time_startup
+from .sweeps import QUICK, SWEEPS, Sweep, bench_sweep
+from .timing import Run, StepClock, bench_workload, gemm_rate, per_step, time_run
 
 __all__ = [
-    "LABELS", "WORKLOADS", "Case", "Run", "StepClock", "Workload", "bench_ensemble", "bench_workload", "benchmark",
-    "dataloader_loop", "gemm_rate", "hand_written", "lightning_fit", "make_case", "paired", "parse_marks", "per_step",
-    "render", "runner", "targets", "time_run", "time_startup", "write",
+    "LABELS", "PARTS", "QUICK", "SWEEPS", "WORKLOADS", "Case", "Run", "StepClock", "Sweep", "Workload", "bench_seeds",
+    "bench_sweep", "bench_workload", "benchmark", "child_env", "dataloader_loop", "gemm_rate", "hand_written",
+    "lightning_fit", "make_case", "paired", "parse_marks", "per_step", "render", "runner", "targets", "time_run",
+    "time_startup", "write",
 ]  # fmt: skip
 
+PARTS = ("loops", "seeds", "sweeps", "startup")
 
 def cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
@@ -58,12 +64,12 @@ def machine() -> dict:
 
 
 def benchmark(
-    out: Path, quick: bool = False, workloads=WORKLOADS, startup: bool = True, ensemble: int | None = 16, log=print
+    out: Path, quick: bool = False, parts=PARTS, workloads=WORKLOADS, sweeps: tuple[Sweep, ...] | None = None, seeds: int = 16, log=print
 ) -> dict:
-    """The whole benchmark in this process; returns the raw report (render() makes BENCH.md)."""
+    """The benchmark's `parts` (PARTS); returns the raw report (render() makes BENCH.md)."""
     out.mkdir(parents=True, exist_ok=True)
     repeats, target_s, budget_s = (2, 0.05, 8.0) if quick else (5, 0.4, 50.0)
-    report = {"quick": quick, "repeats": repeats, "machine": machine(), "workloads": [], "startup": {}, "ensemble": []}
+    report = {"quick": quick, "parts": list(parts), "repeats": repeats, "machine": machine(), "workloads": [], "startup": {}, "seeds": [], "sweeps": []}
     began, say = time.perf_counter(), log
 
     def log(msg: str) -> None:
@@ -72,24 +78,31 @@ def benchmark(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory(dir=out, prefix=".scratch-") as tmp:
         scratch = Path(tmp)
+        pycache = scratch / "pycache"  # the child processes' bytecode, where the environment turns caching off
         rates = [gemm_rate(repeats=2 if quick else 3, device=device)]
-        for workload in workloads:
+        for workload in workloads if "loops" in parts else ():
             log(f"{workload.name}")
             report["workloads"].append(bench_workload(workload, scratch, repeats, target_s, not quick, budget_s, log))
-        if ensemble:
+        if "seeds" in parts:
             epochs, pairs = (3, 1) if quick else (20, 3)
             # At the defaults (last.pt every epoch), and with one checkpoint at the end: the
             # members' per-epoch checkpoints cost the same as the runs' and dilute the gain.
             for overrides in ((), (f"trainer.checkpoint_every_n_epochs={epochs}",)):
-                log(f"ensemble mode: {ensemble} members against {ensemble} runs one after another {' '.join(overrides)}")
-                report["ensemble"].append(bench_ensemble(scratch, ensemble, epochs, pairs, overrides, log))
+                log(f"trainer.seeds={seeds} against {seeds} runs one after another {' '.join(overrides)}")
+                report["seeds"].append(bench_seeds(scratch, seeds, epochs, pairs, overrides, log))
+        for sweep in (sweeps or (QUICK if quick else SWEEPS)) if "sweeps" in parts else ():
+            log(f"sweep: dltips-train -m {' '.join(sweep.overrides)}, basic against stacked launcher")
+            report["sweeps"].append(bench_sweep(sweep, scratch, 1 if quick else sweep.pairs, pycache, log))
         rates.append(gemm_rate(repeats=2 if quick else 3, device=device))  # before and after: take the best
         report["gemm_flops"] = max(rates)
-        if startup:
+        if "startup" in parts:
             log("startup")
-            for i in range(1 if quick else 2):  # quick: the command only, not the floor
-                for name in STARTUP_CHILDREN if not quick else ["dltips-train"]:
-                    report["startup"].setdefault(name, []).append(time_startup(name, scratch / f"startup{i}"))
+            names = STARTUP_CHILDREN if not quick else ["dltips-train"]  # quick: the command only, not the floor
+            for name in names:  # untimed: fills the bytecode cache where it starts empty
+                time_startup(name, scratch / "startup-warm", pycache)
+            for i in range(1 if quick else 2):
+                for name in names:
+                    report["startup"].setdefault(name, []).append(time_startup(name, scratch / f"startup{i}", pycache))
     report["machine"]["load_average_end"] = load_average()
+    report["date"], report["duration_s"] = time.strftime("%Y-%m-%d"), time.perf_counter() - began
     return report
-

@@ -1,5 +1,6 @@
 """The loops the benchmark compares, all training the same workload: dltips' train(cfg), a
-hand-written loop (the floor), a DataLoader loop and Lightning's defaults."""
+hand-written loop (the floor: the steps, an evaluation of train and val each epoch, one save at
+the end), a DataLoader loop and Lightning's defaults."""
 from __future__ import annotations
 
 import contextlib
@@ -71,6 +72,7 @@ class Case:
     x: torch.Tensor
     y: torch.Tensor
     num_classes: int
+    val: tuple[torch.Tensor, torch.Tensor]  # evaluated each epoch by the hand-written loop, as by train(cfg)
 
     @property
     def batch_size(self) -> int:
@@ -94,21 +96,36 @@ class Case:
 def make_case(workload: Workload, scratch: Path) -> Case:
     cfg = compose_train([*workload.overrides, "trainer.progress=log"], scratch / "case")
     s = setup(cfg)  # the very tensors train(cfg) trains on
-    return Case(workload, cfg, *s.splits.train, s.splits.num_classes)
+    return Case(workload, cfg, *s.splits.train, s.splits.num_classes, s.splits.val)
 
 
-def hand_written(case: Case, epochs: int) -> None:
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Loss and accuracy over a whole split in eval mode, the way a plain script measures them."""
+    model.eval()
+    logits = model(x)
+    return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
+
+
+def hand_written(case: Case, epochs: int, run_dir: Path | None = None) -> list[tuple[float, float]]:
+    """The floor a whole run is held to: the steps, train and val evaluated once per epoch, the
+    weights saved once at the end (into `run_dir`); returns the per-epoch scores."""
     model = case.model()
     optimizer = torch.optim.SGD(model.parameters(), lr=case.cfg.optimizer.lr)
     x, y = case.x, case.y
     shuffle = torch.Generator(device=x.device).manual_seed(case.cfg.seed)
-    model.train()
+    scores = []
     for _ in range(epochs):
+        model.train()
         for idx in torch.randperm(len(y), device=x.device, generator=shuffle).split(case.batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
+        scores.append((*evaluate(model, x, y), *evaluate(model, *case.val)))
+    if run_dir is not None:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, run_dir / "last.pt")
+    return scores
 
 
 def dataloader_loop(case: Case, epochs: int) -> None:
@@ -172,7 +189,7 @@ def runner(variant: str, case: Case, epochs: int, run_dir: Path) -> Callable[[],
         cfg = compose_train([*overrides, f"trainer.threads={torch.get_num_threads()}"], run_dir)
         return lambda: train(cfg)
     if variant == "hand":
-        return lambda: hand_written(case, epochs)
+        return lambda: hand_written(case, epochs, run_dir)
     if variant == "dataloader":
         return lambda: dataloader_loop(case, epochs)
     if variant == "lightning":

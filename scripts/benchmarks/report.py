@@ -1,12 +1,13 @@
-"""BENCH.md from the raw report: targets, per-step tables, startup, ensemble mode, method."""
+"""BENCH.md from the raw report: targets, per-step tables, stacked seeds, sweeps, startup, method."""
 from __future__ import annotations
 
 import json
 import statistics
 from pathlib import Path
 
-from dltips.bench.loops import LABELS
-from dltips.bench.startup import STARTUP_MARKS
+from .loops import LABELS
+from .startup import STARTUP_MARKS
+from .sweeps import PHASES
 
 def paired(runs: dict[str, list[dict]], fast: str, slow: str, key: str = "steady_s") -> tuple[float, float, float]:
     """How many times faster `fast` steps than `slow`: the median (min, max) over repeats of
@@ -40,12 +41,20 @@ def targets(report: dict) -> list[tuple[str, str, str, bool | None, bool | None]
                 rows.append((name, w["skipped"].get(v, "not run"), "", None, None))
         if "dltips_diagnostics" in runs:
             check(f"{short}: diagnostics=true costs < 25%", runs, "dltips", "dltips_diagnostics", 1.25, "steady_s", cost=True)
-    for e in report.get("ensemble", []):
-        measured = [paired(e["runs"], "ensemble", "sequential", key) for key in ("wall_s", "cpu_s")]
+    for e in report.get("seeds", []):
+        measured = [paired(e["runs"], "stacked", "sequential", key) for key in ("wall_s", "cpu_s")]
         rows.append((
-            f"digits: trainer.ensemble={e['k']} ≥ 2.5× {e['k']} runs one after another{setting(e)}",
+            f"digits: trainer.seeds={e['k']} ≥ 2.5× {e['k']} runs one after another{setting(e)}",
             *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
             *(r >= 2.5 for r, _, _ in measured),
+        ))  # fmt: skip
+    for w in report.get("sweeps", []):
+        measured = [paired(w["runs"], "stacked", "basic", key) for key in ("wall_s", "cpu_s")]
+        goal = w["goal"]
+        rows.append((
+            f"{w['key']}: hydra/launcher=stacked " + (f"≥ {goal:g}× the basic launcher" if goal else "against the basic launcher"),
+            *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
+            *((r >= goal if goal else None) for r, _, _ in measured),
         ))  # fmt: skip
     return rows
 
@@ -54,25 +63,54 @@ def setting(e: dict) -> str:
     return f" ({' '.join(e['overrides'])})" if e["overrides"] else ""
 
 
-def ensemble_table(e: dict) -> list[str]:
+def seeds_table(e: dict) -> list[str]:
     """Whole runs and single optimizer steps: K runs one after another against one K-member run."""
     k, runs = e["k"], e["runs"]
     med = {v: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for v, rs in runs.items()}
-    per_member = {"sequential": med["sequential"]["step_s"], "ensemble": med["ensemble"]["step_s"] / k}
+    per_member = {"sequential": med["sequential"]["step_s"], "stacked": med["stacked"]["step_s"] / k}
     lines = [
         f"### {' '.join(e['overrides']) or 'Defaults'}",
         "",
-        f"{e['name']}; {e['steps_per_epoch']} steps per epoch; median of {len(runs['ensemble'])} interleaved pair(s). "
+        f"{e['name']}; {e['steps_per_epoch']} steps per epoch; median of {len(runs['stacked'])} interleaved pair(s). "
         f"Whole `train(cfg)` calls: data, per-epoch evaluation, logging and checkpoints included.",
         "",
         "| variant | wall s | vs sequential | CPU s | vs sequential | µs per optimizer step | µs per member-step | vs sequential |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for v, label in (("sequential", f"{k} runs one after another"), ("ensemble", f"trainer.ensemble={k}")):
+    for v, label in (("sequential", f"{k} runs one after another"), ("stacked", f"trainer.seeds={k}")):
         lines.append(
             f"| {label} | {med[v]['wall_s']:.1f} | {paired(runs, v, 'sequential', 'wall_s')[0]:.2f}× | {med[v]['cpu_s']:.1f} | "
             f"{paired(runs, v, 'sequential', 'cpu_s')[0]:.2f}× | {med[v]['step_s'] * 1e6:,.0f} | {per_member[v] * 1e6:,.0f} | "
             f"{per_member['sequential'] / per_member[v]:.2f}× |"
+        )
+    return [*lines, ""]
+
+
+def sweep_table(w: dict) -> list[str]:
+    """Whole sweeps, launch to exit, by launcher."""
+    runs, n = w["runs"], w["points"]
+    loads = [r["load"] for rs in runs.values() for r in rs if r.get("load") is not None]
+    same = w["max_val_acc_difference"]
+    lines = [
+        f"### {w['key']}: {w['name']}",
+        "",
+        f"`{w['command']}`, with and without `hydra/launcher=stacked`; median of {len(runs['stacked'])} interleaved "
+        f"pair(s)" + (f", 1-minute load average {min(loads):.1f}–{max(loads):.1f} as each sweep ended" if loads else "") + ". "
+        + ("Every job's val/acc is the same with both launchers." if same == 0 else
+           f"{w.get('equal_jobs', '?')} of {n} jobs end with the same val/acc with both launchers; the largest difference is {same:.2g} "
+           "(a batched matmul rounds differently from a plain one: ~1e-7 a step, which a long run at a high learning rate can grow)."),
+        "",
+        "| launcher | wall s | min–max | vs basic | CPU s | vs basic | wall s per job | " + " | ".join(f"{p}, s" for p in PHASES) + " |",
+        "|---|" + "---:|" * (6 + len(PHASES)),
+    ]
+    for v in ("basic", "stacked"):
+        wall = [r["wall_s"] for r in runs[v]]
+        cpu = statistics.median(r["cpu_s"] for r in runs[v])
+        timed = [r["phases"] for r in runs[v] if r.get("phases")]
+        split = [f"{statistics.median(t[p] for t in timed):.1f}" if timed else "–" for p in PHASES]
+        lines.append(
+            f"| {v} | {statistics.median(wall):.1f} | {min(wall):.1f}–{max(wall):.1f} | {paired(runs, v, 'basic', 'wall_s')[0]:.2f}× | "
+            f"{cpu:.1f} | {paired(runs, v, 'basic', 'cpu_s')[0]:.2f}× | {statistics.median(wall) / n:.2f} | " + " | ".join(split) + " |"
         )
     return [*lines, ""]
 
@@ -125,7 +163,10 @@ METHOD = """\
   - *incl. per-epoch work*: last step of epoch 1 to the last step, over the steps in between:
     what running E and E−1 epochs and taking the difference would give, without a second run.
     Adds shuffling and, for dltips, evaluation of train and val, epoch scalars, the event-file
-    flush and the checkpoints (fsync'ed); for Lightning its checkpoint and logger.
+    flush and the checkpoints; for the hand-written loop its evaluation of train and val (eval
+    mode, no grad, loss and accuracy: what a plain script does each epoch; it saves its weights
+    once, after the last step); for Lightning its checkpoint and logger. The DataLoader loop
+    and Lightning evaluate nothing.
   - *run setup*: calling the variant (`train(cfg)`, the loop, `Trainer.fit`) to its first step
     done; composing the config happens before and is not counted.
 - **Wall clock and CPU time.** The wall clock is what a user waits for. On a machine shared with
@@ -138,10 +179,22 @@ METHOD = """\
 - **% of GEMM peak**: useful FLOPs (forward + backward ≈ 6 × Σ in×out per sample; dropout,
   diagnostics and the partial last batch not counted) × samples/s over the best rate of a
   2048×2048 float32 matmul timed in the same run, before and after the workloads.
+- **Stacked seeds**: `train(cfg)` with `trainer.seeds=K` against K `train(cfg)` calls with seeds
+  0 … K−1, in this process, interleaved pairs, order alternating, after one untimed short run of each.
+- **Sweeps**: fresh processes, `python -m dltips.train -m <sweep> trainer.progress=log
+  hydra.sweep.dir=<scratch>`, basic and stacked launcher in interleaved pairs (order
+  alternating), after one untimed 2-job sweep with each. A sweep counts only if every job
+  finished; the jobs' val/acc are compared between the launchers. CPU time: the child's user +
+  system time (`getrusage(RUSAGE_CHILDREN)`).
 - **Startup**: the `dltips-train` command (`trainer.max_epochs=1`) runs as `python -c` with the
   code of the installed script, plus a hook that records the wall clock when `setup()` returns
   and at the first optimizer step, then exits. Times are from just before the parent launches
-  the process. The plain torch script (import torch, build the MLP, one step) is the floor."""
+  the process, after one untimed launch. The plain torch script (import torch, build the MLP,
+  one step) is the floor.
+- **Child processes** compute on the torch threads this one uses (`OMP_NUM_THREADS`), with
+  Python's bytecode cache on: where `PYTHONDONTWRITEBYTECODE` turns it off, they keep it in the
+  scratch directory (`PYTHONPYCACHEPREFIX`), or every launch would compile torch from source
+  again, seconds no installed package pays."""
 
 
 def busy_warning(m: dict) -> list[str]:
@@ -165,39 +218,69 @@ def verdict(met: bool | None) -> str:
     return "n/a" if met is None else "met" if met else "**not met**"
 
 
+def previous_targets(path: Path) -> dict[str, str]:
+    """The wall-clock column of the targets table in an earlier BENCH.md, by target name (the
+    old name trainer.ensemble read as trainer.seeds)."""
+    if not path.is_file():
+        return {}
+    rows = [line.split(" | ") for line in path.read_text().split("## Targets", 1)[-1].split("\n## ", 1)[0].splitlines()]
+    return {r[0].removeprefix("| ").replace("trainer.ensemble=", "trainer.seeds="): r[1] for r in rows if len(r) >= 5 and r[1] not in ("wall clock", "---")}
+
+
 def render(report: dict) -> str:
     m, gemm = report["machine"], report["gemm_flops"]
+    previous = report.get("previous") or {}
+    parts = report.get("parts")
     lines = [
-        "# dltips benchmark: steps per second against plain PyTorch",
+        "# dltips benchmark: its loop against plain PyTorch, stacked networks, sweeps by launcher",
         "",
         f"torch {m['torch']} · Python {m['python']} · device {m['device']} · CPU {m['cpu']} ({m['cores']} cores) · "
         f"{m['threads']} torch threads · Lightning {m['lightning'] or 'not installed'}",
-        f"{'quick' if report['quick'] else 'full'} run, up to {report['repeats']} repeats · "
-        f"2048×2048 float32 matmul: {gemm / 1e9:.1f} GFLOP/s · load average {loads(m, 'load_average')} at start, "
+        f"{'quick' if report['quick'] else 'full'} run" + (f" of {', '.join(parts)}" if parts else "") + f", up to {report['repeats']} repeats"
+        + (f" · {report['date']}, {report['duration_s'] / 60:.0f} min" if report.get("date") else "")
+        + f" · 2048×2048 float32 matmul: {gemm / 1e9:.1f} GFLOP/s · load average {loads(m, 'load_average')} at start, "
         f"{loads(m, 'load_average_end')} at the end",
         "",
         *busy_warning(m),
         "## Targets",
         "",
-        "Steps/s ratios, median (min–max) of the per-repeat ratios; diagnostics: extra time per step.",
+        "How many times faster (steps/s; whole runs and sweeps: their time), median (min–max) of the per-repeat ratios; "
+        "diagnostics: extra time per step."
+        + (" *Previous*: the wall-clock figure in the BENCH.md this run replaced." if previous else ""),
         "",
-        "| target | wall clock | met | CPU time | met |",
-        "|---|---|---|---|---|",
+        "| target | wall clock | met | CPU time | met |" + (" previous |" if previous else ""),
+        "|---|---|---|---|---|" + ("---|" if previous else ""),
     ]
     for name, wall, cpu, met_wall, met_cpu in targets(report):
-        lines.append(f"| {name} | {wall} | {verdict(met_wall)} | {cpu} | {verdict(met_cpu)} |")
-    lines += ["", "## Per step", ""]
+        lines.append(f"| {name} | {wall} | {verdict(met_wall)} | {cpu} | {verdict(met_cpu)} |" + (f" {previous.get(name, '–')} |" if previous else ""))
+    lines.append("")
+    if report["workloads"]:
+        lines += ["## Per step", ""]
     for w in report["workloads"]:
         lines += workload_table(w, gemm)
-    if report.get("ensemble"):
+    if report.get("seeds"):
         lines += [
-            "## Ensemble mode: K networks at once",
+            "## Many seeds at once: trainer.seeds=K",
             "",
             "*µs per member-step*: one optimizer step's time divided by the networks it trains.",
             "",
         ]
-        for e in report["ensemble"]:
-            lines += ensemble_table(e)
+        for e in report["seeds"]:
+            lines += seeds_table(e)
+    if report.get("sweeps"):
+        lines += [
+            "## Sweeps: hydra/launcher=stacked against the basic launcher",
+            "",
+            "Each sweep is a fresh `dltips-train -m` process (`python -m dltips.train -m ... trainer.progress=log`), timed "
+            "from launch to exit: imports, every job's config and files, training and the sweep's summary. *vs basic*: how "
+            "many times faster, the median of the per-pair ratios. The phases, from the log's time stamps: launch to the "
+            "first job's `run directory` line (imports, Hydra composing and checking every job's config, setting up the "
+            "jobs: all of them and the stack with `stacked`, the first with `basic`), from there to the last job's result "
+            "(`basic` sets up each later job in between), and the rest (the sweep's summary and figure, interpreter exit).",
+            "",
+        ]
+        for w in report["sweeps"]:
+            lines += sweep_table(w)
     if report["startup"]:
         n = len(next(iter(report["startup"].values())))
         lines += [
@@ -216,6 +299,8 @@ def render(report: dict) -> str:
 
 
 def write(report: dict, out: Path) -> str:
+    """BENCH.md and bench.json into `out`, BENCH.md's targets next to the ones it replaces."""
+    report["previous"] = previous_targets(out / "BENCH.md")
     text = render(report)
     (out / "BENCH.md").write_text(text)
     (out / "bench.json").write_text(json.dumps(report, indent=2))

@@ -1,4 +1,4 @@
-"""Ensemble mode (`trainer.ensemble=K`) against the same K runs one after another.
+"""K seeds stacked (`trainer.seeds=K`) against the same K runs one after another.
 
 Both train the default experiment (digits MLP) with seeds 0 … K−1, whole `train(cfg)` calls:
 data preparation, per-epoch evaluation, logging and checkpoints included. The step clock also
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from dltips.bench.timing import StepClock
+from .timing import StepClock
 from dltips.config import compose_train
 from dltips.build import setup
 from dltips.train import train
 
-VARIANTS = ("sequential", "ensemble")
+VARIANTS = ("sequential", "stacked")
 
 
 def timed(cfgs: list, n_train: int, batch_size: int) -> dict:
@@ -31,7 +31,7 @@ def timed(cfgs: list, n_train: int, batch_size: int) -> dict:
     return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu, "step_s": sum(steps) / len(steps)}
 
 
-def bench_ensemble(scratch: Path, k: int, epochs: int, repeats: int, overrides: tuple[str, ...] = (), log=print) -> dict:
+def bench_seeds(scratch: Path, k: int, epochs: int, repeats: int, overrides: tuple[str, ...] = (), log=print) -> dict:
     """`repeats` interleaved pairs (order alternating) of K sequential runs and one K-member run,
     both with `overrides` on the default experiment."""
     base = [f"trainer.max_epochs={epochs}", "trainer.progress=log", f"trainer.threads={torch.get_num_threads()}", *overrides]
@@ -40,8 +40,8 @@ def bench_ensemble(scratch: Path, k: int, epochs: int, repeats: int, overrides: 
     steps_per_epoch = -(-n_train // batch_size)
 
     def configs(variant: str, run_dir: Path) -> list:  # composed before the clock starts
-        if variant == "ensemble":
-            return [compose_train([*base, f"trainer.ensemble={k}"], run_dir / "ensemble")]
+        if variant == "stacked":
+            return [compose_train([*base, f"trainer.seeds={k}"], run_dir / "stacked")]
         return [compose_train([*base, f"seed={seed}"], run_dir / f"seed={seed}") for seed in range(k)]
 
     with tempfile.TemporaryDirectory(dir=scratch) as warm:  # first-call costs, outside the timings

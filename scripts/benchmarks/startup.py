@@ -18,15 +18,15 @@ STARTUP_CHILDREN = {
     "dltips-train": """
 import json, os, sys, time
 marks = {"interpreter": time.time()}
-import dltips.train
+import dltips.members, dltips.train
 from torch.optim.optimizer import register_optimizer_step_post_hook
 marks["imports"] = time.time()
-setup = dltips.train.setup
-def timed_setup(cfg):  # train() looks setup up at call time
-    s = setup(cfg)
+setup = dltips.members.setup
+def timed_setup(*args, **kwargs):  # build_members() looks setup up at call time
+    s = setup(*args, **kwargs)
     marks["setup"] = time.time()
     return s
-dltips.train.setup = timed_setup
+dltips.members.setup = timed_setup
 def first_step(*_):
     marks["first_step"] = time.time()
     print("BENCH-MARKS " + json.dumps(marks), flush=True)
@@ -59,11 +59,21 @@ def parse_marks(output: str, launched: float) -> dict[str, float]:
     return {key: marks[key] - launched for key in STARTUP_MARKS}
 
 
-def time_startup(name: str, run_dir: Path) -> dict[str, float]:
+def child_env(pycache: Path) -> dict[str, str]:
+    """A timed child's environment: the torch threads this process uses, and Python's bytecode
+    cache on. Where PYTHONDONTWRITEBYTECODE turns it off (some sandboxes and CI images), every
+    process would compile torch from source again, seconds that no installed package pays: the
+    children then keep their cache under `pycache` instead."""
+    env = os.environ | {"OMP_NUM_THREADS": str(torch.get_num_threads())}
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def time_startup(name: str, run_dir: Path, pycache: Path) -> dict[str, float]:
     args = ["trainer.max_epochs=1", "trainer.progress=log", f"hydra.run.dir={run_dir}"] if name == "dltips-train" else []
     launched = time.time()  # wall clock: the child's marks use the same one
-    env = os.environ | {"OMP_NUM_THREADS": str(torch.get_num_threads())}  # the threads this process uses
-    proc = subprocess.run([sys.executable, "-c", STARTUP_CHILDREN[name], *args], capture_output=True, text=True, timeout=600, env=env, check=False)
+    proc = subprocess.run([sys.executable, "-c", STARTUP_CHILDREN[name], *args], capture_output=True, text=True, timeout=600, env=child_env(pycache), check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return parse_marks(proc.stdout, launched)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from dltips.bench.loops import Case, Workload, lightning_module, make_case, runner
+from .loops import Case, Workload, lightning_module, make_case, runner
 
 @dataclass
 class Run:
