@@ -1,8 +1,17 @@
 """Shared fixtures: compose the real configs the way `dltips-train` does."""
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+import sys
+
+# Where the environment turns Python's bytecode cache off (some CI images do), this process and
+# every command a test starts would compile torch from source again, seconds each: the tests keep
+# the cache on (before torch is imported here).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    sys.dont_write_bytecode = False
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from dltips.config import compose_train as compose_config  # noqa: F401  (tests import it from here)
 
