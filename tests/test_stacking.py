@@ -143,3 +143,19 @@ def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optim
         lrs, reference = read_scalars(tmp_path / f"stacked{i}")["~run/lr"], read_scalars(tmp_path / f"alone{i}")["~run/lr"]
         assert [s for s, _ in lrs] == [s for s, _ in reference]
         assert [v for _, v in lrs] == pytest.approx([v for _, v in reference])
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "8"])
+def test_max_members_is_checked(value):
+    from hydra_plugins.dltips_stacked.stacked_launcher import StackedLauncher
+
+    with pytest.raises(ValueError, match=rf"^Invalid hydra.launcher.max_members: {value!r}; allowed: an integer >= 1$"):
+        StackedLauncher(max_members=value)
+
+
+def test_stacks_keep_sweep_order_and_max_members():
+    from dltips.stacking import Pending, stacks
+
+    jobs = [(i, Pending(None, None, key, None)) for i, key in enumerate(["a", "b", "a", "a", "", "a", ""])]
+    groups = [[i for i, _ in group] for group in stacks(jobs, max_members=2)]
+    assert groups == [[0, 2], [3, 5], [1], [4], [6]]

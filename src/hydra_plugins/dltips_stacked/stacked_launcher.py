@@ -14,6 +14,8 @@ class StackedLauncher(Launcher):
     """Trains a sweep's compatible jobs together, each stack in one pass (dltips.stacking)."""
 
     def __init__(self, max_members: int = 64) -> None:
+        if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
+            raise ValueError(f"Invalid hydra.launcher.max_members: {max_members!r}; allowed: an integer >= 1")
         self.max_members = max_members
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
