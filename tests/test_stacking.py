@@ -110,7 +110,7 @@ def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fai
     [
         ("seed=1", True), ("optimizer.lr=0.3", True), ("regularizer.weight_decay=0.01", True), ("model.dropout=0.3", True),
         ("model.init=xavier", True), ("regularizer.early_stopping.patience=2", True), ("data.augment.rotate=10", True),
-        ("model.width=32", False), ("model.activation=tanh", False), ("data.batch_size=64", False),
+        ("model.dropout=0", False), ("model.input_dropout=0.2", False), ("model.width=32", False), ("model.activation=tanh", False), ("data.batch_size=64", False),
         ("optimizer=adam", False), ("data=wine", False), ("trainer.max_epochs=5", False), ("loss=mse", False),
     ],
 )  # fmt: skip

@@ -119,13 +119,18 @@ class Members:
         return torch.tensor([m.schedule(t) for m in self.members], device=self.device)
 
 
+DROPOUT_RATES = ("model.dropout", "model.input_dropout")
+
+
 def stack_key(cfg: DictConfig) -> str:
     """Configs with equal keys can train as members of one stack (their networks' shapes are
-    checked when built: a dropout rate of 0 builds no dropout layer)."""
+    checked again when built)."""
     values = flatten(OmegaConf.to_container(cfg, resolve=True))
     kept = {k: v for k, v in values.items() if k in SHARED or not any(fnmatch(k, p) for p in STACKABLE)}
     # Numbers may differ per member; switches (nesterov, amsgrad, …) and strings may not.
     kept |= {k: v for k, v in values.items() if k.startswith("optimizer.") and not is_plain_number(v)}
+    # A dropout rate of 0 builds no dropout layer: the rates may differ, their being 0 may not.
+    kept |= {f"{k} > 0": values[k] > 0 for k in DROPOUT_RATES if is_plain_number(values.get(k))}
     return repr(sorted(kept.items()))
 
 
