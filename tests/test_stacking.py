@@ -159,3 +159,16 @@ def test_stacks_keep_sweep_order_and_max_members():
     jobs = [(i, Pending(None, None, key, None)) for i, key in enumerate(["a", "b", "a", "a", "", "a", ""])]
     groups = [[i for i, _ in group] for group in stacks(jobs, max_members=2)]
     assert groups == [[0, 2], [3, 5], [1], [4], [6]]
+
+
+def test_a_seeds_job_trains_its_seeds_and_a_job_rejected_at_set_up_is_recorded(tmp_path):
+    """trainer.seeds=3 in a stacked sweep is that job's own stack of 3 (member_<k>/ and its
+    summary); a job whose config is rejected while it is set up (old and new name disagree)
+    fails alone."""
+    out = tmp_path / "sweep"
+    result = sweep("trainer.seeds=2,3", "trainer.ensemble=3", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Invalid trainer.ensemble: 3; allowed: null, or 2 with trainer.seeds=2" in (out / "seeds=2" / "error.txt").read_text()
+    report = json.loads((out / "seeds=3" / "metrics.json").read_text())
+    assert report["status"] == "completed" and report["metrics"]["members_completed"] == 3
+    assert [json.loads((out / "seeds=3" / f"member_{k:02d}" / "metrics.json").read_text())["status"] for k in range(3)] == ["completed"] * 3

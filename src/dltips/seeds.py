@@ -17,10 +17,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltips.subnetworks import explicit_ensemble_curve
 from dltips.interrupt import Interrupted, record_interrupted
 from dltips.logger import write_json
 from dltips.members import HydraContext, Members
+from dltips.subnetworks import explicit_ensemble_curve
 
 log = logging.getLogger("dltips")
 
@@ -44,9 +44,10 @@ def seed_configs(cfg: DictConfig) -> list[DictConfig]:
     return configs
 
 
-def train_seeds(cfg: DictConfig) -> dict[str, float]:
+def train_seeds(cfg: DictConfig, context: HydraContext | None = None) -> dict[str, float]:
     """Train the K seeds; returns the mean metrics of those that completed and their ensemble's
-    test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`)."""
+    test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`). `context`: what Hydra
+    chose for the job (by default read from Hydra now)."""
     from dltips.train import (  # the loop's module imports this one
         hydra_context,
         train_members,
@@ -54,7 +55,7 @@ def train_seeds(cfg: DictConfig) -> dict[str, float]:
 
     started = time.perf_counter()
     configs = seed_configs(cfg)
-    context = HydraContext(*hydra_context())
+    context = context or HydraContext(*hydra_context())
     try:
         ms = train_members(configs, [context] * len(configs), root=cfg)
     except Interrupted as err:

@@ -33,6 +33,7 @@ from dltips.interrupt import Interrupted
 from dltips.members import HydraContext, stack_key
 from dltips.resume import resume_config
 from dltips.rundir import finished_value, redo
+from dltips.seeds import train_seeds
 from dltips.sweep import record_failure
 from dltips.train import command_line_overrides, hydra_context, train_members
 
@@ -55,17 +56,27 @@ class Pending:
 
 def prepare(cfg: DictConfig) -> Pending | float:
     """The task function of the set-up pass, run by Hydra inside the job's own context: a
-    finished job's val/acc, or the job to train."""
-    value = finished_value(cfg)
-    if value is not None:
-        return value
-    cfg = resume_config(use_aliases(redo(cfg)), command_line_overrides(cfg))
+    finished job's val/acc, or the job to train. A job whose config is rejected here is recorded
+    as dltips.job.run records it."""
     hydra = HydraConfig.get()
-    with open_dict(cfg):  # Hydra's context is the job's only now
-        cfg.output_dir = hydra.runtime.output_dir
-    alone = cfg.get("resume") or cfg.trainer.seeds != 1
-    key = "" if alone else stack_key(cfg)
-    return Pending(cfg, HydraContext(*hydra_context()), key, Path(hydra.runtime.output_dir) / f"{hydra.job.name}.log")
+    out = Path(hydra.runtime.output_dir)
+    try:
+        value = finished_value(cfg)
+        if value is not None:
+            return value
+        cfg = resume_config(use_aliases(redo(cfg)), command_line_overrides(cfg))
+        with open_dict(cfg):  # Hydra's context is the job's only now
+            cfg.output_dir = str(out)
+        alone = cfg.get("resume") or cfg.trainer.seeds != 1
+        key = "" if alone else stack_key(cfg)
+        return Pending(cfg, HydraContext(*hydra_context()), key, out / f"{hydra.job.name}.log")
+    except ConfigError as err:
+        log.error("config error: %s", err)
+        record_failure(out, err)
+    except Exception as err:
+        log.exception("job failed")
+        record_failure(out, err)
+    return math.nan
 
 
 def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, max_members: int) -> list[JobReturn]:
@@ -85,10 +96,6 @@ def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[st
         returns.append(ret)
         if isinstance(ret.return_value, Pending):
             pending.append((i, ret.return_value))
-        elif isinstance(ret.return_value, ConfigError):  # as dltips.job.run records it
-            log.error("config error: %s", ret.return_value)
-            record_failure(Path(ret.hydra_cfg.hydra.runtime.output_dir), ret.return_value)
-            ret.return_value = math.nan
     if pending:  # the jobs' own log format while the stacks train (file handlers: logs_to)
         configure_log(returns[pending[0][0]].hydra_cfg.hydra.job_logging, config.hydra.verbose)
     for group in stacks(pending, max_members):
@@ -113,6 +120,8 @@ def train_stack(group: list[Pending]) -> list[float]:
         if len(group) > 1:
             log.info("training %d jobs together: %s", len(group), ", ".join(p.out.name for p in group))
         try:
+            if group[0].cfg.trainer.seeds != 1:  # a job of several seeds, alone (its key is "")
+                return [value_of({"metrics": train_seeds(group[0].cfg, group[0].context)})]
             ms = train_members([p.cfg for p in group], [p.context for p in group])
             return [value_of(m.report) for m in ms.members]
         except Interrupted as err:
