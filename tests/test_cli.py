@@ -68,7 +68,7 @@ def test_help_main_keys_are_real_keys(help_page):
     section = help_page.split("== Main keys")[1].split("== Outputs")[0]
     rows = [line for line in section.splitlines() if re.match(r"[a-z_.]+(, [a-z_.]+)*  ", line)]
     keys = [key for row in rows for key in re.split(r"\s{2,}", row)[0].split(", ")]
-    assert {"seed", "model.activation", "optimizer.lr", "regularizer.early_stopping.patience", "trainer.ensemble"} <= set(keys)
+    assert {"seed", "model.activation", "optimizer.lr", "regularizer.early_stopping.patience", "trainer.seeds"} <= set(keys)
     cfg = compose_train([])
     missing = object()
     assert [k for k in keys if OmegaConf.select(cfg, k, default=missing) is missing] == []
