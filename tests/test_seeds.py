@@ -227,18 +227,18 @@ def test_stacked_forward_is_each_members_forward(activation):
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(stacked.parameters()))
 
 
-@pytest.mark.parametrize("mode", ["weight_scaling", "inverted"])
-def test_stacked_dropout_is_each_members_own_rate_and_generator(mode):
+@pytest.mark.parametrize("modes", [("weight_scaling",) * 2, ("inverted",) * 2, ("weight_scaling", "inverted")])
+def test_stacked_dropout_is_each_members_own_rate_mode_and_generator(modes):
     from dltips.nn import Dropout
     from dltips.nn.stacked import StackedDropout
 
     gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
     x = torch.randn(2, 6, 8)
-    stacked = StackedDropout([0.5, 0.2], mode, gens)
+    stacked = StackedDropout([0.5, 0.2], list(modes), gens)
     train_out, eval_out = stacked.train()(x), stacked.eval()(x)
     for k, (seed, p) in enumerate([(1, 0.5), (2, 0.2)]):
         torch.manual_seed(seed)  # Dropout alone draws from torch's default generator
-        alone = Dropout(p, mode)
+        alone = Dropout(p, modes[k])
         torch.testing.assert_close(train_out[k], alone.train()(x[k]), rtol=0, atol=0)
         torch.testing.assert_close(eval_out[k], alone.eval()(x[k]), rtol=0, atol=0)
 

@@ -109,7 +109,7 @@ def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fai
     "change, together",
     [
         ("seed=1", True), ("optimizer.lr=0.3", True), ("regularizer.weight_decay=0.01", True), ("model.dropout=0.3", True),
-        ("model.init=xavier", True), ("regularizer.early_stopping.patience=2", True), ("data.augment.rotate=10", True),
+        ("model.init=xavier", True), ("model.dropout_mode=inverted", True), ("regularizer.early_stopping.patience=2", True), ("data.augment.rotate=10", True),
         ("model.dropout=0", False), ("model.input_dropout=0.2", False), ("model.width=32", False), ("model.activation=tanh", False), ("data.batch_size=64", False),
         ("optimizer=adam", False), ("data=wine", False), ("trainer.max_epochs=5", False), ("loss=mse", False),
     ],
@@ -124,7 +124,7 @@ def test_what_may_differ_within_a_stack(change, together, tmp_path):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
 def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optimizer, tmp_path):
     """train_members on configs that differ in schedule numbers (per step), learning rate,
-    dropout rate and initialisation: each member equals its config trained alone."""
+    dropout rate and mode, and initialisation: each member equals its config trained alone."""
     from dltips.members import HydraContext
     from dltips.train import train, train_members
 
@@ -132,7 +132,7 @@ def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optim
             "scheduler=step", "scheduler.interval=step", "scheduler.factor.step_size=5", "data.split_seed=0"]  # fmt: skip
     variants = [
         ["scheduler.factor.gamma=0.9", "model.dropout=0.1"],
-        ["scheduler.factor.gamma=0.5", "model.dropout=0.3", "optimizer.lr=0.02", "model.init=xavier", "seed=1"],
+        ["scheduler.factor.gamma=0.5", "model.dropout=0.3", "model.dropout_mode=inverted", "optimizer.lr=0.02", "model.init=xavier", "seed=1"],
     ]
     cfgs = [compose_config([*base, *v], tmp_path / f"stacked{i}") for i, v in enumerate(variants)]
     ms = train_members(cfgs, [HydraContext()] * 2)

@@ -3,7 +3,7 @@
 Members share what makes a step one computation — architecture, data set, batch size, loss,
 optimizer class, device, the trainer's settings — and may differ in anything that leaves the
 parameter shapes alone: seed, data split, optimizer numbers (lr, momentum, betas, …), weight
-decay, dropout rates, initialisation, schedule, early stopping, augmentation (STACKABLE). Each
+decay, dropout rates and modes, initialisation, schedule, early stopping, augmentation (STACKABLE). Each
 member keeps its own run directory, random streams, early stopping and results, so member k
 equals its config trained alone, to float tolerance. K = 1 is the plain network, not a stack
 of one: a (B, F) forward is cheaper than a (1, B, F) one.
@@ -35,7 +35,7 @@ from dltips.resume import flatten
 STACKABLE = (
     "seed", "output_dir", "resume", "data.split_seed", "data.augment.*",
     "optimizer.*", "regularizer.weight_decay", "regularizer.early_stopping.*",
-    "model.dropout", "model.input_dropout", "model.init", "model.bias_init",
+    "model.dropout", "model.input_dropout", "model.dropout_mode", "model.init", "model.bias_init",
     "scheduler.factor.*", "eval_subnetworks",
 )  # fmt: skip
 # ... except these, which change the computation's shape or kind.

@@ -50,20 +50,31 @@ class StackedPReLU(PReLU):
 
 
 class StackedDropout(Dropout):
-    """Dropout with member k's own rate, its mask drawn from generator k, shaped like one
-    member's input."""
+    """Dropout with member k's own rate and mode, its mask drawn from generator k, shaped like
+    one member's input."""
 
-    def __init__(self, ps: list[float], mode: str, generators: list[torch.Generator]):
-        super().__init__(max(ps), mode)
-        self.ps, self.generators = ps, generators
-        self.register_buffer("keeps", torch.tensor([1.0 - p for p in ps]).view(-1, 1, 1), persistent=False)
+    def __init__(self, ps: list[float], modes: list[str], generators: list[torch.Generator]):
+        super().__init__(max(ps), modes[0])
+        self.ps, self.modes, self.generators = ps, modes, generators
+        keeps = torch.tensor([1.0 - p for p in ps]).view(-1, 1, 1)  # (K, 1, 1): each member's 1 − p
+        inverted = torch.tensor([m == "inverted" for m in modes]).view(-1, 1, 1)
+        # Member k alone computes x·mask (weight scaling) or x·mask / keep (inverted) in training,
+        # x·keep or x at test: the same operations here, with a divisor or factor of 1 (exact).
+        self.register_buffer("keeps", keeps, persistent=False)
+        self.register_buffer("divisors", torch.where(inverted, keeps, 1.0), persistent=False)
+        self.register_buffer("test_factors", torch.where(inverted, 1.0, keeps), persistent=False)
+        self.one_mode = len(set(modes)) == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        keep = self.keeps.to(x)  # (K, 1, 1): each member's 1 − p
+        keep = self.keeps.to(x)
+        if self.one_mode:  # as Dropout computes it
+            if self.training:
+                mask = self.sample_mask(x, keep)
+                return x * mask if self.mode == "weight_scaling" else x * mask / keep
+            return x * keep if self.mode == "weight_scaling" else x
         if self.training:
-            mask = self.sample_mask(x, keep)
-            return x * mask if self.mode == "weight_scaling" else x * mask / keep
-        return x * keep if self.mode == "weight_scaling" else x
+            return x * self.sample_mask(x, keep) / self.divisors.to(x)
+        return x * self.test_factors.to(x)
 
     def sample_mask(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return torch.stack(
@@ -71,7 +82,7 @@ class StackedDropout(Dropout):
         )
 
     def extra_repr(self) -> str:
-        return f"p={self.ps}, mode={self.mode}"
+        return f"p={self.ps}, mode={self.modes}"
 
 
 def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Module:
@@ -85,7 +96,7 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
         elif isinstance(module, PReLU):
             replace(stacked, name, StackedPReLU(peers))
         elif isinstance(module, Dropout):
-            replace(stacked, name, StackedDropout([m.p for m in peers], module.mode, generators))
+            replace(stacked, name, StackedDropout([m.p for m in peers], [m.mode for m in peers], generators))
     for name, module in stacked.named_modules():
         # Anything else with parameters would be shared by all members (their gradients summed),
         # and another dropout would draw every member's masks from one stream.
