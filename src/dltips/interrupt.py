@@ -19,9 +19,9 @@ from dltips.logger import write_json
 class Interrupted(KeyboardInterrupt):
     """The run stopped on a signal after writing what it needs to resume."""
 
-    def __init__(self, signum: int, message: str):
+    def __init__(self, signum: int, message: str, epoch: int = -1, step: int = 0):
         super().__init__(message)
-        self.signum, self.message = signum, message
+        self.signum, self.message, self.epoch, self.step = signum, message, epoch, step
 
     @property
     def exit_code(self) -> int:
@@ -62,7 +62,7 @@ def record_interrupted(
     directory to resume, the run's own unless said); returns the Interrupted to raise."""
     message = f"{signal.Signals(signum).name} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{resume or run_dir}'\""
     write_json(run_dir / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time_s})
-    return Interrupted(signum, message)
+    return Interrupted(signum, message, epoch, step)
 
 
 def hand_on(signum: int) -> None:

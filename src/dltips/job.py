@@ -22,7 +22,7 @@ from dltips import checkpoint
 from dltips.config import ConfigError
 from dltips.interrupt import Interrupted, hand_on
 from dltips.rundir import finished_value, redo
-from dltips.sweep import record_failure, share_cores
+from dltips.sweep import log_failure, record_failure, share_cores
 from dltips.train import train
 
 log = logging.getLogger("dltips")
@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> float:
             log.warning("not requeued: %s; re-running the sweep into its directory continues it", refused)
         raise SystemExit(err.exit_code) from None
     except (ConfigError, checkpoint.CheckpointError) as err:
-        log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
+        log_failure(err)
         if not in_sweep:
             remove_if_only_hydras(Path(HydraConfig.get().runtime.output_dir))
             raise SystemExit(2) from None
@@ -58,7 +58,7 @@ def run(cfg: DictConfig) -> float:
         if not_requeued(err):  # SLURM's time limit outside the loop: last.pt is as the last epoch left it
             log.warning("stopped before the time limit and not requeued: %s", err)
             raise SystemExit(128 + signal.SIGUSR2) from None
-        log.exception("job failed")
+        log_failure(err)
         record_failure(Path(HydraConfig.get().runtime.output_dir), err)
     return float("nan")
 

@@ -60,7 +60,7 @@ def train_seeds(cfg: DictConfig, context: HydraContext | None = None) -> dict[st
         ms = train_members(configs, [context] * len(configs), root=cfg)
     except Interrupted as err:
         out = Path(cfg.output_dir)
-        raise record_interrupted(out, err.signum, err.at.epoch, err.at.step, time.perf_counter() - started) from None
+        raise record_interrupted(out, err.signum, err.epoch, err.step, time.perf_counter() - started) from None
     return summarise(cfg, ms, time.perf_counter() - started)
 
 

@@ -34,7 +34,7 @@ from dltips.members import HydraContext, stack_key
 from dltips.resume import resume_config
 from dltips.rundir import finished_value, redo
 from dltips.seeds import train_seeds
-from dltips.sweep import record_failure
+from dltips.sweep import log_failure, record_failure
 from dltips.train import command_line_overrides, hydra_context, train_members
 
 log = logging.getLogger("dltips")
@@ -70,11 +70,8 @@ def prepare(cfg: DictConfig) -> Pending | float:
         alone = cfg.get("resume") or cfg.trainer.seeds != 1
         key = "" if alone else stack_key(cfg)
         return Pending(cfg, HydraContext(*hydra_context()), key, out / f"{hydra.job.name}.log")
-    except ConfigError as err:
-        log.error("config error: %s", err)
-        record_failure(out, err)
     except Exception as err:
-        log.exception("job failed")
+        log_failure(err)
         record_failure(out, err)
     return math.nan
 
@@ -130,10 +127,10 @@ def train_stack(group: list[Pending]) -> list[float]:
         except (ConfigError, checkpoint.CheckpointError) as err:
             if len(group) > 1:
                 return [value for p in group for value in train_stack([p])]
-            log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
+            log_failure(err)
             record_failure(group[0].out, err)
         except Exception as err:
-            log.exception("job failed")
+            log_failure(err)
             for p in group:
                 record_failure(p.out, err)
     return [math.nan] * len(group)

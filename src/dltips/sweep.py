@@ -41,7 +41,10 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        from dltips.compare import FINISHED, summarize  # matplotlib and friends: only when a sweep ends
+        from dltips.compare import (  # matplotlib and friends: only when a sweep ends
+            FINISHED,
+            summarize,
+        )
 
         rows = summarize(sweep_dir)
         log.info("sweep summary: %s", sweep_dir / "summary.md")
@@ -72,7 +75,20 @@ def share_cores(launcher: DictConfig) -> None:
     torch.set_num_threads(threads.cap)
 
 
+def log_failure(err: BaseException) -> None:
+    """A job's failure in the log: a bad config or checkpoint in one line, anything else with
+    its traceback."""
+    from dltips.checkpoint import CheckpointError
+    from dltips.config import ConfigError
+
+    if isinstance(err, (ConfigError, CheckpointError)):
+        log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
+    else:
+        log.error("job failed", exc_info=err)
+
+
 def record_failure(run_dir: Path, err: BaseException) -> None:
+    """A failed job's error.txt and `failed` metrics.json, for the summary and a re-run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)) + f"{type(err).__name__}: {err}\n")
     write_json(run_dir / "metrics.json", {"status": "failed", "message": f"{type(err).__name__}: {err}", "metrics": {}})

@@ -306,7 +306,6 @@ def interrupt(ms: Members, at: Position, signum: int) -> Interrupted:
         m.writer.close()
         ms.saver.wait()  # last.pt on disk before metrics.json says how to resume from it
         err = record_interrupted(m.out, signum, at.epoch, at.step, time.perf_counter() - ms.started)
-    err.at = at  # for a caller that records it too (dltips.seeds)
     return err
 
 
