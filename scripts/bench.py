@@ -4,7 +4,7 @@ networks one after another, and sweeps by launcher; writes <out>/BENCH.md and <o
     uv run python scripts/bench.py [--quick] [--only loops,seeds,sweeps,startup] [--out outputs/bench] [--threads N]
 
 Every loop compared runs with the same torch thread count (--threads, default 1: what
-trainer.threads=auto picks for these networks, see dltips.threads); so do the sweeps' and the
+trainer.threads=auto picks for these networks, see dltips.engine.threads); so do the sweeps' and the
 startup's child processes.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Steps of the lecture's MLPs with 1 and with 2 torch threads, side by side: the measurement
-behind trainer.threads=auto (dltips.threads).
+behind trainer.threads=auto (dltips.engine.threads).
 
     uv run python scripts/bench_threads.py [--threads 1 2 4] [--repeats 3]
 """

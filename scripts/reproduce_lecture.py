@@ -3,12 +3,17 @@
     uv run python scripts/reproduce_lecture.py            # full: 5 seeds per variant, 2 CPU cores
     uv run python scripts/reproduce_lecture.py --quick    # 2 seeds, shorter runs: outputs/lecture-quick/
 
-Every run uses trainer.threads=auto: one torch thread for these small networks (dltips.threads).
+Every run uses trainer.threads=auto: one torch thread for these small networks (dltips.engine.threads).
 The optimizers' paths on 2-D surfaces, for any optimizer config: scripts/trajectories.py.
 """
 import argparse
+import sys
+from pathlib import Path
 
-from dltips.lecture import STUDIES, reproduce
+# The lecture's studies are a client of dltips kept beside it (lecture/), not installed with it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lecture import STUDIES, reproduce
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="two seeds and shorter runs, into outputs/lecture-quick")

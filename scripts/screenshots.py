@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from dltips.tags import GRADIENT_FLOW
+from dltips.observe.tags import GRADIENT_FLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ["experiment=vanishing_gradient", "seed=0,1", "trainer.progress=log"]

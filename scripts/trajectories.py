@@ -8,9 +8,13 @@ Overrides are those of `dltips-train` for the optimizer group: the same configs
 (configs/optimizer/*.yaml), the same classes. Writes trajectories.png and trajectories.gif.
 """
 import argparse
+import sys
 from pathlib import Path
 
-from dltips.lecture.surfaces import SURFACES, optimizer_factory, trajectory
+# The lecture's studies are a client of dltips kept beside it (lecture/), not installed with it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lecture.surfaces import SURFACES, optimizer_factory, trajectory
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:5]))
@@ -21,7 +25,7 @@ parser.add_argument("--start", type=float, nargs=2, metavar=("X", "Y"), help="de
 parser.add_argument("--out", type=Path, default=Path("outputs/trajectories"))
 args = parser.parse_args()
 
-from dltips.lecture.trajectories import OPTIMIZERS, animate, lecture_optimizer, trajectories_figure  # noqa: E402
+from lecture.trajectories import OPTIMIZERS, animate, lecture_optimizer, trajectories_figure  # noqa: E402
 
 surfaces = list(SURFACES) if args.surface == "all" else [args.surface]
 paths, lrs = {}, {}

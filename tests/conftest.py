@@ -13,7 +13,7 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from dltips.config import compose_train as compose_config  # noqa: F401  (tests import it from here)
+from dltips.config.validate import compose_train as compose_config  # noqa: F401  (tests import it from here)
 
 # The maths the tests check runs on tiny tensors: one thread, as trainer.threads=auto gives the
 # runs they train (on a busy 2-core machine a second thread made small steps many times slower).

@@ -13,7 +13,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dltips import checkpoint
+from dltips.run import checkpoint
 from dltips.train import train
 from tests.conftest import compose_config
 
@@ -69,7 +69,7 @@ def test_corrupted_checkpoint_is_a_clear_error_naming_the_file(tmp_path):
 
 
 def test_resume_without_a_run_dir_is_a_config_error(tmp_path):
-    from dltips.config import ConfigError
+    from dltips.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match="resume"):
         train(compose_config([f"resume={tmp_path / 'nowhere'}"], tmp_path / "ignored"))
@@ -114,7 +114,7 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
 
 
 def test_unwritable_output_dir_is_a_clear_error(tmp_path):
-    from dltips.config import ConfigError
+    from dltips.config.errors import ConfigError
 
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")

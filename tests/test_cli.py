@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from dltips.config import compose_train
-from dltips.resolvers import CONFIG_DIR
+from dltips.config.validate import compose_train
+from dltips.config.resolvers import CONFIG_DIR
 
 # Exactly what the dltips-train console script runs, then whether torch came with it.
 COMMAND = """
 import sys
-from dltips.cli import main
+from dltips.launch.cli import main
 sys.argv = ["dltips-train", *sys.argv[1:]]
 try:
     main()

@@ -11,11 +11,11 @@ import pytest
 from omegaconf import OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
-from dltips import compare
-from dltips.compare import DDOF, find_runs, group_stats, load_run, main, parse_overrides, summarize
-from dltips.compare_plots import CYCLE, WIDTH, band, curves_figure, geometric_mean, gradient_flow_figure, styles
-from dltips.plots import COLORS
-from dltips.tags import EPOCH, GRADIENTS, old_name, per_layer
+from dltips.observe import compare
+from dltips.observe.compare import DDOF, find_runs, group_stats, load_run, main, parse_overrides, summarize
+from dltips.observe.compare_plots import CYCLE, WIDTH, band, curves_figure, geometric_mean, gradient_flow_figure, styles
+from dltips.observe.plots import COLORS
+from dltips.observe.tags import EPOCH, GRADIENTS, old_name, per_layer
 from tests.conftest import compose_config
 
 BASE = {"sigmoid": 0.25, "relu": 0.5}
@@ -446,7 +446,7 @@ def test_group_of_a_config_group_is_its_name(tmp_path):
 
 
 def test_run_names_take_the_colour_of_the_one_known_name_they_hold():
-    from dltips.plots import COLORS, colors
+    from dltips.observe.plots import COLORS, colors
 
     got = colors(["activation=sigmoid,depth=2", "activation=relu,depth=2", "activation=maxout,depth=2"])
     assert got == {f"activation={a},depth=2": COLORS[a] for a in ("sigmoid", "relu", "maxout")}

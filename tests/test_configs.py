@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from dltips.config import CONFIG_DIR, ConfigError, config_errors
+from dltips.config.validate import CONFIG_DIR, ConfigError, config_errors
 from dltips.early_stopping import EarlyStopping
 from dltips.nn import MLP
 from dltips.optim import param_groups

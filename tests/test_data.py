@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import dltips.data.augment as augment_module
-from dltips.config import ConfigError
+from dltips.config.errors import ConfigError
 from dltips.data import (
     Augment,
     Dataset,

@@ -1,4 +1,4 @@
-"""dltips.diagnostics against the lecture's backprop written out by hand on tiny nets.
+"""dltips.observe.diagnostics against the lecture's backprop written out by hand on tiny nets.
 
 Every expected value here is computed without autograd: the forward pass z^l = W^l a^{l−1} + b^l,
 the backward pass δ^L = softmax(z^L) − onehot (softmax + cross-entropy), δ^l = σ'(z^l) ∘
@@ -16,7 +16,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 
-from dltips.diagnostics import GradientFlow, custom_scalars_layout, pre_activations, step_sizes, unit_statistics
+from dltips.observe.diagnostics import GradientFlow, custom_scalars_layout, pre_activations, step_sizes, unit_statistics
 from dltips.nn import MLP, CrossEntropyLoss, Dropout, Maxout
 from dltips.optim import Adagrad, Momentum
 from dltips.train import train
@@ -452,7 +452,7 @@ def test_a_deep_sigmoid_run_shows_its_vanishing_gradient_as_an_image_and_in_log1
 
 
 def test_gradient_flow_figure_draws_every_layer_over_training_and_both_norms_per_layer_on_log_axes():
-    from dltips.plots import gradient_flow_figure, to_image
+    from dltips.observe.plots import gradient_flow_figure, to_image
 
     # 2 steps, 3 layers; layer 2 has no bias (NaN ‖δ‖).
     norms = torch.tensor([[[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]], [[2e-6, 2e-3, 0.9], [3e-6, math.nan, 0.4]]]).numpy()

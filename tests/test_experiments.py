@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dltips.config import CONFIG_DIR
+from dltips.config.validate import CONFIG_DIR
 from dltips.train import train
 from tests.conftest import compose_config
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba_array
 
-from dltips.lecture import STUDIES, reproduce
-from dltips.lecture.figures import (
+from lecture import STUDIES, reproduce
+from lecture.figures import (
     ACCURACY, activations_figure, curves_figure, dropout_figure, nielsen_figure, normalization_figure,
     overfitting_figure, vanishing_figure,
 )
-from dltips.lecture.lab import Lab, Run, default_root, mean_ci, mean_std, paired, table
-from dltips.plots import COLORS
+from lecture.lab import Lab, Run, default_root, mean_ci, mean_std, paired, table
+from dltips.observe.plots import COLORS
 
 REPO = Path(__file__).resolve().parents[1]
 

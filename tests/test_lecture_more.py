@@ -12,15 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from dltips.lecture import reproduce
-from dltips.lecture.adagrad import SEQUENCES, adagrad_steps, hessian_diagonal
-from dltips.lecture.figures_training import adagrad_contrast_figure, dropout_advice_figure, early_stopping_figure, noise_figure
-from dltips.lecture.figures_units import dead_units_figure, piece_wins_figure
-from dltips.lecture.maxout import piece_statistics
-from dltips.lecture.regularization import stopping_epoch
-from dltips.lecture.surfaces import SURFACES, lecture_optimizer, optimizer_factory, trajectory
+from lecture import reproduce
+from lecture.adagrad import SEQUENCES, adagrad_steps, hessian_diagonal
+from lecture.figures_training import adagrad_contrast_figure, dropout_advice_figure, early_stopping_figure, noise_figure
+from lecture.figures_units import dead_units_figure, piece_wins_figure
+from lecture.maxout import piece_statistics
+from lecture.regularization import stopping_epoch
+from lecture.surfaces import SURFACES, lecture_optimizer, optimizer_factory, trajectory
 from dltips.nn import MLP, Maxout
-from dltips.plots import COLORS
+from dltips.observe.plots import COLORS
 from dltips.train import train
 
 REPO = Path(__file__).resolve().parents[1]

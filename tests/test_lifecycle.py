@@ -15,8 +15,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips import checkpoint
-from dltips.config import ConfigError
+from dltips.run import checkpoint
+from dltips.config.errors import ConfigError
 from dltips.train import train
 from tests.conftest import compose_config
 
@@ -139,7 +139,7 @@ def test_a_signal_stops_after_the_step_and_the_run_resumes_exactly(tmp_path, sig
 
 
 def test_a_run_directory_in_use_is_refused_and_left_alone(tmp_path):
-    from dltips.rundir import lock
+    from dltips.run.rundir import lock
 
     run = tmp_path / "run"
     train(compose_config([*RUN, "trainer.max_epochs=1"], run))
@@ -185,14 +185,14 @@ def test_a_killed_sweep_job_redone_goes_on_from_its_checkpoint(tmp_path):
 def test_command_errors_before_training_are_one_line(tmp_path, case):
     (tmp_path / "afile").write_text("")
     args = {"under a file": [f"hydra.run.dir={tmp_path / 'afile' / 'run'}"], "unknown key": ["foo.bar=1"]}[case]
-    result = subprocess.run([sys.executable, "-m", "dltips.cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "dltips.launch.cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr
     assert result.stderr.startswith("dltips-train: error:")
     assert not (tmp_path / "outputs").exists()
 
 
 def test_overrides_too_long_for_a_file_name_end_in_a_hash():
-    from dltips.resolvers import NAME_BYTES, suffix
+    from dltips.config.resolvers import NAME_BYTES, suffix
 
     long = "optimizer.lr=0." + "0" * 300 + "1"
     name = suffix(long)
@@ -201,7 +201,7 @@ def test_overrides_too_long_for_a_file_name_end_in_a_hash():
 
 
 def test_runs_and_sweeps_started_in_the_same_second_get_directories_of_their_own(tmp_path):
-    from dltips.resolvers import claim
+    from dltips.config.resolvers import claim
 
     name = str(tmp_path / "runs" / "2026-11-29_10-00-00_seed=1")
     assert [claim(name) for _ in range(3)] == [name, f"{name}_2", f"{name}_3"]
@@ -245,7 +245,7 @@ def test_early_stopping_remembers_the_best_epochs_metrics_across_a_checkpoint():
 def test_interrupted_seeds_resume_together_or_alone_exactly(tmp_path):
     import threading
 
-    from dltips.interrupt import Interrupted
+    from dltips.run.interrupt import Interrupted
 
     # Batches of 8 at lr 0.05: with batches of 4 at 0.1 seed 1 diverges in its first epoch.
     members = [*SLOW_EPOCHS, "data.batch_size=8", "optimizer.lr=0.05"]

@@ -11,8 +11,8 @@ from torch import nn
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltips.build import TORCH_OPTIMIZER_ERRORS, build_optimizer, check_step_without_closure, optimizer_errors
-from dltips.config import ConfigError
+from dltips.engine.build import TORCH_OPTIMIZER_ERRORS, build_optimizer, check_step_without_closure, optimizer_errors
+from dltips.config.errors import ConfigError
 from dltips.nn import MLP, PReLU
 from dltips.optim import Adagrad, Momentum, param_groups
 from dltips.optim.schedules import constant, inverse_sqrt, step_decay

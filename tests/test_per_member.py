@@ -11,6 +11,7 @@ from torch import nn
 from dltips.nn import MLP
 from dltips.nn.stacked import member_optimizer_state, stack
 from dltips.optim import Adagrad, Momentum, member_values, param_groups, per_member
+from dltips.optim.per_member import PER_MEMBER
 
 K, STEPS, MORE = 3, 10, 4
 WEIGHT_DECAYS = (1e-2, 0.0, 5e-2)  # decay group only; biases and PReLU slopes get none
@@ -57,7 +58,7 @@ def build(cls, config: dict, model: nn.Module, weight_decay: float) -> torch.opt
     # Both groups whatever the decay: members must share the group structure.
     decay, no_decay = param_groups(model, 1.0)
     opt = cls([decay | {"weight_decay": weight_decay}, no_decay | {"weight_decay": 0.0}], **config)
-    for group in opt.param_groups:  # as dltips.build does: schedules scale it
+    for group in opt.param_groups:  # as dltips.engine.build does: schedules scale it
         group.setdefault("initial_lr", group["lr"])
     return opt
 
@@ -173,6 +174,24 @@ def test_force_switches_for_per_member_schedules_alone():
         stacked.step()
     for k in range(K):
         assert_member_matches(stacked_model, stacked, k, members[k], opts[k])
+
+
+def test_per_member_builds_a_new_optimizer_and_leaves_the_stacked_one_as_it_was():
+    members = models()
+    stacked_model = stack(members, [torch.Generator() for _ in members])
+    opts = [build(torch.optim.Adam, {"lr": lr}, m, 1e-3) for lr, m in zip(LRS, members)]
+    stacked = build(torch.optim.Adam, {"lr": LRS[0]}, stacked_model, 1e-3)
+    optimizer = per_member(stacked, opts)
+    assert optimizer is not stacked and type(optimizer) is PER_MEMBER[torch.optim.Adam]
+    assert type(stacked) is torch.optim.Adam and stacked.param_groups[0]["lr"] == LRS[0]  # no class swap
+    for group, own in zip(stacked.param_groups, optimizer.param_groups, strict=True):
+        assert group is not own and all(p is q for p, q in zip(group["params"], own["params"], strict=True))
+    # Built by its own __init__: torch's step hooks work as on any optimizer.
+    steps = []
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: steps.append(opt))
+    step_stacked(stacked_model, optimizer, gradients(members, 1)[0], 0)
+    optimizer.step()
+    assert steps == [optimizer]
 
 
 def test_member_values():

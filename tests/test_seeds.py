@@ -8,10 +8,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips import checkpoint
-from dltips.compare import find_runs, read_scalars
-from dltips.config import ConfigError
-from dltips.build import setup
+from dltips.run import checkpoint
+from dltips.observe.compare import find_runs, read_scalars
+from dltips.config.errors import ConfigError
+from dltips.engine.build import setup
 from dltips.train import train
 from tests.conftest import compose_config
 
@@ -117,7 +117,7 @@ def test_summary_is_the_members_mean_and_their_averaged_prediction(tmp_path):
 
 def test_compare_lists_members_with_the_ensembles_overrides_and_their_own_seeds(tmp_path):
     """trainer.ensemble, the old name of trainer.seeds, still works."""
-    from dltips.compare import load_run
+    from dltips.observe.compare import load_run
 
     root = tmp_path / "model.width=16,seed=5,trainer.ensemble=2"  # named as a sweep job is
     train(compose_config([*SMALL, "seed=5", "trainer.ensemble=2"], root))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from dltips.compare import read_scalars
-from dltips.interrupt import hand_on, signals_caught
-from dltips.slurm import record_ended, shortest_timeout_min, stuck
+from dltips.observe.compare import read_scalars
+from dltips.run.interrupt import hand_on, signals_caught
+from dltips.launch.slurm import record_ended, shortest_timeout_min, stuck
 from dltips.train import train
 from tests.conftest import compose_config
 from tests.slurm_cluster import Cluster, slurm  # noqa: F401 (the fixture)

@@ -12,9 +12,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips import checkpoint
-from dltips.compare import read_scalars
-from dltips.members import stack_key
+from dltips.run import checkpoint
+from dltips.observe.compare import read_scalars
+from dltips.engine.members import stack_key
 from tests.conftest import compose_config
 from tests.test_train import hparams_of, read_events
 
@@ -125,7 +125,7 @@ def test_what_may_differ_within_a_stack(change, together, tmp_path):
 def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optimizer, tmp_path):
     """train_members on configs that differ in schedule numbers (per step), learning rate,
     dropout rate and mode, and initialisation: each member equals its config trained alone."""
-    from dltips.members import HydraContext
+    from dltips.engine.members import HydraContext
     from dltips.train import train, train_members
 
     base = ["model.width=16", "data.train_size=300", "trainer.max_epochs=2", "trainer.progress=log", f"optimizer={optimizer}",
@@ -154,7 +154,7 @@ def test_max_members_is_checked(value):
 
 
 def test_stacks_keep_sweep_order_and_max_members():
-    from dltips.stacking import Pending, stacks
+    from dltips.launch.stacked import Pending, stacks
 
     jobs = [(i, Pending(None, None, key, None)) for i, key in enumerate(["a", "b", "a", "a", "", "a", ""])]
     groups = [[i for i, _ in group] for group in stacks(jobs, max_members=2)]

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dltips import subnetworks
-from dltips.subnetworks import (
+from dltips.observe import subnetworks
+from dltips.observe.subnetworks import (
     subnetwork_curve,
     evaluate_predictions,
     explicit_ensemble_curve,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from tensorboard.plugins.hparams import api_pb2
 
-from dltips.hparams import METRICS, collect_hparams, experiment, hparam_value
-from dltips.sweep_plan import Plan, job_name, short_keys, value_text
+from dltips.observe.hparams import METRICS, collect_hparams, experiment, hparam_value
+from dltips.config.plan import Plan, job_name, short_keys, value_text
 from tests.conftest import compose_config
 
 EXCLUDED = ["trainer.device", "trainer.progress", "output_dir", "resume"]

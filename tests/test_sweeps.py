@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dltips.compare import summarize
-from dltips.sweep_plan import Plan
+from dltips.observe.compare import summarize
+from dltips.config.plan import Plan
 
 SMALL = ["data=synthetic", "data.source.n_samples=300", "trainer.max_epochs=1", "trainer.progress=log"]
 
@@ -174,7 +174,7 @@ def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
 
 
 def test_runs_outside_a_sweep_get_a_table_of_what_differs_between_them(tmp_path):
-    from dltips.config import compose_train
+    from dltips.config.validate import compose_train
     from dltips.train import train
 
     for activation in ("sigmoid", "relu"):

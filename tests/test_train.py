@@ -12,7 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from dltips.config import ConfigError
+from dltips.config.errors import ConfigError
 from dltips.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def test_multirun_two_jobs_in_named_subdirs(tmp_path):
 def test_tf32_flag_reaches_torch(tmp_path):
     import torch
 
-    from dltips.build import setup
+    from dltips.engine.build import setup
     from tests.conftest import compose_config
 
     try:
@@ -146,7 +146,7 @@ def test_compiled_model_trains_to_the_same_numbers(backend, tmp_path):
     arithmetic and inductor only its rounding. Checkpoints keep the model's own keys."""
     import torch
 
-    from dltips import checkpoint
+    from dltips.run import checkpoint
     from tests.conftest import compose_config
 
     torch._dynamo.reset()
@@ -164,8 +164,8 @@ def test_events_are_written_in_the_calling_thread(tmp_path):
     """open_writer: no writer thread; every event reaches the file by flush and close."""
     import threading
 
-    from dltips.compare import read_scalars
-    from dltips.logger import log_scalars, open_writer
+    from dltips.observe.compare import read_scalars
+    from dltips.observe.writer import log_scalars, open_writer
 
     before = threading.active_count()
     writer = open_writer(tmp_path)
@@ -180,7 +180,7 @@ def test_events_are_written_in_the_calling_thread(tmp_path):
 
 
 def test_threads_auto_is_one_for_small_networks_and_torchs_count_for_large_ones(monkeypatch):
-    from dltips import threads
+    from dltips.engine import threads
 
     monkeypatch.setattr(threads, "cap", 2)
     assert threads.resolve("auto", 26_122) == 1  # the digits MLP

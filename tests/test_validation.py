@@ -14,7 +14,7 @@ from hydra.errors import ConfigCompositionException, HydraException, MissingConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from dltips.config import ConfigError
+from dltips.config.errors import ConfigError
 from dltips.data import Augment, load_synthetic, prepare
 from dltips.early_stopping import EarlyStopping
 from dltips.nn import ACTIVATION_NAMES, MLP, Dropout, Maxout, MSELoss
@@ -334,7 +334,7 @@ def test_fuzz_clear_error_or_a_run(key, token, extra, tmp_path):
 def test_old_names_still_set_their_new_keys(old, value, new, other, tmp_path):
     from omegaconf import OmegaConf
 
-    from dltips.config import use_aliases
+    from dltips.config.validate import use_aliases
 
     cfg = use_aliases(compose_config([f"{old}={value}"], tmp_path / "run"))
     assert OmegaConf.select(cfg, new) == value and OmegaConf.select(cfg, old) is None

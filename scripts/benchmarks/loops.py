@@ -19,8 +19,8 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from dltips.config import compose_train
-from dltips.build import setup
+from dltips.config.validate import compose_train
+from dltips.engine.build import setup
 from dltips.train import train
 
 LABELS = {

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from .timing import StepClock
-from dltips.config import compose_train
-from dltips.build import setup
+from dltips.config.validate import compose_train
+from dltips.engine.build import setup
 from dltips.train import train
 
 VARIANTS = ("sequential", "stacked")

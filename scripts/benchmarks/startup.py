@@ -18,15 +18,15 @@ STARTUP_CHILDREN = {
     "dltips-train": """
 import json, os, sys, time
 marks = {"interpreter": time.time()}
-import dltips.members, dltips.train
+import dltips.engine.members, dltips.train
 from torch.optim.optimizer import register_optimizer_step_post_hook
 marks["imports"] = time.time()
-setup = dltips.members.setup
+setup = dltips.engine.members.setup
 def timed_setup(*args, **kwargs):  # build_members() looks setup up at call time
     s = setup(*args, **kwargs)
     marks["setup"] = time.time()
     return s
-dltips.members.setup = timed_setup
+dltips.engine.members.setup = timed_setup
 def first_step(*_):
     marks["first_step"] = time.time()
     print("BENCH-MARKS " + json.dumps(marks), flush=True)

@@ -1,5 +1,5 @@
 """One training run: `train(cfg) -> metrics`, the loop (the `dltips-train` command around it is
-dltips.cli and dltips.job)."""
+dltips.launch.cli and dltips.launch.job)."""
 from __future__ import annotations
 
 import json
@@ -15,19 +15,19 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from dltips.config import check_seeds, config_errors, use_aliases
-from dltips.diagnostics import (
+from dltips.config.validate import check_seeds, config_errors, use_aliases
+from dltips.observe.diagnostics import (
     GradientFlow,
     custom_scalars_layout,
     log_gradient_flow,
     step_sizes,
 )
-from dltips.hparams import chosen_groups, collect_hparams, write_session
-from dltips.interrupt import Interrupted, record_interrupted, signals_caught
-from dltips.logger import log_scalars, open_writer, write_json
-from dltips.members import HydraContext, Member, Members, build_members
+from dltips.observe.hparams import chosen_groups, collect_hparams, write_session
+from dltips.run.interrupt import Interrupted, record_interrupted, signals_caught
+from dltips.observe.writer import log_scalars, open_writer, write_json
+from dltips.engine.members import HydraContext, Member, Members, build_members
 from dltips.nn.stacked import StackedLinear, tie_grads
-from dltips.records import (
+from dltips.engine.recorder import (
     announce,
     best_epoch_text,
     due,
@@ -40,7 +40,7 @@ from dltips.records import (
     write_checkpoints,
     write_config,
 )  # fmt: skip
-from dltips.resume import (
+from dltips.run.resume import (
     Position,
     after_last_event_file,
     drop_newer_best,
@@ -48,11 +48,11 @@ from dltips.resume import (
     restore,
     resume_config,
 )
-from dltips.rundir import owned
-from dltips.subnetworks import log_curve, subnetwork_curve
-from dltips.sweep_plan import Plan
-from dltips.tags import OPTIM, TRAIN_LOSS, per_layer
-from dltips.threads import use_threads
+from dltips.run.rundir import owned
+from dltips.observe.subnetworks import log_curve, subnetwork_curve
+from dltips.config.plan import Plan
+from dltips.observe.tags import OPTIM, TRAIN_LOSS, per_layer
+from dltips.engine.threads import use_threads
 
 log = logging.getLogger("dltips")
 
@@ -76,12 +76,12 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, validate every epoch, test once at the end; return the final metrics (with
-    trainer.seeds=K, the mean over the seeds and their ensemble's: dltips.seeds)."""
+    trainer.seeds=K, the mean over the seeds and their ensemble's: dltips.engine.seeds)."""
     cfg = resume_config(use_aliases(cfg), command_line_overrides(cfg))
     with config_errors():
         check_seeds(cfg)
     if cfg.trainer.seeds != 1:
-        from dltips.seeds import train_seeds  # K seeds of this config, stacked
+        from dltips.engine.seeds import train_seeds  # K seeds of this config, stacked
 
         return train_seeds(cfg)
     context = HydraContext(*hydra_context())
@@ -89,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def train_members(cfgs: list[DictConfig], contexts: list[HydraContext], root: DictConfig | None = None) -> Members:
-    """Train one network, or several stacked (dltips.members), each in its own run directory
+    """Train one network, or several stacked (dltips.engine.members), each in its own run directory
     (and `root`'s config in its own); returns them, each with its metrics.json as `report`."""
     ms = build_members(cfgs, contexts)  # every bad value is reported here, before anything is written
     use_threads(cfgs[0].trainer.threads, ms.model)
@@ -347,7 +347,7 @@ def member_lr(ms: Members, k: int) -> float:
 
 def command_line_overrides(cfg: DictConfig) -> list[str] | None:
     """What the command line changed next to `resume`, for resume_config to check; None for
-    Python callers. A sweep job re-run into its own directory (dltips.rundir.attempt_to_redo)
+    Python callers. A sweep job re-run into its own directory (dltips.run.rundir.attempt_to_redo)
     goes on with the overrides it was started with: nothing is changed."""
     if not HydraConfig.initialized():
         return None
@@ -359,7 +359,7 @@ def command_line_overrides(cfg: DictConfig) -> list[str] | None:
 
 def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
     """The config groups chosen, the command-line overrides and, in a sweep, the sweep's plan
-    (dltips.sweep_plan), when run through Hydra."""
+    (dltips.config.plan), when run through Hydra."""
     if not HydraConfig.initialized():
         return {}, [], None
     hydra_cfg = HydraConfig.get()
@@ -370,7 +370,7 @@ def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
 
 def main() -> None:
     """`python -m dltips.train`: the `dltips-train` command."""
-    from dltips.cli import main as command
+    from dltips.launch.cli import main as command
 
     command()
 

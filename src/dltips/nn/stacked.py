@@ -8,7 +8,7 @@ parameters and no gradients: the optimizer's element-wise updates treat each sli
 
 Each member draws its dropout masks from its own generator, so member k sees exactly the masks
 it would see trained alone (its generator starts where torch's default one was after its
-initialisation; see dltips.members).
+initialisation; see dltips.engine.members).
 """
 from __future__ import annotations
 

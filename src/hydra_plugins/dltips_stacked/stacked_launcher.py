@@ -1,5 +1,5 @@
 """`hydra/launcher=stacked` (configs/hydra/launcher/stacked.yaml). Hydra instantiates launchers
-only from the `hydra_plugins` package; the work is done in dltips.stacking."""
+only from the `hydra_plugins` package; the work is done in dltips.launch.stacked."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 
 class StackedLauncher(Launcher):
-    """Trains a sweep's compatible jobs together, each stack in one pass (dltips.stacking)."""
+    """Trains a sweep's compatible jobs together, each stack in one pass (dltips.launch.stacked)."""
 
     def __init__(self, max_members: int = 64) -> None:
         if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
@@ -22,6 +22,6 @@ class StackedLauncher(Launcher):
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from dltips.stacking import launch  # torch and the training code: only once there are jobs
+        from dltips.launch.stacked import launch  # torch and the training code: only once there are jobs
 
         return launch(self.hydra_context, self.config, job_overrides, initial_job_idx, self.max_members)

@@ -1,0 +1,133 @@
+"""The report's figures about training: Adagrad, learning-rate decay, weight decay, early stopping,
+dropout's advice (conventions: figures.py)."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lecture.figures import ACCURACY, finish
+from lecture.lab import mean_ci
+from dltips.observe.plots import COLORS
+
+
+def adagrad_contrast_figure(sequences: dict[str, tuple], gd: dict[str, list[float]], ada: dict[str, list[float]],
+                            contrast: float) -> Figure:
+    """The step each gradient of the two sequences gets, gradient descent (left) and Adagrad (right)."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    t = np.arange(len(next(iter(sequences.values()))))
+    for ax, (name, steps) in zip(axes, (("gradient descent: η·|g|", gd), ("Adagrad: η·|g| / √Σ g²", ada))):
+        for i, (k, seq) in enumerate(sequences.items()):
+            bars = ax.bar(t + (i - 0.5) * 0.4, steps[k], 0.4, color=("#9edae5", "#1f77b4")[i], label=k)
+            ax.bar_label(bars, labels=[f"g={g:g}" for g in seq], fontsize=6, padding=1, rotation=90)
+        ax.set_xticks(t)
+        finish(ax, name, "update t", "|step| in units of η (log)", yscale="log", ylim=(1e-4, 300))
+    fig.suptitle(f"The same last gradient 0.1: equal steps under gradient descent, {contrast:.0f}× apart under Adagrad")
+    return fig
+
+
+def curvature_figure(rho: dict[str, dict[int, list[float]]], outside: dict[int, float], scatter, last: int) -> Figure:
+    """Left: Spearman ρ with |∂²C/∂w²| over training (mean, 95% interval over seeds) for Adagrad's σ
+    and the current gradient, with the outside check; right: σ against |∂²C/∂w²| per parameter."""
+    fig = Figure(figsize=(11.5, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for key, label, c in (("sigma", "Adagrad's σ (RMS of past gradients)", COLORS["adagrad"]),
+                          ("gradient", "|∂C/∂w| at that step (whole training set)", COLORS["sgd"])):
+        steps = sorted(rho[key])
+        stats = [mean_ci(rho[key][t]) for t in steps]
+        m, h = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+        left.plot(steps, m, marker="o", color=c, label=label, gid=key)
+        left.fill_between(steps, m - h, m + h, color=c, alpha=0.2)
+    left.plot(list(outside), list(outside.values()), "k*", ms=10, label="outside check (σ)")
+    seeds = len(next(iter(rho["sigma"].values())))
+    finish(left, f"Rank correlation with |∂²C/∂w²| (mean, 95% interval, {seeds} seeds)", "training step (log)",
+           "Spearman ρ over the parameters", xscale="log", ylim=(0, 1))
+    sigma, h, sizes = scatter
+    start = 0
+    for i, n in enumerate(sizes):
+        name = f"layer {i // 2 + 1} {'weights' if i % 2 == 0 else 'biases'}"
+        right.scatter(h[start:start + n], sigma[start:start + n], s=4, alpha=0.5, color=f"C{i}", label=name)
+        start += n
+    finish(right, f"Each parameter at step {last} (seed 0)", "|∂²C/∂w²| (exact, log)", "σ (log)", xscale="log", yscale="log")
+    fig.suptitle("Adagrad's σ as an estimate of the second derivative: MNIST-1D 40-32-10 ReLU network")
+    return fig
+
+
+def lr_decay_figure(runs: dict) -> Figure:
+    """Training loss per epoch (mean ± std over seeds) and η per epoch, per schedule."""
+    from lecture.lab import series
+    from dltips.observe.tags import LR
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    names = {"constant": ("constant η", COLORS["sgd"]), "inverse_sqrt": ("η/√(t+1)", COLORS["sgd_inverse_sqrt"])}
+    for s, rs in runs.items():
+        label, c = names[s]
+        epoch, mean, std = series(rs, "train/loss_epoch")
+        left.plot(epoch + 1, mean, color=c, label=label, gid=s)
+        left.fill_between(epoch + 1, mean - std, mean + std, color=c, alpha=0.2, gid=s)
+        lr = [v for _, v in rs[0].scalars[LR]]  # per epoch
+        right.plot(np.arange(1, len(lr) + 1), lr, marker="o", ms=3, color=c, label=label, gid=s)
+    finish(left, f"Training loss (whole training set; mean ± std, {len(next(iter(runs.values())))} seeds)", "epoch",
+           "training loss")
+    finish(right, "Learning rate", "epoch", "η^t")
+    fig.suptitle("Constant η = 0.5 vs η/√(t+1) from the same start: SGD on MNIST-1D, 2×32 ReLU")
+    return fig
+
+
+def noise_figure(acc: dict[str, np.ndarray], flips: dict[str, np.ndarray], noise: tuple[float, ...]) -> Figure:
+    """Test accuracy (left) and the share of predictions changed (right) against the noise size,
+    with and without weight decay: mean and 95% interval over seeds."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for ax, values in ((left, acc), (right, flips)):
+        for v, a in values.items():
+            stats = [mean_ci(a[:, i]) for i in range(len(noise))]
+            m, h = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+            label = "weight decay λ = 0.01" if v == "weight_decay" else "no weight decay"
+            ax.plot(noise, m, marker="o", color=COLORS[v], label=label, gid=v)
+            ax.fill_between(noise, m - h, m + h, color=COLORS[v], alpha=0.2, gid=v)
+    seeds = len(next(iter(acc.values())))
+    finish(left, "Test accuracy under input noise", "noise σ (the inputs' σ is 1)", "test accuracy", ylim=ACCURACY)
+    finish(right, "Test predictions the noise changes", "noise σ (the inputs' σ is 1)", "share of predictions", ylim=ACCURACY)
+    fig.suptitle(f"Gaussian noise added to the test digits (mean, 95% interval over {seeds} seeds)")
+    return fig
+
+
+def early_stopping_figure(curves: list[dict[str, list[float]]], chosen: list[int], stop: list[int]) -> Figure:
+    """Training and validation loss per epoch, each seed a thin line, the mean thick; the epochs
+    chosen (lowest val/loss) and where a patience rule would stop."""
+    fig = Figure(figsize=(8, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for tag, label, c in (("train/loss_epoch", "training loss", COLORS["sgd"]), ("val/loss", "validation loss", COLORS["early_stopping"])):
+        n = min(len(cv[tag]) for cv in curves)
+        values = np.array([cv[tag][:n] for cv in curves])
+        for row in values:
+            ax.plot(np.arange(1, n + 1), row, color=c, lw=0.6, alpha=0.5)
+        ax.plot(np.arange(1, n + 1), values.mean(axis=0), color=c, lw=2.2, label=f"{label} (mean; thin: each seed)")
+    lows = [curves[i]["val/loss"][e] for i, e in enumerate(chosen)]
+    ax.plot(np.add(chosen, 1), lows, "v", color="black", ms=7, label="lowest validation loss: the weights kept")
+    for s in sorted(set(stop)):
+        ax.axvline(s, color="black", ls=":", lw=0.8)
+    ax.plot([], [], color="black", ls=":", lw=0.8, label="where patience 5 would stop")
+    finish(ax, f"Early stopping on MNIST-1D ({len(curves)} seeds)", "epoch", "cross-entropy (log)", yscale="log")
+    return fig
+
+
+def dropout_advice_figure(acc: dict[str, list[float]], plain: str) -> Figure:
+    """Test accuracy per variant (mean, 95% interval), the plain network's mean as a line."""
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    ax = fig.subplots()
+    names = list(acc)
+    for i, v in enumerate(names):
+        m, h = mean_ci(acc[v])
+        c = COLORS["none"] if v.startswith("no dropout") else COLORS["dropout"]
+        bar = ax.bar(i, m, 0.7, yerr=h, capsize=3, color=c, alpha=0.5 if v.startswith("no dropout") and v != plain else 1.0, gid=v)
+        ax.bar_label(bar, fmt="%.3f", fontsize=8, padding=2)
+    ax.axhline(np.mean(acc[plain]), color="black", ls="--", lw=1, label=f"{plain} (the network the advice is about)")
+    ax.set_xticks(range(len(names)), [v.replace(", ", "\n") for v in names], fontsize=8)
+    seeds = len(next(iter(acc.values())))
+    finish(ax, f"Dropout's advice on MNIST-1D (test accuracy, mean and 95% interval, {seeds} seeds)",
+           "grey: no dropout; purple: hidden dropout p = 0.5", "test accuracy", ylim=(0, 1))
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

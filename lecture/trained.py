@@ -1,0 +1,25 @@
+"""What the studies measure on trained networks: each run's network and data, loaded back."""
+from __future__ import annotations
+
+import torch
+from omegaconf import OmegaConf
+
+from dltips.run import checkpoint
+from dltips.data import Splits
+from lecture.lab import Run
+from dltips.nn import MLP
+
+
+def load(run: Run, which: str = "last.pt") -> tuple[MLP, Splits]:
+    """The network a run trained, from its `which` checkpoint (last.pt; best.pt: the best epoch by
+    regularizer.early_stopping.monitor), in eval mode, with the run's data splits."""
+    from dltips.engine.build import setup  # the report code stays cheap to import
+
+    s = setup(OmegaConf.load(run.path / "config.yaml"))
+    s.model.load_state_dict(checkpoint.load(run.path / which)["model"])
+    return s.model.eval(), s.splits
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return (model(x).argmax(dim=1) == y).float().mean().item()

@@ -1,0 +1,111 @@
+"""What a sweep varies, and job names made of it alone.
+
+When a multirun starts, `Plan.of` reads the sweep's own arguments (the command line's and the
+sweeper's `params`, later ones winning as in Hydra's sweepers) and keeps the keys that take more
+than one value. The plan is saved in the sweep directory, where every job reads it, whichever
+launcher runs the job and on whichever machine: a job's directory and TensorBoard run are named
+by the swept keys only (`activation=relu,depth=6`), and its hyper-parameters are typed the same
+way in every job (dltips.observe.hparams).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+FILE = "sweep.yaml"
+
+
+def parse(overrides: list[str]):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(list(overrides))
+
+
+@dataclass
+class Plan:
+    # key -> the values it takes, in sweep order; a continuous search range (Optuna's
+    # interval) -> [low, high] in `intervals` instead.
+    swept: dict[str, list] = field(default_factory=dict)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    # Job names carry the job number: sweepers other than Hydra's basic one (Optuna) can
+    # propose the same point twice, and their floats need rounding to stay short.
+    numbered: bool = False
+
+    @staticmethod
+    def of(arguments: list[str], sweeper: dict, excluded: list[str], numbered: bool) -> "Plan":
+        """The plan of a sweep launched with these command-line `arguments` and sweeper
+        `params` (key -> sweep string); keys in `excluded` (and hydra's own) never count."""
+        plan, final = Plan(numbered=numbered), {}
+        for o in parse([f"{k}={v}" for k, v in sweeper.items()] + list(arguments)):
+            final[o.key_or_group] = o  # a later override of a key replaces an earlier one
+        for key, o in final.items():
+            if key.startswith("hydra") or key in excluded or not o.is_sweep_override():
+                continue
+            if o.is_discrete_sweep():
+                values = list(dict.fromkeys(o.sweep_iterator()))
+                if len(values) > 1:
+                    plan.swept[key] = values
+            else:
+                plan.intervals[key] = [o.value().start, o.value().end]
+        return plan
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted([*self.swept, *self.intervals])
+
+    def is_float(self, key: str) -> bool:
+        """Whether the key's values are written as numbers (some value or a bound is a float)."""
+        values = self.swept.get(key, self.intervals.get(key, []))
+        return any(isinstance(v, float) for v in values)
+
+    def save(self, sweep_dir: Path) -> None:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(asdict(self)), sweep_dir / FILE)
+
+    @staticmethod
+    def load(sweep_dir: Path | str) -> "Plan | None":
+        path = Path(sweep_dir) / FILE
+        if not path.is_file():
+            return None
+        return Plan(**OmegaConf.to_container(OmegaConf.load(path)))
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Each key's shortest dotted suffix that no other key ends with: model.activation and
+    model.depth -> activation, depth; model.dropout and data.augment.dropout keep a prefix."""
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            short = ".".join(parts[-n:])
+            if not any(other != key and (other == short or other.endswith("." + short)) for other in keys):
+                break
+        out[key] = short
+    return out
+
+
+def value_text(value: str) -> str:
+    """A value as a name shows it: floats to 4 significant digits, no path separators."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value.replace("/", "_")
+    if "." in value and math.isfinite(number) and len(value) > 7:
+        return f"{number:.4g}"
+    return value
+
+
+def job_name(sweep_dir: str, overrides: list[str], num: int, fallback: str) -> str:
+    """A job's sub-directory: the swept keys and this job's values, `activation=relu,depth=6`.
+    Without a plan (a sweep of one point, or a sweep started outside dltips-train) the name is
+    `fallback` (Hydra's override_dirname), or the job number when that is empty."""
+    plan = Plan.load(sweep_dir)
+    if plan is None or not plan.keys:
+        return fallback or str(num)
+    values = {o.key_or_group: o.get_value_element_as_str() for o in parse(overrides)}
+    short = short_keys(plan.keys)
+    name = ",".join(f"{short[k]}={value_text(values[k])}" for k in plan.keys if k in values)
+    return f"{num:03d}_{name}" if plan.numbered else name or fallback or str(num)

@@ -1,0 +1,65 @@
+"""What composing the configs needs, and nothing heavier: where they are and the resolvers that
+configs/hydra/ calls. It imports no torch, so `dltips-train --help`, `--cfg` and `--info`
+answer in a fraction of the time torch takes to import. Importing it registers the resolvers.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from dltips.config.plan import job_name
+
+# Only the repo's configs/ in a checkout; the copy bundled into the package in a wheel.
+_PACKAGE = Path(__file__).resolve().parents[1]  # src/dltips (this file is in dltips/config/)
+CONFIG_DIR = str(_PACKAGE / "configs" if (_PACKAGE / "configs").is_dir() else _PACKAGE.parents[1] / "configs")
+
+# A directory name's limit on common file systems is 255 bytes; the date and time take 20.
+NAME_BYTES = 220
+
+
+def suffix(overrides: str) -> str:
+    """Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none;
+    overrides too long for a file name (a value with 300 digits) end in a hash of the rest
+    (the run's config.yaml holds them whole)."""
+    if not overrides:
+        return ""
+    if len(overrides.encode()) > NAME_BYTES:
+        digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
+        overrides = overrides.encode()[: NAME_BYTES - 12].decode(errors="ignore") + "…" + digest  # "…": 3 bytes
+    return f"_{overrides}"
+
+
+OmegaConf.register_new_resolver("dltips.suffix", suffix, replace=True)
+# Sweep jobs: outputs/sweeps/<date>_<time>/<the swept keys and this job's values> (dltips.config.plan).
+OmegaConf.register_new_resolver(
+    "dltips.job_name",
+    lambda sweep_dir, overrides, num, fallback: job_name(str(sweep_dir), [str(o) for o in overrides], int(num), str(fallback)),
+    replace=True,
+)
+# resume=<run dir> continues in that directory: Hydra opens no new one and writes no .hydra/
+# record there (the run's own record of how it was started stays), its log goes on in the
+# run's train.log.
+def claim(path: str) -> str:
+    """A new run or sweep directory of its own: `path`, or `path_2`, `path_3`, … when another run
+    started in the same second with the same overrides took it. Made here (mkdir fails on a
+    name taken, so two processes never get one name); resolved once per config (cached), and
+    sweep jobs get their sweep's resolved value with the config Hydra hands them."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        name = path if n == 1 else f"{path}_{n}"
+        try:
+            Path(name).mkdir()
+            return name
+        except FileExistsError:
+            continue
+    raise FileExistsError(path)
+
+
+OmegaConf.register_new_resolver("dltips.run_dir", lambda resume, new: str(resume) if resume else claim(new), replace=True, use_cache=True)
+OmegaConf.register_new_resolver("dltips.claim", claim, replace=True, use_cache=True)
+OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)
+# SLURM jobs ask for a GPU only when the run is to use one: a GPU request is refused at once on a
+# CPU-only partition (configs/hydra/launcher/slurm.yaml).
+OmegaConf.register_new_resolver("dltips.gpus", lambda device: 1 if device == "cuda" else 0, replace=True)

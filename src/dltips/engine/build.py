@@ -1,0 +1,175 @@
+"""Everything a run trains with, built from the config before anything is written: data,
+augmentation, model, loss, optimizer, schedule, early stopping (train.py runs the loop)."""
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from dltips.config.validate import check, check_batch_size, check_run, config_errors, resolve_device
+from dltips.data import Augment, Splits, prepare
+from dltips.early_stopping import EarlyStopping
+from dltips.optim import param_groups
+
+
+# What the splits depend on (batch size and augmentation do not).
+SPLIT_KEYS = ("source", "split_seed", "val_fraction", "test_fraction", "train_size", "normalize")
+
+
+@dataclass
+class Setup:
+    """Everything a run trains with, built from the config before anything is written."""
+
+    device: torch.device
+    splits: Splits
+    augment: Augment
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Callable[[int], float]
+    stopper: EarlyStopping
+
+
+def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
+    """Build one run from its config. `prepared` keeps the splits made so far by their data
+    config, for networks trained together on the same data (dltips.engine.members)."""
+    with config_errors():
+        check_run(cfg)
+        device = resolve_device(cfg.trainer.device)
+        torch.backends.cuda.matmul.allow_tf32 = cfg.trainer.tf32
+        seed_everything(cfg.seed)
+        d = cfg.data
+        key = repr([OmegaConf.to_container(d, resolve=True)[k] for k in SPLIT_KEYS])
+        splits = (prepared or {}).get(key) or prepare(
+            instantiate(d.source),
+            seed=d.split_seed,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            train_size=d.train_size,
+            normalize=d.normalize,
+            device=device,
+        )
+        if prepared is not None:
+            prepared[key] = splits
+        check_batch_size(d.batch_size, len(splits.train[1]))
+        augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
+        model = compile_model(build_model(cfg, splits, device, cfg.seed), cfg.trainer.compile)
+        optimizer = build_optimizer(cfg, model)
+        schedule = instantiate(cfg.scheduler.factor)
+        schedule(0)  # a partial checks its arguments only when called: here, not inside the loop
+        # Hydra's partial re-authorizes its target on every call (80 µs, a fifth of a small
+        # step with scheduler.interval=step); the target was authorized once, the result is a number.
+        schedule = functools.partial(schedule.func, *schedule.args, **schedule.keywords)
+        return Setup(
+            device=device,
+            splits=splits,
+            augment=augment,
+            model=model,
+            loss_fn=instantiate(cfg.loss),
+            optimizer=optimizer,
+            schedule=schedule,
+            stopper=instantiate(cfg.regularizer.early_stopping),
+        )
+
+
+def build_model(cfg: DictConfig, splits: Splits, device: torch.device, seed: int) -> nn.Module:
+    # Seeded here, not only by seed_everything: the initialisation (and the dropout masks drawn
+    # after it) depend on the seed alone, not on whatever the data source drew before.
+    torch.manual_seed(seed)
+    return instantiate(cfg.model, in_features=splits.num_features, out_features=splits.num_classes).to(device)
+
+
+def compile_model(model: nn.Module, backend: bool | str) -> nn.Module:
+    """torch.compile in place (`Module.compile`): the state_dict keys stay the model's own, so
+    checkpoints load into a model compiled or not. Compilation happens at the first forward."""
+    if backend:
+        model.compile(backend="inductor" if backend is True else backend)
+    return model
+
+
+def build_optimizer(cfg: DictConfig, model: nn.Module, split: bool | None = None) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's parameter groups (`split`: dltips.optim.param_groups)."""
+    factory = instantiate(cfg.optimizer)
+    check_step_without_closure(cfg.optimizer._target_, getattr(factory, "func", factory))
+    groups = param_groups(model, cfg.regularizer.weight_decay, split)
+    with optimizer_errors(cfg.optimizer):
+        optimizer = factory(groups)
+    for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
+        group.setdefault("initial_lr", group["lr"])
+    return optimizer
+
+
+def check_step_without_closure(target: str, optimizer_class: type) -> None:
+    """The loop calls optimizer.step() once per batch, after its own backward pass; an optimizer
+    that re-evaluates the loss itself (torch.optim.LBFGS) needs step(closure) and would fail at
+    the first step, after the run directory is written."""
+    step = getattr(optimizer_class, "step", None)
+    if step is None:
+        return
+    try:
+        inspect.signature(step).bind(None)  # None for self: does step() need anything more?
+        steps_alone = True
+    except TypeError:
+        steps_alone = False
+    check(
+        steps_alone,
+        "optimizer._target_",
+        target,
+        "an optimizer whose step() works without a closure (the loop calls step() after its own backward)",
+    )
+
+
+# torch.optim's own checks name the argument, not the config key, and leave out what is allowed
+# (`Invalid beta parameter at index 0: 2`): how each message starts -> (key under optimizer,
+# what is allowed). optimizer.weight_decay is rejected before (check_run): no entry for it.
+TORCH_OPTIMIZER_ERRORS = {
+    "Invalid learning rate": ("lr", "a number > 0"),
+    "Learning rate should be": ("lr", "a number > 0"),
+    "Invalid epsilon value": ("eps", "a number >= 0"),
+    "epsilon1 should be": ("eps", "[null or a number >= 0, a number >= 0]"),
+    "epsilon2 should be": ("eps", "[null or a number >= 0, a number >= 0]"),
+    "Invalid beta parameter": ("betas", "two numbers in [0, 1), such as [0.9, 0.999]"),
+    "Invalid momentum value": ("momentum", "0 <= momentum < 1"),
+    "momentum should be": ("momentum", "0 <= momentum < 1"),
+    "Invalid alpha value": ("alpha", "a number >= 0"),
+    "Invalid lr_decay value": ("lr_decay", "a number >= 0"),
+    "Invalid initial_accumulator_value value": ("initial_accumulator_value", "a number >= 0"),
+    "Invalid rho value": ("rho", "0 <= rho <= 1"),
+    "Invalid lambd value": ("lambd", "a number >= 0"),
+    "Invalid momentum_decay value": ("momentum_decay", "a number >= 0"),
+    "Invalid eta values": ("etas", "[eta_minus, eta_plus] with 0 < eta_minus < 1 < eta_plus"),
+    "Nesterov momentum requires": ("nesterov", "true only with momentum > 0 and dampening = 0"),
+    "beta2_decay should be": ("beta2_decay", "a number <= 0"),
+    "Clipping threshold d": ("d", "a number >= 1"),
+}
+
+
+@contextmanager
+def optimizer_errors(optimizer: DictConfig):
+    """The optimizer constructor's ValueError as `Invalid optimizer.<key>: <value>; allowed: …`
+    where its message is one of TORCH_OPTIMIZER_ERRORS; any other as it is."""
+    try:
+        yield
+    except ValueError as err:
+        message = str(err)
+        for start, (key, allowed) in TORCH_OPTIMIZER_ERRORS.items():
+            if message.startswith(start) and key in optimizer:
+                value = optimizer[key]
+                value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value  # [2, 0.9], not ListConfig
+                check(False, f"optimizer.{key}", value, allowed)
+        raise
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

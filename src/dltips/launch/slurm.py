@@ -1,0 +1,264 @@
+"""A sweep on SLURM (`hydra/launcher=slurm`, the launcher in hydra_plugins.dltips_slurm): what the
+launching process decides about each point from its run directory, and what it tells about jobs
+that will not start.
+
+- A point whose run directory says `completed` or `diverged` is not submitted again.
+- A job SLURM ends before the run could (cancelled, killed by a node failure or the out-of-memory
+  killer, past its time limit without being requeued) is a point of the sweep like any other:
+  its metrics.json says `cancelled`, or keeps the `interrupted` the run wrote with its last.pt,
+  and re-running the sweep into its directory continues it.
+- A job pending for a reason that will not change by itself (it asks for more than the partition
+  has, its node is down) is reported with SLURM's reason and what to change.
+
+Nothing here imports torch: the launching process only submits and waits.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import OmegaConf, open_dict
+
+log = logging.getLogger("dltips")
+
+FINISHED = ("completed", "diverged")
+
+# squeue's pending reasons that waiting does not cure (the others wait for resources, priority,
+# a dependency, a begin time, a group limit), and what to do about them.
+STUCK = {
+    "PartitionConfig": "it asks for more CPUs, memory or GPUs per job than the partition's nodes have: "
+    "lower hydra.launcher.cpus_per_task, mem_gb or gpus_per_task, or pick another hydra.launcher.partition",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "its time limit is above the partition's: lower hydra.launcher.timeout_min",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive",
+    "ReqNodeNotAvail": "the nodes it can run on are down, drained or reserved",
+    "NodeDown": "a node it needs is down",
+    "BadConstraints": "its constraints cannot be met by any node",
+    "InvalidAccount": "its account is not valid: set hydra.launcher.account",
+    "InvalidQOS": "its QOS is not valid: set hydra.launcher.qos",
+    "JobHeldAdmin": "an administrator holds it",
+    "JobHeldUser": "it is held: scontrol release <job>",
+    "DependencyNeverSatisfied": "it depends on a job that failed",
+}
+# What to change after sacct's state of a job SLURM ended.
+HINTS = {
+    "OUT_OF_MEMORY": ": raise hydra.launcher.mem_gb",
+    "TIMEOUT": ": raise hydra.launcher.timeout_min or hydra.launcher.max_num_timeout",
+}
+# How long a job is out of squeue, and not done for sacct, before it counts as ended.
+GONE_S = 5
+
+
+@dataclass
+class Point:
+    idx: int  # hydra.job.num
+    overrides: list[str]
+    run_dir: Path
+
+
+def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+    """The launch of hydra_submitit_launcher's SlurmLauncher (`launcher`), point by point."""
+    points = [Point(initial_job_idx + i, list(o), job_dir(launcher, o, initial_job_idx + i)) for i, o in enumerate(job_overrides)]
+    returns, todo = {}, []
+    for point in points:
+        report = finished(point.run_dir)
+        if report:
+            log.info("already %s, not submitted: %s", report["status"], point.run_dir)
+            returns[point.idx] = job_return(launcher, point, objective(report))
+        else:
+            todo.append(point)
+    if todo:
+        returns |= wait(launcher, submit(launcher, todo), todo)
+    return [returns[point.idx] for point in points]
+
+
+def job_dir(launcher: Any, overrides: Sequence[str], idx: int) -> Path:
+    """The directory the job will run in, resolved as Hydra's run_job resolves it in the job."""
+    config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+    with open_dict(config.hydra.job):
+        config.hydra.job.num = idx
+    before = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(config)
+    try:
+        return (Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)).absolute()
+    finally:
+        HydraConfig.instance().cfg = before
+
+
+def job_return(launcher: Any, point: Point, value: float) -> JobReturn:
+    """What the sweeper gets for a point that ran no job now (finished before, or ended by SLURM)."""
+    ret = JobReturn(overrides=point.overrides, working_dir=str(point.run_dir), task_name=launcher.config.hydra.job.name)
+    ret.status, ret.return_value = JobStatus.COMPLETED, value
+    return ret
+
+
+def submit(launcher: Any, todo: list[Point]) -> list:
+    """Submit the points as one job array, with the launcher's parameters (as its own launch)."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from submitit.core.utils import FailedJobError
+
+    params, executor_name = launcher.params, launcher._EXECUTOR
+    executor = submitit.AutoExecutor(
+        cluster=executor_name, folder=params["submitit_folder"], **{f"{executor_name}_max_num_timeout": params["max_num_timeout"]}
+    )
+    common = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(
+        **{k if k in common else f"{executor_name}_{k}": v for k, v in params.items() if k not in ("submitit_folder", "max_num_timeout")}
+    )
+    Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    shortest = shortest_timeout_min(params["signal_delay_s"])
+    if params["timeout_min"] < shortest:
+        log.warning(
+            "hydra.launcher.timeout_min=%s: SLURM's signal to stop (signal_delay_s=%s s before the limit, up to a minute "
+            "earlier) may come before a job has started training; use at least %d", params["timeout_min"], params["signal_delay_s"], shortest,
+        )
+    state = Singleton.get_state()
+    for point in todo:
+        log.info("\t#%d : %s", point.idx, " ".join(filter_overrides(point.overrides)))
+    try:
+        jobs = executor.map_array(launcher, *zip(*[(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for p in todo]))
+    except FailedJobError as err:  # sbatch's own message: a partition, GPU or memory it cannot give
+        asked = ", ".join(f"{k}={params.get(k)}" for k in ("partition", "cpus_per_task", "gpus_per_task", "mem_gb", "timeout_min"))
+        raise SystemExit(f"SLURM refused the sweep's jobs ({asked}): {str(err).strip().splitlines()[-1]}") from None
+    log.info("submitted %d job(s) to SLURM: %s (squeue --jobs=%s)", len(jobs), " ".join(j.job_id for j in jobs), jobs[0].job_id.split("_")[0])
+    return jobs
+
+
+def shortest_timeout_min(signal_delay_s: int) -> int:
+    """The shortest time limit that leaves a job its start-up (imports, about 15 s) before the
+    signal SLURM sends signal_delay_s, give or take its one-minute timer, before the limit."""
+    return math.ceil((signal_delay_s + 60) / 60) + 1
+
+
+def wait(launcher: Any, jobs: list, todo: list[Point]) -> dict[int, JobReturn]:
+    """Wait for every job. squeue, asked now and then, tells why a job stays pending (said once
+    when waiting will not help) and which jobs left the queue without a trace in sacct (an array
+    task cancelled before it started has none): those end a few seconds later."""
+    left, returns, told = dict(zip(jobs, todo)), {}, set()
+    names = {job.job_id: point.run_dir.name for job, point in left.items()}
+    started, check, gone, seen = time.monotonic(), time.monotonic() + 3, {}, {}
+    while left:
+        now = time.monotonic()
+        if now >= check:
+            listed = queue([job.job_id for job in left])
+            if listed is not None:
+                warn_stuck({i: reason for i, (state, reason) in listed.items() if state == "PENDING"}, names, told)
+                gone = {job: gone.get(job, now) for job in left if job.job_id not in listed}
+                seen |= {i: state for i, (state, _) in listed.items()}
+            check = now + min(30, max(3, (now - started) / 10))  # every 3 s at first, every 30 s after 5 min
+        for job in [job for job in left if job.done() or now - gone.get(job, now) > GONE_S]:
+            point = left.pop(job)
+            returns[point.idx] = outcome(launcher, job, point, seen.get(job.job_id, "PENDING"))
+        if left:
+            time.sleep(1)
+    return returns
+
+
+def outcome(launcher: Any, job: Any, point: Point, last_seen: str) -> JobReturn:
+    """A finished job's JobReturn: its own, or, when SLURM ended it first, a recorded point."""
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    error = None
+    if job.paths.result_pickle.exists() or job.state.startswith("COMPLETED"):
+        try:
+            return job.results()[0]
+        except FailedJobError as err:  # raised outside the run (dltips.launch.job.run catches the run's own)
+            error = str(err)
+        except UncompletedJobError:
+            pass
+    state = job.state
+    if state == "UNKNOWN":  # no accounting record: a task cancelled before it started, or no sacct
+        state = f"left the queue when {last_seen}, and sacct has no record of it"
+    status = record_ended(point.run_dir, job.job_id, state, error)
+    log.warning("SLURM job %s ended before its run did (%s): %s is %s", job.job_id, state, point.run_dir, status)
+    return job_return(launcher, point, math.nan)
+
+
+def stuck(reason: str) -> str | None:
+    """What a pending reason means when waiting will not cure it; None when it will."""
+    if reason in STUCK:
+        return STUCK[reason]
+    if "PerJob" in reason:  # QOSMaxCpuPerJobLimit, AssocMaxWallDurationPerJobLimit, ...
+        return "it is above a per-job limit of its QOS or account"
+    return None
+
+
+def finished(run_dir: Path) -> dict | None:
+    """The run's metrics.json when the run ended on its own (completed or diverged)."""
+    try:
+        report = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if report.get("status") in FINISHED else None
+
+
+def objective(report: dict) -> float:
+    """The value a finished point returns to the sweeper (dltips.launch.job.run's: val/acc)."""
+    value = report.get("metrics", {}).get("val/acc")
+    return float("nan") if value is None else float(value)
+
+
+def record_ended(run_dir: Path, job_id: str, state: str, error: str | None = None) -> str:
+    """A job SLURM ended without the run's own result (`state`: sacct's, `error`: the trace of
+    an exception raised outside the run): keep what the run recorded (a final status, or
+    `interrupted` with a last.pt to go on from), else record it; returns the status it has."""
+    try:
+        report = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        report = {}
+    status = report.get("status")
+    if status in (*FINISHED, "failed") or (status == "interrupted" and (run_dir / "last.pt").is_file()):
+        return status
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if error:
+        status, message = "failed", f"SLURM job {job_id} ({state}) raised: {error.strip().splitlines()[-1]}"
+        (run_dir / "error.txt").write_text(error)
+    else:
+        status, message = "cancelled", f"SLURM job {job_id} ended before the run did: {state}{HINTS.get(state.split()[0], '')}"
+    record = {"status": status, "message": message, "metrics": {}}
+    temporary = run_dir / f".metrics.json.{os.getpid()}"
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    temporary.replace(run_dir / "metrics.json")
+    return status
+
+
+def queue(job_ids: list[str]) -> dict[str, tuple[str, str]] | None:
+    """squeue's state and reason of each of these jobs still in the queue (array tasks one by
+    one); None when squeue cannot say."""
+    arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
+    try:
+        done = subprocess.run(
+            ["squeue", "--noheader", "--array", "--format=%i|%T|%r", "--jobs", ",".join(arrays)],
+            capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode:  # every job gone and purged reads "Invalid job id specified"
+        return {} if "Invalid job id" in done.stderr else None
+    rows = (line.split("|") for line in done.stdout.splitlines())
+    return {row[0]: (row[1], row[2]) for row in rows if len(row) == 3}
+
+
+def warn_stuck(reasons: dict[str, str], names: dict[str, str], told: set[tuple[str, str]]) -> None:
+    """Warn once per job and reason about jobs pending for a reason that waiting does not cure
+    (`names`: job id -> the point's run directory name)."""
+    by_reason: dict[str, list[str]] = {}
+    for job_id, reason in reasons.items():
+        if stuck(reason) and (job_id, reason) not in told:
+            told.add((job_id, reason))
+            by_reason.setdefault(reason, []).append(job_id)
+    for reason, ids in by_reason.items():
+        shown = ", ".join(f"{i} ({names.get(i, '?')})" for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        log.warning("%d SLURM job(s) pending (%s) and will not start as asked: %s. Jobs: %s", len(ids), reason, stuck(reason), shown)

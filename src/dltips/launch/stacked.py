@@ -1,0 +1,167 @@
+"""`hydra/launcher=stacked`: a sweep's jobs trained in stacks of compatible configs.
+
+Every job is first set up as Hydra's basic launcher sets it up (its directory, .hydra/, its
+config checked against an earlier attempt: skipped when finished, resumed when interrupted);
+then the jobs whose configs may train together (dltips.engine.members.stack_key) are trained as one
+stack each, at most `max_members` at a time, through the one training loop. Each job's
+directory ends up as the basic launcher leaves it, so dltips-compare and TensorBoard cannot
+tell the difference. A job that fits no stack, and one resumed from its last.pt, trains alone.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import (
+    JobReturn,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
+from hydra.types import HydraContext as Hydra
+from omegaconf import DictConfig, open_dict
+
+from dltips.run import checkpoint
+from dltips.config.validate import ConfigError, use_aliases
+from dltips.run.interrupt import Interrupted
+from dltips.engine.members import HydraContext, stack_key
+from dltips.run.resume import resume_config
+from dltips.run.rundir import finished_value, redo
+from dltips.engine.seeds import train_seeds
+from dltips.launch.sweep import log_failure, record_failure
+from dltips.train import command_line_overrides, hydra_context, train_members
+
+log = logging.getLogger("dltips")
+
+
+@dataclass
+class Pending:
+    """A job set up and waiting for its stack."""
+
+    cfg: DictConfig
+    context: HydraContext
+    key: str  # jobs with equal keys train together; "" trains alone
+    log_file: Path  # the job's train.log
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+
+def prepare(cfg: DictConfig) -> Pending | float:
+    """The task function of the set-up pass, run by Hydra inside the job's own context: a
+    finished job's val/acc, or the job to train. A job whose config is rejected here is recorded
+    as dltips.launch.job.run records it."""
+    hydra = HydraConfig.get()
+    out = Path(hydra.runtime.output_dir)
+    try:
+        value = finished_value(cfg)
+        if value is not None:
+            return value
+        cfg = resume_config(use_aliases(redo(cfg)), command_line_overrides(cfg))
+        with open_dict(cfg):  # Hydra's context is the job's only now
+            cfg.output_dir = str(out)
+        alone = cfg.get("resume") or cfg.trainer.seeds != 1
+        key = "" if alone else stack_key(cfg)
+        return Pending(cfg, HydraContext(*hydra_context()), key, out / f"{hydra.job.name}.log")
+    except Exception as err:
+        log_failure(err)
+        record_failure(out, err)
+    return math.nan
+
+
+def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, max_members: int) -> list[JobReturn]:
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    log.info("Launching %d jobs in stacks of up to %d", len(job_overrides), max_members)
+    returns, pending = [], []
+    for i, overrides in enumerate(job_overrides):
+        idx = initial_job_idx + i
+        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        sweep_config = hydra.config_loader.load_sweep_config(config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
+        ret = run_job(hydra_context=hydra, task_function=prepare, config=sweep_config, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
+        returns.append(ret)
+        if isinstance(ret.return_value, Pending):
+            pending.append((i, ret.return_value))
+    if pending:  # the jobs' own log format while the stacks train (file handlers: logs_to)
+        configure_log(returns[pending[0][0]].hydra_cfg.hydra.job_logging, config.hydra.verbose)
+    for group in stacks(pending, max_members):
+        for (i, _), value in zip(group, train_stack([p for _, p in group])):
+            returns[i].return_value = value
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    return returns
+
+
+def stacks(pending: list[tuple[int, Pending]], max_members: int) -> list[list[tuple[int, Pending]]]:
+    """Jobs grouped by stack key in sweep order, at most max_members per group."""
+    groups: dict[str, list] = {}
+    for i, p in pending:
+        groups.setdefault(p.key or f"alone {i}", []).append((i, p))
+    return [group[j : j + max_members] for group in groups.values() for j in range(0, len(group), max_members)]
+
+
+def train_stack(group: list[Pending]) -> list[float]:
+    """Train the group together; returns each job's val/acc (NaN where it failed or diverged).
+    A config error is found job by job, so that one bad job fails alone."""
+    with logs_to(group):
+        if len(group) > 1:
+            log.info("training %d jobs together: %s", len(group), ", ".join(p.out.name for p in group))
+        try:
+            if group[0].cfg.trainer.seeds != 1:  # a job of several seeds, alone (its key is "")
+                return [value_of({"metrics": train_seeds(group[0].cfg, group[0].context)})]
+            ms = train_members([p.cfg for p in group], [p.context for p in group])
+            return [value_of(m.report) for m in ms.members]
+        except Interrupted as err:
+            log.warning("interrupted by %s", err.message)
+            raise SystemExit(err.exit_code) from None
+        except (ConfigError, checkpoint.CheckpointError) as err:
+            if len(group) > 1:
+                return [value for p in group for value in train_stack([p])]
+            log_failure(err)
+            record_failure(group[0].out, err)
+        except Exception as err:
+            log_failure(err)
+            for p in group:
+                record_failure(p.out, err)
+    return [math.nan] * len(group)
+
+
+def value_of(report: dict) -> float:
+    value = report["metrics"].get("val/acc")
+    return math.nan if value is None else value
+
+
+@contextmanager
+def logs_to(group: list[Pending]) -> Iterator[None]:
+    """The stack's log lines into every member's train.log, a line about one member (its
+    epochs: dltips.engine.recorder.log_to_file) into its own only, as each job alone writes its log."""
+    root = logging.getLogger()
+    previous = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+    formatter = previous[0].formatter if previous else None
+    for h in previous:
+        root.removeHandler(h)
+    handlers = []
+    for p in group:
+        handler = logging.FileHandler(p.log_file, mode="a")
+        handler.setFormatter(formatter)
+        handler.addFilter(lambda record, own=p.out: getattr(record, "run_dir", None) in (None, own))
+        handlers.append(handler)
+        root.addHandler(handler)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            root.removeHandler(h)
+            h.close()
+        for h in previous:
+            root.addHandler(h)

@@ -1,0 +1,94 @@
+"""Sweeps: jobs that share the machine's cores, a failing job recorded in its own directory,
+and what a finished multirun leaves behind: summary.csv, summary.md and curves.png in the sweep
+directory, and a non-zero exit naming every job that failed or did not finish (interrupted,
+cancelled by SLURM: re-running the sweep into its directory continues those)."""
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from dltips.engine import threads
+from dltips.observe.hparams import chosen_groups, write_sweep_experiment
+from dltips.observe.writer import write_json
+from dltips.config.plan import Plan
+
+log = logging.getLogger("dltips")
+
+
+class SweepSummary(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before any job: the sweep's plan (what it varies, which names its jobs) and its
+        HPARAMS table at the sweep's root."""
+        hydra = config.hydra
+        sweep_dir = Path(hydra.sweep.dir)
+        plan = Plan.of(
+            list(hydra.overrides.task),
+            dict(hydra.sweeper.get("params") or {}),
+            excluded=list(hydra.job.config.override_dirname.exclude_keys),
+            numbered="BasicSweeper" not in str(hydra.sweeper.get("_target_", "")),
+        )
+        plan.save(sweep_dir)
+        write_sweep_experiment(sweep_dir, config, chosen_groups(hydra.runtime.choices), list(hydra.overrides.task), plan)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        from dltips.observe.compare import (  # matplotlib and friends: only when a sweep ends
+            FINISHED,
+            summarize,
+        )
+
+        rows = summarize(sweep_dir)
+        log.info("sweep summary: %s", sweep_dir / "summary.md")
+        failed = [row["run"] for row in rows if row["status"] == "failed"]
+        unfinished = [f"{row['run']} ({row['status']})" for row in rows if row["status"] not in (*FINISHED, "failed")]
+        problems = []
+        if failed:
+            problems.append(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)} (see error.txt in each)")
+        if unfinished:
+            problems.append(
+                f"{len(unfinished)} of {len(rows)} jobs did not finish: {', '.join(unfinished)} "
+                f"(re-running the sweep with hydra.sweep.dir={sweep_dir} continues them)"
+            )
+        if problems:
+            raise SystemExit("; ".join(problems))
+
+
+def share_cores(launcher: DictConfig) -> None:
+    """Jobs running side by side (the joblib launcher) split the cores between them instead of
+    each starting one torch thread per core and oversubscribing the CPU: the share is the most
+    threads a job uses (dltips.engine.threads.cap)."""
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs") or -1
+    parallel = min(cores, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)  # joblib: -1 = all cores
+    threads.cap = max(1, cores // max(1, parallel))
+    torch.set_num_threads(threads.cap)
+
+
+def log_failure(err: BaseException) -> None:
+    """A job's failure in the log: a bad config or checkpoint in one line, anything else with
+    its traceback."""
+    from dltips.run.checkpoint import CheckpointError
+    from dltips.config.errors import ConfigError
+
+    if isinstance(err, (ConfigError, CheckpointError)):
+        log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
+    else:
+        log.error("job failed", exc_info=err)
+
+
+def record_failure(run_dir: Path, err: BaseException) -> None:
+    """A failed job's error.txt and `failed` metrics.json, for the summary and a re-run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)) + f"{type(err).__name__}: {err}\n")
+    write_json(run_dir / "metrics.json", {"status": "failed", "message": f"{type(err).__name__}: {err}", "metrics": {}})

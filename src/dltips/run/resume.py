@@ -1,0 +1,216 @@
+"""Continuing a run: `resume=<run dir>` with the run's own config, from its last.pt, in its own
+directory, to exactly the weights and metrics of a run never stopped (on CPU).
+
+A checkpoint is written at the end of an epoch, or in the middle of one when the run is
+interrupted (Ctrl-C, SIGTERM): then it also holds the epoch's batch order and how many of its
+batches were trained, and the resumed run trains the rest of that epoch first.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from dltips.run import checkpoint
+from dltips.config.validate import CONFIG_DIR, ConfigError, compose_train
+from dltips.nn.stacked import (
+    member_optimizer_state,
+    member_state,
+    stacked_optimizer_state,
+)
+
+if TYPE_CHECKING:
+    from dltips.engine.members import Members
+
+# What may change when a run is continued: how long it trains, and how progress is shown.
+RESUME_OVERRIDES = ("resume", "trainer.max_epochs", "trainer.progress")
+# Keys that say where a run is, not what it trains.
+WHERE = ("output_dir", "resume")
+# Keys that change what a run writes or how fast, not the weights it trains: a checkpoint may be
+# continued with other values of these (and only of these).
+# (trainer.seeds: a member's own config always says 1; trainer.ensemble is its old name.)
+OUTPUT_ONLY = tuple(
+    f"trainer.{key}"
+    for key in ("max_epochs", "progress", "checkpoint_every_n_epochs", "log_every_n_steps", "weight_histograms", "threads", "seeds", "ensemble")
+) + ("eval_subnetworks", "ensemble_eval")  # what is scored at the end (ensemble_eval: its old name)
+
+
+@dataclass
+class Position:
+    """Where a run goes on: the epoch, the optimizer steps taken, and inside an interrupted
+    epoch its batch order and the batches already trained (else None and 0)."""
+
+    epoch: int = 0
+    step: int = 0
+    order: torch.Tensor | None = None
+    batch: int = 0
+
+
+def changed_keys(cfg: DictConfig, overrides: list[str] | None) -> dict[str, object]:
+    """What the caller asked to change next to `resume`: the command line's overrides, or for
+    Python callers (no command line) every key whose value differs from the defaults."""
+    if overrides is not None:
+        pairs = [item.lstrip("+~").partition("=") for item in overrides]
+        return {key: value for key, _, value in pairs if not key.startswith("hydra")}
+    defaults = OmegaConf.to_container(compose_train([f"resume='{cfg.resume}'"], cfg.output_dir), resolve=True)
+    given = OmegaConf.to_container(cfg, resolve=True)
+    return {key: value for key, value in flatten(given).items() if flatten(defaults).get(key) != value}
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictConfig:
+    """`resume=<run dir>`: that run's saved config, in its directory. Only trainer.max_epochs
+    (to train a run longer) and trainer.progress may be given with it; anything else is an
+    error, since the saved config, not the given one, is what the checkpoint was trained with."""
+    if not cfg.get("resume"):
+        return cfg
+    run_dir = Path(cfg.resume)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"Invalid resume: {str(run_dir)!r}; allowed: a run directory holding config.yaml and last.pt")
+    changed = changed_keys(cfg, overrides)
+    for key, value in changed.items():
+        if key not in (*RESUME_OVERRIDES, *WHERE):
+            raise ConfigError(
+                f"Invalid {key}: {value!r} with resume; allowed with resume: only trainer.max_epochs (train longer) "
+                f"and trainer.progress: a run continues with its own config ({run_dir / 'config.yaml'})"
+            )
+    try:
+        saved = OmegaConf.load(run_dir / "config.yaml")
+    except Exception as err:  # yaml's scanner and parser errors share no base class worth naming
+        raise ConfigError(f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); allowed: the config.yaml the run wrote") from err
+    # A run saved before a trainer key existed resumes with that key's default.
+    saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
+    if "trainer.max_epochs" in changed:
+        saved.trainer.max_epochs = cfg.trainer.max_epochs
+    saved.trainer.progress = cfg.trainer.progress
+    saved.output_dir, saved.resume = str(run_dir), str(run_dir)
+    return saved
+
+
+def trained_with(cfg: DictConfig) -> dict:
+    """The config a checkpoint records: what it trained with, for checking a resume against."""
+    config = flatten(OmegaConf.to_container(cfg, resolve=True))
+    return {k: v for k, v in config.items() if k not in (*WHERE, *OUTPUT_ONLY)}
+
+
+def check_same_run(cfg: DictConfig, state: dict, path: Path) -> None:
+    """config.yaml edited after the run (an optimizer swapped, a layer widened) would load the
+    checkpoint into another run: name the first key that differs."""
+    recorded = state.get("config")
+    if recorded is None:  # written before checkpoints recorded their config
+        return
+    now = trained_with(cfg)
+    recorded = {k: v for k, v in recorded.items() if k not in (*WHERE, *OUTPUT_ONLY)}  # as older versions' lists were
+    for key in sorted(set(recorded) | set(now)):
+        if recorded.get(key) != now.get(key):
+            raise ConfigError(
+                f"Invalid {key}: {now.get(key)!r} in {Path(cfg.output_dir) / 'config.yaml'}; allowed: "
+                f"{recorded.get(key)!r}, what {path} was trained with"
+            )
+
+
+def member_checkpoint(ms: Members, k: int, at: Position) -> dict:
+    """Everything member k goes on from, as a run alone holds it (a stacked member's slice of
+    the weights and optimizer state, its dropout generator as torch's default one, its row of
+    the batch order). `at.epoch` is the last epoch finished, or the one interrupted when
+    `at.order` is set."""
+    m = ms.members[k]
+    rng = checkpoint.rng_state(m.shuffle)
+    if m.dropout_rng is not None:
+        if ms.device.type == "cuda":
+            rng["cuda"][ms.device.index or torch.cuda.current_device()] = m.dropout_rng.get_state()
+        else:
+            rng["torch"] = m.dropout_rng.get_state()
+    order = at.order[k] if at.order is not None and ms.stacked else at.order
+    if m.recorded is None:
+        m.recorded = trained_with(m.cfg)
+    return {
+        "epoch": at.epoch,
+        "step": at.step,
+        "order": order,
+        "batch": at.batch,
+        "config": m.recorded,
+        "model": member_state(ms.model.state_dict(), k) if ms.stacked else ms.model.state_dict(),
+        "optimizer": member_optimizer_state(ms.optimizer, k) if ms.stacked else ms.optimizer.state_dict(),
+        "early_stopping": m.stopper.state_dict(),
+        "initial_weights": m.flow.initial if m.flow else [],
+        "gradient_flow": m.flow.history() if m.flow else None,
+        "rng": rng,
+    }
+
+
+def restore(ms: Members, resumed: list[int]) -> Position:
+    """Load the last.pt of each resumed member into its part of the objects; returns where the
+    running ones go on (the same place for all: they were saved together)."""
+    states, at = {}, {}
+    for k in resumed:
+        m = ms.members[k]
+        path = m.out / "last.pt"
+        state = states[k] = checkpoint.load(path)
+        check_same_run(m.cfg, state, path)
+        try:
+            if ms.stacked:
+                params = ms.model.state_dict()
+                for name, value in state["model"].items():
+                    if params[name][k].shape != value.shape:
+                        raise RuntimeError(f"size mismatch for {name}: {tuple(value.shape)} saved, {tuple(params[name][k].shape)} now")
+                    params[name][k].copy_(value)
+            else:
+                ms.model.load_state_dict(state["model"])
+                ms.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise checkpoint.CheckpointError(f"{path} does not fit the run's config.yaml: {first}") from err
+        m.stopper.load_state_dict(state["early_stopping"])
+        if m.flow and state["initial_weights"]:
+            m.flow.initial = [w.to(ms.device) for w in state["initial_weights"]]
+        if m.flow and state.get("gradient_flow"):  # checkpoints written before it was kept have none
+            m.flow.load_history(*state["gradient_flow"])
+        checkpoint.set_rng_state(state["rng"], m.shuffle)
+        if m.dropout_rng is not None:
+            m.dropout_rng.set_state(state["rng"]["cuda"][ms.device.index or 0] if ms.device.type == "cuda" else state["rng"]["torch"])
+        if m.status == "running":
+            at[k] = (state["epoch"], state["step"], state["batch"])
+    if len(set(at.values())) > 1:
+        where = ", ".join(f"{ms.members[k].out} at epoch {e} step {s}" for k, (e, s, _) in at.items())
+        raise checkpoint.CheckpointError(f"the members' last.pt files were written at different points ({where}); resume each alone")
+    if not at:
+        return Position()
+    source = next(iter(at))  # a running member: its counters (Adam's step) are the stack's
+    if ms.stacked:  # members without a checkpoint (finished before writing one) take its place
+        full = [states.get(k, states[source]) for k in range(len(ms.members))]
+        ms.optimizer.load_state_dict(stacked_optimizer_state(ms.optimizer, [s["optimizer"] for s in full], source))
+    first = states[source]
+    if first.get("order") is not None:  # interrupted inside this epoch
+        order = torch.stack([first["order"] if s.get("order") is None else s["order"] for s in full]) if ms.stacked else first["order"]
+        return Position(first["epoch"], first["step"], order.to(ms.device), first["batch"])
+    return Position(first["epoch"] + 1, first["step"])
+
+
+def drop_newer_best(best: Path, first_epoch: int) -> None:
+    """With last.pt every N epochs, best.pt can come from an epoch after it, which the resumed
+    run trains again: that best.pt belongs to the killed run's future, not to this one."""
+    if best.is_file() and checkpoint.load(best)["epoch"] >= first_epoch:
+        best.unlink()
+
+
+def after_last_event_file(run_dir: Path) -> None:
+    """TensorBoard reads a run's event files in name order, and names start with the creation
+    second: a resumed run's file must not share its second with the file of the run it
+    continues, or its purge of the killed run's last steps is read before them."""
+    newest = max((int(p.name.split(".")[3]) for p in run_dir.glob("events.out.tfevents.*")), default=0)
+    while int(time.time()) <= newest:
+        time.sleep(0.05)
