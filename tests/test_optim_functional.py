@@ -8,7 +8,7 @@ from torch import nn
 
 from dltips.optim import functional as F
 from dltips.optim.functional import over_members
-from dltips.optim.per_member import PER_MEMBER, step_dtype
+from dltips.optim.torch_optimizers import PER_MEMBER, step_dtype
 
 K, STEPS = 3, 6
 SHAPES = [(4, 3), (3,)]
@@ -21,8 +21,14 @@ CASES = {
     "adam": (torch.optim.Adam, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2, amsgrad=False, maximize=False)),
     "adam-amsgrad": (torch.optim.Adam, dict(lr=1e-2, betas=(0.9, 0.9), eps=1e-8, weight_decay=0.0, amsgrad=True, maximize=True)),
     "adamw": (torch.optim.AdamW, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=False)),
-    "rmsprop": (torch.optim.RMSprop, dict(lr=1e-2, alpha=0.9, eps=1e-6, weight_decay=1e-2, momentum=0.5, centered=True, maximize=False)),
-    "rmsprop-plain": (torch.optim.RMSprop, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=True)),
+    "rmsprop": (
+        torch.optim.RMSprop,
+        dict(lr=1e-2, alpha=0.9, eps=1e-6, weight_decay=1e-2, momentum=0.5, centered=True, maximize=False),
+    ),
+    "rmsprop-plain": (
+        torch.optim.RMSprop,
+        dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=True),
+    ),
     "adagrad": (
         torch.optim.Adagrad,
         dict(lr=0.1, lr_decay=0.1, weight_decay=1e-2, eps=1e-6, initial_accumulator_value=0.1, maximize=True),
@@ -37,7 +43,9 @@ def initial_state(name: str, p: torch.Tensor, s: dict) -> dict:
         return {}  # the momentum buffer comes from the first gradient
     step = {"step": torch.tensor(0.0)}
     if name in ("adam", "adamw"):
-        return step | {"exp_avg": zeros, "exp_avg_sq": zeros.clone()} | ({"max_exp_avg_sq": zeros.clone()} if s["amsgrad"] else {})
+        return (
+            step | {"exp_avg": zeros, "exp_avg_sq": zeros.clone()} | ({"max_exp_avg_sq": zeros.clone()} if s["amsgrad"] else {})
+        )
     if name == "rmsprop":
         momentum = {"momentum_buffer": zeros.clone()} if torch.is_tensor(s["momentum"]) or s["momentum"] > 0 else {}
         return step | {"square_avg": zeros} | momentum | ({"grad_avg": zeros.clone()} if s["centered"] else {})
@@ -60,8 +68,16 @@ def functional_step(name: str, params: list, grads: list, states: list[dict], s:
     elif name in ("adam", "adamw"):
         beta1, beta2 = s.pop("betas")
         F.adam(
-            params, grads, column("exp_avg"), column("exp_avg_sq"), column("max_exp_avg_sq"), column("step"),
-            beta1=beta1, beta2=beta2, decoupled_weight_decay=name == "adamw", **s
+            params,
+            grads,
+            column("exp_avg"),
+            column("exp_avg_sq"),
+            column("max_exp_avg_sq"),
+            column("step"),
+            beta1=beta1,
+            beta2=beta2,
+            decoupled_weight_decay=name == "adamw",
+            **s,
         )
     elif name == "rmsprop":
         F.rmsprop(params, grads, column("square_avg"), column("grad_avg"), column("momentum_buffer"), column("step"), **s)

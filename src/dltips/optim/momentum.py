@@ -7,7 +7,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
-from dltips.optim.per_member import applies, over_members
+from dltips.optim.functional import applies, over_members
 
 
 class Momentum(Optimizer):
