@@ -6,6 +6,7 @@ seed), the published number, a figure and a verdict per claim.
 Each verdict rule is written down next to its claim, before any number is seen, and is
 reported as measured: a claim that does not hold says so.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from lecture.lab import Lab, default_root, write_report
 from lecture.studies import STUDIES
-
 
 SEEDS = 5  # per variant in the full reproduction; --quick runs 2
 

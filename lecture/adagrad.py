@@ -1,5 +1,6 @@
 """Adagrad as the lecture argues for it: the contrast between a parameter's gradients, and the root
 mean square of past gradients as a cheap estimate of the second derivative."""
+
 from __future__ import annotations
 
 import torch
@@ -8,9 +9,9 @@ from torch import nn
 from torch.func import grad, jvp, vmap
 
 from dltips.config.validate import compose_train
+from dltips.optim import Adagrad
 from lecture.figures_training import adagrad_contrast_figure, curvature_figure
 from lecture.lab import Lab, Section, fmt, mean_ci, table
-from dltips.optim import Adagrad
 
 # The lecture's two parameters: the same last gradient 0.1 after small and after large ones.
 SEQUENCES = {"small gradients": (0.001, 0.001, 0.003, 0.002, 0.1), "large gradients": (10.8, 20.9, 31.7, 12.1, 0.1)}
@@ -65,7 +66,9 @@ def sigma(optimizer: Adagrad, p: torch.Tensor) -> torch.Tensor:
 
 
 def spearman(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    return float(stats.spearmanr(torch.cat([t.flatten() for t in a]).numpy(), torch.cat([t.flatten() for t in b]).numpy())[0])
+    return float(
+        stats.spearmanr(torch.cat([t.flatten() for t in a]).numpy(), torch.cat([t.flatten() for t in b]).numpy())[0]
+    )
 
 
 def curvature_run(seed: int, last: int) -> dict:
@@ -92,8 +95,11 @@ def curvature_run(seed: int, last: int) -> dict:
                 out["sigma"][step] = spearman([sigma(optimizer, p) for p in params], h)
                 out["gradient"][step] = spearman([p.grad.abs() for p in params], h)
                 if step == last:
-                    out["scatter"] = (torch.cat([sigma(optimizer, p).flatten() for p in params]).numpy(),
-                                      torch.cat([t.flatten() for t in h]).numpy(), [p.numel() for p in params])
+                    out["scatter"] = (
+                        torch.cat([sigma(optimizer, p).flatten() for p in params]).numpy(),
+                        torch.cat([t.flatten() for t in h]).numpy(),
+                        [p.numel() for p in params],
+                    )
             if step == last:
                 break
     return out
@@ -107,7 +113,11 @@ def adagrad(lab: Lab) -> list[Section]:
     contrast = ada[small][-1] / ada[large][-1]
     # The large sequence's 12.1 against the small one's 0.1: a 121× larger gradient, a smaller step.
     inverted = ada[large][3] < ada[small][-1]
-    rows = [[k, t, f"{g:g}", f"{gd[k][t]:.4g}", f"{ada[k][t]:.4g}"] for k, seq in SEQUENCES.items() for t, g in enumerate(seq)]
+    rows = [
+        [k, t, f"{g:g}", f"{gd[k][t]:.4g}", f"{ada[k][t]:.4g}"]
+        for k, seq in SEQUENCES.items()
+        for t, g in enumerate(seq)
+    ]
 
     last = STEPS[-1] if not lab.quick else 300
     runs = [curvature_run(seed, last) for seed in range(lab.seeds)]
@@ -127,12 +137,23 @@ def adagrad(lab: Lab) -> list[Section]:
             headline=f"step for the last gradient 0.1, Adagrad: {ada[small][-1]:.3f}η after small gradients vs "
             f"{ada[large][-1]:.4f}η after large ones ({contrast:.0f}×); gradient descent 0.1η both; the 12.1 gets "
             f"{ada[large][3]:.3f}η",
-            table=table(["sequence", "t", "g^t", "gradient descent step: η·g^t (η = 1)", "Adagrad step: η·g^t / √Σ_{i≤t} (g^i)²"], rows),
+            table=table(
+                [
+                    "sequence",
+                    "t",
+                    "g^t",
+                    "gradient descent step: η·g^t (η = 1)",
+                    "Adagrad step: η·g^t / √Σ_{i≤t} (g^i)²",
+                ],
+                rows,
+            ),
             figure=lab.figure(adagrad_contrast_figure(SEQUENCES, gd, ada, contrast), "adagrad_contrast.png"),
             data="the lecture's two gradient sequences (no data set)",
             published="— (the lecture's example; the steps follow from the formula)",
-            notes=["Each step is what dltips.optim.Adagrad (the optimizer=adagrad config's class) does with that gradient "
-                   "set as .grad; tests/test_lecture_more.py checks them against η·g^t/√(Σ_{i≤t} (g^i)²) written out."],
+            notes=[
+                "Each step is what dltips.optim.Adagrad (the optimizer=adagrad config's class) does with that gradient "
+                "set as .grad; tests/test_lecture_more.py checks them against η·g^t/√(Σ_{i≤t} (g^i)²) written out."
+            ],
         ),
         Section(
             title="Adagrad's σ ranks the parameters by their second derivative",
@@ -142,18 +163,23 @@ def adagrad(lab: Lab) -> list[Section]:
             f"correlation between σ and \\|∂²C/∂w²\\| over the parameters at step {last} has its 95% interval over seeds "
             "above 0.7.",
             held=low > 0.7,
-            headline=f"Spearman ρ(σ, \\|∂²C/∂w²\\|): " + ", ".join(f"step {t} {fmt(rho['sigma'][t])}" for t in steps if t in OUTSIDE or t == last)
+            headline="Spearman ρ(σ, \\|∂²C/∂w²\\|): "
+            + ", ".join(f"step {t} {fmt(rho['sigma'][t])}" for t in steps if t in OUTSIDE or t == last)
             + f"; outside check: {', '.join(f'{v} at {t}' for t, v in OUTSIDE.items())}",
-            table=table(["step", "ρ(σ, \\|∂²C/∂w²\\|)", "ρ(\\|∂C/∂w\\| now, \\|∂²C/∂w²\\|)", "outside check: ρ(σ, ·)"],
-                        [[t, fmt(rho["sigma"][t]), fmt(rho["gradient"][t]), OUTSIDE.get(t, "")] for t in steps]),
+            table=table(
+                ["step", "ρ(σ, \\|∂²C/∂w²\\|)", "ρ(\\|∂C/∂w\\| now, \\|∂²C/∂w²\\|)", "outside check: ρ(σ, ·)"],
+                [[t, fmt(rho["sigma"][t]), fmt(rho["gradient"][t]), OUTSIDE.get(t, "")] for t in steps],
+            ),
             figure=lab.figure(curvature_figure(rho, OUTSIDE, runs[0]["scatter"], last), "adagrad_curvature.png"),
             data="mnist1d (3,600 training signals)",
             published="outside check on the same network: ρ = 0.79 at step 10, 0.94 at 300, 0.97 at 3,000",
-            notes=["∂²C/∂w²: the exact diagonal of the Hessian of the mean cross-entropy over the whole training set, "
-                   "for all 1,642 weights and biases: W enters C only through z = W·a, so ∂²C/∂W_ji² = Σ_n a_ni² ∂²C/∂z_nj², "
-                   "with ∂²C/∂z_nj² from one Hessian-vector product per unit (torch.func; checked against "
-                   "torch.autograd.functional.hessian in the tests).",
-                   f"σ: from dltips.optim.Adagrad's state (lr 0.05, batches of 100), {lab.seeds} seeds on one split; "
-                   "ρ(\\|∂C/∂w\\| now, ·) uses the current whole-training-set gradient instead: one gradient, no history."],
+            notes=[
+                "∂²C/∂w²: the exact diagonal of the Hessian of the mean cross-entropy over the whole training set, "
+                "for all 1,642 weights and biases: W enters C only through z = W·a, so ∂²C/∂W_ji² = Σ_n a_ni² ∂²C/∂z_nj², "
+                "with ∂²C/∂z_nj² from one Hessian-vector product per unit (torch.func; checked against "
+                "torch.autograd.functional.hessian in the tests).",
+                f"σ: from dltips.optim.Adagrad's state (lr 0.05, batches of 100), {lab.seeds} seeds on one split; "
+                "ρ(\\|∂C/∂w\\| now, ·) uses the current whole-training-set gradient instead: one gradient, no history.",
+            ],
         ),
     ]

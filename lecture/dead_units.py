@@ -1,14 +1,15 @@
 """Dead ReLUs: a large learning rate kills units for good; the lecture's remedies keep them alive."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from dltips.nn import Maxout
 from dltips.observe.diagnostics import pre_activations
 from lecture.figures_units import dead_units_figure
 from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, paired, table
 from lecture.trained import load
-from dltips.nn import Maxout
 
 # variant -> its overrides of experiment=dead_relu (Adam at 0.03 unless said otherwise)
 VARIANTS = {
@@ -45,25 +46,42 @@ def dead_shares(run: Run) -> tuple[list[float], float]:
     off = [(z <= 0).all(dim=0) for z in pre_activations(model, x)]
     model.zero_grad()
     torch.nn.functional.cross_entropy(model(x), y).backward()
-    grads = [layer.weight.grad[dead].abs().max().item() if dead.any() else 0.0 for layer, dead in zip(model.linears(), off)]
+    grads = [
+        layer.weight.grad[dead].abs().max().item() if dead.any() else 0.0 for layer, dead in zip(model.linears(), off)
+    ]
     return [d.float().mean().item() for d in off], max(grads)
 
 
 def dead_units(lab: Lab) -> Section:
     epochs = lab.epochs(20)
-    runs = {v: lab.run("dead_relu", v.replace(", ", ","), ["experiment=dead_relu", "diagnostics=false", *o,
-                                                            f"trainer.max_epochs={epochs}"])
-            for v, o in VARIANTS.items()}
+    runs = {
+        v: lab.run(
+            "dead_relu",
+            v.replace(", ", ","),
+            ["experiment=dead_relu", "diagnostics=false", *o, f"trainer.max_epochs={epochs}"],
+        )
+        for v, o in VARIANTS.items()
+    }
     measured = {v: [dead_shares(r) for r in rs] for v, rs in runs.items()}
     layers = {v: np.array([shares for shares, _ in m]) for v, m in measured.items()}  # (seeds, layers)
     dead = {v: list(s.mean(axis=1)) for v, s in layers.items()}  # mean over hidden layers, per seed
     acc = {v: [r.metrics["test/acc"] for r in rs] for v, rs in runs.items()}
     grad = max(g for _, g in measured["relu"])
     kills = mean_std(dead["relu"])[0] >= 0.2 and paired(dead["relu"], dead["relu, lr 0.001"])[1] > 0 and grad == 0.0
-    helped = {r: paired(acc[r], acc["relu"])[1] > 0 and mean_std(dead[r])[0] < mean_std(dead["relu"])[0] for r in REMEDIES}
+    helped = {
+        r: paired(acc[r], acc["relu"])[1] > 0 and mean_std(dead[r])[0] < mean_std(dead["relu"])[0] for r in REMEDIES
+    }
     n, train_size = layers["relu"].shape[1], len(load(runs["relu"][0])[1].train[1])
-    rows = [[v, *[fmt(layers[v][:, i], 2) for i in range(n)], fmt(dead[v], 2), fmt(acc[v]),
-             fmt_paired(acc[v], acc["relu"]) if v in REMEDIES else ""] for v in VARIANTS]
+    rows = [
+        [
+            v,
+            *[fmt(layers[v][:, i], 2) for i in range(n)],
+            fmt(dead[v], 2),
+            fmt(acc[v]),
+            fmt_paired(acc[v], acc["relu"]) if v in REMEDIES else "",
+        ]
+        for v in VARIANTS
+    ]
     failed = [r for r in REMEDIES if not helped[r]]
     return Section(
         title="Dead ReLUs stop learning; softplus, a positive bias, leaky ReLU, PReLU and maxout keep units alive",
@@ -78,8 +96,16 @@ def dead_units(lab: Lab) -> Section:
         headline=f"units off everywhere: relu {fmt(dead['relu'], 2)} at lr 0.03 vs {fmt(dead['relu, lr 0.001'], 2)} at 0.001, "
         f"max \\|∂C/∂w\\| into them {grad:.0e}; test acc remedy − relu: "
         + ", ".join(f"{r} {fmt_paired(acc[r], acc['relu'])}" for r in REMEDIES),
-        table=table(["variant (Adam, lr 0.03)", *[f"off, layer {i + 1}" for i in range(n)], "off, mean", "test acc",
-                     "Δ test acc vs relu"], rows),
+        table=table(
+            [
+                "variant (Adam, lr 0.03)",
+                *[f"off, layer {i + 1}" for i in range(n)],
+                "off, mean",
+                "test acc",
+                "Δ test acc vs relu",
+            ],
+            rows,
+        ),
         figure=lab.figure(dead_units_figure(layers, acc, REMEDIES), "dead_relu.png"),
         data="digits (1,797 8×8 images; 270 test)",
         published="— (the lecture's argument; no number)",
@@ -90,7 +116,10 @@ def dead_units(lab: Lab) -> Section:
             "σ(z)), and a maxout unit always passes it to its winning piece, so maxout has none by construction.",
             f"{epochs} epochs, batches of 32, 5 seeds per variant on one split; relu at lr 0.001 is the same network "
             "at Adam's usual rate, for comparison.",
-            *(f"{r} did not help in both respects (off {fmt(dead[r], 2)}, Δ test acc {fmt_paired(acc[r], acc['relu'])}); "
-              f"likely: {LIKELY[r]}." for r in failed),
+            *(
+                f"{r} did not help in both respects (off {fmt(dead[r], 2)}, Δ test acc {fmt_paired(acc[r], acc['relu'])}); "
+                f"likely: {LIKELY[r]}."
+                for r in failed
+            ),
         ],
     )

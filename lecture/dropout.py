@@ -1,13 +1,12 @@
 """Dropout as an ensemble: weight scaling vs averaging sampled sub-networks vs real ensembles."""
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from dltips.run import checkpoint
 from dltips.observe.subnetworks import explicit_ensemble_curve
+from dltips.run import checkpoint, report
 from lecture.figures import dropout_figure
 from lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
 
@@ -27,7 +26,10 @@ def load_members(runs: list[Run]):
 
 def mean_rows(per_seed: list[list[dict]]) -> list[dict]:
     """The sampled-ensemble curve averaged over seeds, row by row (rows share their N)."""
-    return [{key: float(np.mean([rows[i][key] for rows in per_seed])) for key in per_seed[0][i]} for i in range(len(per_seed[0]))]
+    return [
+        {key: float(np.mean([rows[i][key] for rows in per_seed])) for key in per_seed[0][i]}
+        for i in range(len(per_seed[0]))
+    ]
 
 
 def dropout_ensemble(lab: Lab) -> list[Section]:
@@ -36,9 +38,10 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
     sampled, explicit = {}, {}
     for a in acts:
         runs = lab.run("dropout_ensemble", f"{a},dropout", [*base, f"model.activation={a}"])
-        sampled[a] = [json.loads((run.path / "metrics.json").read_text())["subnetworks"] for run in runs]
+        sampled[a] = [report.read(run.path)["subnetworks"] for run in runs]
         plain = lab.run(
-            "dropout_ensemble", f"{a},no_dropout",
+            "dropout_ensemble",
+            f"{a},no_dropout",
             [*base, f"model.activation={a}", "model.dropout=0", "model.input_dropout=0", "eval_subnetworks=false"],
         )
         models, (x, y) = load_members(plain)
@@ -51,16 +54,25 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
     kl_falls = all(x < y for a in acts for x, y in zip(at(a, 100, "arithmetic/kl"), at(a, 1, "arithmetic/kl")))
     match_50 = {a: paired(at(a, 50, "arithmetic/acc"), at(a, 50, "weight_scaling/acc")) for a in acts}
     ws_as_good = {a: paired(at(a, 100, "weight_scaling/acc"), at(a, 100, "arithmetic/acc")) for a in acts}
-    held = kl_falls and all(-0.01 <= low and high <= 0.01 for _, low, high in match_50.values()) \
+    held = (
+        kl_falls
+        and all(-0.01 <= low and high <= 0.01 for _, low, high in match_50.values())
         and all(m >= -0.005 for m, _, _ in ws_as_good.values())
+    )
     ns = [row["n"] for row in sampled["relu"][0]]
     rows = [
-        [a, fmt(at(a, 1, "weight_scaling/acc"), 4), *[fmt(at(a, n, "arithmetic/acc"), 4) for n in ns],
-         f"{explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}"]
+        [
+            a,
+            fmt(at(a, 1, "weight_scaling/acc"), 4),
+            *[fmt(at(a, n, "arithmetic/acc"), 4) for n in ns],
+            f"{explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}",
+        ]
         for a in acts
     ]
     seeds = len(sampled["relu"])
-    figure = lab.figure(dropout_figure({a: mean_rows(sampled[a]) for a in acts}, explicit, seeds), "dropout_ensemble.png")
+    figure = lab.figure(
+        dropout_figure({a: mean_rows(sampled[a]) for a in acts}, explicit, seeds), "dropout_ensemble.png"
+    )
     kl = {a: at(a, 100, "arithmetic/kl") for a in acts}
     _, low, high = paired(kl["maxout"], kl["tanh"])
     return [
@@ -74,14 +86,19 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
             "and weight scaling is on average no more than 0.005 below the mean of 100.",
             held=held,
             headline="acc(mean of 50) − acc(weight scaling): "
-            + ", ".join(f"{a} {fmt_paired(at(a, 50, 'arithmetic/acc'), at(a, 50, 'weight_scaling/acc'), 4)}" for a in acts),
+            + ", ".join(
+                f"{a} {fmt_paired(at(a, 50, 'arithmetic/acc'), at(a, 50, 'weight_scaling/acc'), 4)}" for a in acts
+            ),
             table=table(["activation", "weight scaling", *[f"N={n}" for n in ns], f"ensemble K=1→{seeds}"], rows),
             figure=figure,
             data="mnist5k (3,600 train / 1,000 test), 2×256 units, dropout 0.2 input / 0.5 hidden",
             published="Srivastava et al. 2014: MC averaging matches weight scaling at about k = 50",
             notes=[
                 f"explicit ensembles of {seeds} networks trained without dropout: "
-                + ", ".join(f"{a} {explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}" for a in acts),
+                + ", ".join(
+                    f"{a} {explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}"
+                    for a in acts
+                ),
                 f"{seeds} dropout networks per activation (seeds 0 … {seeds - 1}); the sampled sub-networks share one mask "
                 "per network across the test set (dltips.observe.subnetworks.sample_probs).",
             ],
@@ -95,16 +112,25 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
             held=high < 0,
             headline=f"KL at N = 100: maxout {fmt(kl['maxout'], 4)}, tanh {fmt(kl['tanh'], 4)}; "
             f"maxout − tanh {fmt_paired(kl['maxout'], kl['tanh'], 4)}",
-            table=table(["activation", *[f"KL N={n}" for n in ns]], [[a, *[fmt(at(a, n, "arithmetic/kl"), 4) for n in ns]] for a in acts]),
+            table=table(
+                ["activation", *[f"KL N={n}" for n in ns]],
+                [[a, *[fmt(at(a, n, "arithmetic/kl"), 4) for n in ns]] for a in acts],
+            ),
             figure=figure,
             data="mnist5k (1,000 test)",
             published="Goodfellow et al. 2013: weight scaling is closer to the geometric mean for maxout than for tanh (figure, no table)",
-            notes=["same seed: same split and batch order; maxout and tanh differ in architecture, so not the same init"]
-            + ([] if high < 0 else [
-                "Did not hold at this scale, seed after seed: the likely reason is the training, not the sampling. "
-                "Goodfellow et al. trained large maxout networks to convergence on all of MNIST; these train for "
-                f"{lab.epochs(10)} epochs on 3,600 digits, where maxout's pieces still switch often between nearby inputs, "
-                "so dropping units changes which piece wins and the sub-networks disagree more than tanh's."
-            ]),
+            notes=[
+                "same seed: same split and batch order; maxout and tanh differ in architecture, so not the same init"
+            ]
+            + (
+                []
+                if high < 0
+                else [
+                    "Did not hold at this scale, seed after seed: the likely reason is the training, not the sampling. "
+                    "Goodfellow et al. trained large maxout networks to convergence on all of MNIST; these train for "
+                    f"{lab.epochs(10)} epochs on 3,600 digits, where maxout's pieces still switch often between nearby inputs, "
+                    "so dropping units changes which piece wins and the sub-networks disagree more than tanh's."
+                ]
+            ),
         ),
     ]

@@ -1,5 +1,6 @@
 """Dropout's practical advice: with drop rate p, 1/(1 − p) times the units, longer training, a higher
 learning rate or a larger momentum."""
+
 from __future__ import annotations
 
 from lecture.figures_training import dropout_advice_figure
@@ -28,9 +29,17 @@ def variants(epochs: int) -> dict[str, list[str]]:
 def dropout_advice(lab: Lab) -> Section:
     epochs = lab.epochs(40)
     grid = variants(epochs)
-    acc = {v: [r.metrics["test/acc"] for r in lab.run("dropout_advice", v.split(" (")[0].replace(", ", ",").replace(" ", "_"),
-                                                       ["experiment=dropout_advice", f"trainer.max_epochs={epochs}", *o])]
-           for v, o in grid.items()}
+    acc = {
+        v: [
+            r.metrics["test/acc"]
+            for r in lab.run(
+                "dropout_advice",
+                v.split(" (")[0].replace(", ", ",").replace(" ", "_"),
+                ["experiment=dropout_advice", f"trainer.max_epochs={epochs}", *o],
+            )
+        ]
+        for v, o in grid.items()
+    }
     advice = [v for v in grid if v not in (PLAIN, SAME, CONTROL)]
     diff = {v: paired(acc[v], acc[PLAIN]) for v in advice}
     same_worse = paired(acc[SAME], acc[PLAIN])[2] < 0
@@ -54,10 +63,17 @@ def dropout_advice(lab: Lab) -> Section:
         figure=lab.figure(dropout_advice_figure(acc, PLAIN), "dropout_advice.png"),
         data="mnist1d (3,600 training signals, 1,000 test)",
         published="Srivastava et al. 2014 (MNIST): dropout nets 3×1024 at 1.25–1.35% error vs 1.60% for a standard net",
-        notes=[f"2 hidden ReLU layers, the lecture's momentum (η 0.05, λ 0.9), batches of 100, {epochs} epochs unless "
-               f"said; hidden dropout p = {P} (no input dropout). Beat beyond the noise: {', '.join(beat) or 'none'}.",
-               f"'{CONTROL}' is the control: what the extra units give without dropout."]
-        + ([f"The control beats the best advice variant ({best}) seed by seed, {fmt_paired(acc[CONTROL], acc[best])}: "
-            "at this size the extra units help more without dropout than with it."]
-           if paired(acc[CONTROL], acc[best])[1] > 0 else []),
+        notes=[
+            f"2 hidden ReLU layers, the lecture's momentum (η 0.05, λ 0.9), batches of 100, {epochs} epochs unless "
+            f"said; hidden dropout p = {P} (no input dropout). Beat beyond the noise: {', '.join(beat) or 'none'}.",
+            f"'{CONTROL}' is the control: what the extra units give without dropout.",
+        ]
+        + (
+            [
+                f"The control beats the best advice variant ({best}) seed by seed, {fmt_paired(acc[CONTROL], acc[best])}: "
+                "at this size the extra units help more without dropout than with it."
+            ]
+            if paired(acc[CONTROL], acc[best])[1] > 0
+            else []
+        ),
     )

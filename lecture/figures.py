@@ -5,6 +5,7 @@ a title on every panel and a legend on every panel that shows more than one thin
 axes from 0 to 1, so that a gap of 0.01 looks like one. Each line, band and bar carries its
 name as `gid`, which is what the tests read the colours back by.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from lecture.lab import Run, series
 from dltips.observe.plots import COLORS, colors
+from lecture.lab import Run, series
 
 ACCURACY = (0.0, 1.0)
 REF = "torch_"  # a variant `x` and `torch_x` compute the same thing two ways
@@ -38,8 +39,13 @@ def largest_gap(ours: list[Run], ref: list[Run], tag: str) -> float:
 
 
 def curves_figure(
-    variants: dict[str, list[Run]], tag: str, title: str, ylabel: str,
-    labels: dict[str, str] | None = None, log: bool = False, ylim: tuple[float, float] | None = None,
+    variants: dict[str, list[Run]],
+    tag: str,
+    title: str,
+    ylabel: str,
+    labels: dict[str, str] | None = None,
+    log: bool = False,
+    ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """Mean ± std over seeds of a per-epoch curve, one colour per variant name. Where both `x` and
     `torch_x` are present they coincide: torch's is drawn wide and solid, ours (`x`, labelled by
@@ -59,8 +65,14 @@ def curves_figure(
         ax.plot(epoch, mean, color=c, lw=5 if wide else 1.6, alpha=0.45 if wide else 1.0, label=label, gid=name)
         ax.fill_between(epoch, mean - std, mean + std, color=c, alpha=0.15, gid=name)
     seeds = len(next(iter(variants.values())))
-    finish(ax, f"{title}\n(mean ± std over {seeds} seed{'s' * (seeds > 1)})", "epoch", ylabel,
-           yscale="log" if log else "linear", ylim=ylim)
+    finish(
+        ax,
+        f"{title}\n(mean ± std over {seeds} seed{'s' * (seeds > 1)})",
+        "epoch",
+        ylabel,
+        yscale="log" if log else "linear",
+        ylim=ylim,
+    )
     return fig
 
 
@@ -72,10 +84,20 @@ def vanishing_figure(grad: dict[str, np.ndarray], moved: dict[str, np.ndarray]) 
         layers = np.arange(1, len(grad[a]) + 1)
         left.plot(layers, grad[a], marker="o", color=COLORS[a], label=a, gid=a)
         right.plot(layers, moved[a], marker="o", color=COLORS[a], label=a, gid=a)
-    finish(left, "Gradient per layer near the random start", "layer l (1 = next to the input)",
-           "‖∂C/∂W‖ of layer l at the first logged step (log)", yscale="log")
-    finish(right, "How far each layer's weights moved in training", "layer l (1 = next to the input)",
-           "‖W − W₀‖ / ‖W₀‖ of layer l at the end (log)", yscale="log")
+    finish(
+        left,
+        "Gradient per layer near the random start",
+        "layer l (1 = next to the input)",
+        "‖∂C/∂W‖ of layer l at the first logged step (log)",
+        yscale="log",
+    )
+    finish(
+        right,
+        "How far each layer's weights moved in training",
+        "layer l (1 = next to the input)",
+        "‖W − W₀‖ / ‖W₀‖ of layer l at the end (log)",
+        yscale="log",
+    )
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     n = len(next(iter(grad.values())))
@@ -94,19 +116,29 @@ def grouped_bars(ax: Axes, groups: list[str], values: dict[str, list[list[float]
     ax.set_xticks(x, groups)
 
 
-def activations_figure(acc: dict[tuple[str, int], list[float]], acts: tuple[str, ...], depths: tuple[int, ...]) -> Figure:
+def activations_figure(
+    acc: dict[tuple[str, int], list[float]], acts: tuple[str, ...], depths: tuple[int, ...]
+) -> Figure:
     """Test accuracy per activation and depth, as grouped bars on the full 0–1 scale."""
     fig = Figure(figsize=(8.4, 4.4), layout="constrained")
     ax = fig.subplots()
     grouped_bars(ax, [f"{d} hidden layers" for d in depths], {a: [acc[(a, d)] for d in depths] for a in acts})
     seeds = len(acc[(acts[0], depths[0])])
-    finish(ax, f"Test accuracy by depth and activation (mean ± std over {seeds} seed{'s' * (seeds > 1)})",
-           "", "test accuracy", legend=False, ylim=ACCURACY)
+    finish(
+        ax,
+        f"Test accuracy by depth and activation (mean ± std over {seeds} seed{'s' * (seeds > 1)})",
+        "",
+        "test accuracy",
+        legend=False,
+        ylim=ACCURACY,
+    )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
-def overfitting_figure(train: dict[str, list[float]], test: dict[str, list[float]], title: str = "Remedies against overfitting") -> Figure:
+def overfitting_figure(
+    train: dict[str, list[float]], test: dict[str, list[float]], title: str = "Remedies against overfitting"
+) -> Figure:
     """Train (light, hatched) and test accuracy per remedy, on the full 0–1 scale, test values written on.
     A key may name its data after the remedy ("none (mnist5k)"): the remedy's name picks the colour."""
     fig = Figure(figsize=(9.4, 4.4), layout="constrained")
@@ -114,15 +146,27 @@ def overfitting_figure(train: dict[str, list[float]], test: dict[str, list[float
     x, w = np.arange(len(test)), 0.4
     for i, label in enumerate(test):
         m = label.split(" ")[0]
-        ax.bar(x[i] - w / 2, np.mean(train[label]), w, color=COLORS[m], edgecolor=COLORS[m], alpha=0.35, hatch="//", gid=m)
+        ax.bar(
+            x[i] - w / 2, np.mean(train[label]), w, color=COLORS[m], edgecolor=COLORS[m], alpha=0.35, hatch="//", gid=m
+        )
         std = np.std(test[label], ddof=1) if len(test[label]) > 1 else 0.0
         bars = ax.bar(x[i] + w / 2, np.mean(test[label]), w, yerr=std, capsize=3, color=COLORS[m], gid=m)
         ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
     ax.set_xticks(x, [label.replace(" (", "\n(") for label in test], fontsize=8)
     seeds = len(next(iter(test.values())))
-    finish(ax, f"{title} (mean ± std over {seeds} seed{'s' * (seeds > 1)})",
-           "", "accuracy", legend=False, ylim=(0.0, 1.08), yticks=np.linspace(0, 1, 6))
-    key = [Patch(facecolor="grey", edgecolor="grey", alpha=0.35, hatch="//", label="train accuracy"), Patch(facecolor="grey", label="test accuracy")]
+    finish(
+        ax,
+        f"{title} (mean ± std over {seeds} seed{'s' * (seeds > 1)})",
+        "",
+        "accuracy",
+        legend=False,
+        ylim=(0.0, 1.08),
+        yticks=np.linspace(0, 1, 6),
+    )
+    key = [
+        Patch(facecolor="grey", edgecolor="grey", alpha=0.35, hatch="//", label="train accuracy"),
+        Patch(facecolor="grey", label="test accuracy"),
+    ]
     ax.legend(handles=key, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
@@ -137,24 +181,56 @@ def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict
         left.plot(ns, [r["arithmetic/acc"] for r in rows], marker="o", color=c, label=a, gid=a)
         left.axhline(rows[0]["weight_scaling/acc"], ls="--", color=c, gid=a)
         mid.plot(ns, [r["arithmetic/kl"] for r in rows], marker="o", color=c, label=a, gid=a)
-        right.plot([r["k"] for r in explicit[a]], [r["arithmetic/acc"] for r in explicit[a]], marker="o", color=c, label=a, gid=a)
-    finish(left, "Mean of N sampled sub-networks vs weight scaling", "N sampled sub-networks (log)", "test accuracy",
-           legend=False, xscale="log", ylim=ACCURACY)
-    key = [Line2D([], [], color="grey", marker="o", label="mean of N sub-networks"),
-           Line2D([], [], color="grey", ls="--", label="weight scaling: W·(1 − p)")]
+        right.plot(
+            [r["k"] for r in explicit[a]],
+            [r["arithmetic/acc"] for r in explicit[a]],
+            marker="o",
+            color=c,
+            label=a,
+            gid=a,
+        )
+    finish(
+        left,
+        "Mean of N sampled sub-networks vs weight scaling",
+        "N sampled sub-networks (log)",
+        "test accuracy",
+        legend=False,
+        xscale="log",
+        ylim=ACCURACY,
+    )
+    key = [
+        Line2D([], [], color="grey", marker="o", label="mean of N sub-networks"),
+        Line2D([], [], color="grey", ls="--", label="weight scaling: W·(1 − p)"),
+    ]
     left.legend(handles=left.get_legend_handles_labels()[0] + key, fontsize=8, loc="lower right")
-    finish(mid, "How close the two predictions are", "N sampled sub-networks (log)",
-           "KL(mean of N ‖ weight scaling) (log)", xscale="log", yscale="log")
-    finish(right, "Ensembles of K networks trained without dropout", "K networks averaged", "test accuracy of their average",
-           legend=False, ylim=ACCURACY)
+    finish(
+        mid,
+        "How close the two predictions are",
+        "N sampled sub-networks (log)",
+        "KL(mean of N ‖ weight scaling) (log)",
+        xscale="log",
+        yscale="log",
+    )
+    finish(
+        right,
+        "Ensembles of K networks trained without dropout",
+        "K networks averaged",
+        "test accuracy of their average",
+        legend=False,
+        ylim=ACCURACY,
+    )
     right.legend(fontsize=8, loc="lower right")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(f"Dropout as an ensemble: {seeds} dropout network{'s' * (seeds > 1)} per activation (mean over them); "
-                 f"right: {len(next(iter(explicit.values())))} networks without dropout")
+    fig.suptitle(
+        f"Dropout as an ensemble: {seeds} dropout network{'s' * (seeds > 1)} per activation (mean over them); "
+        f"right: {len(next(iter(explicit.values())))} networks without dropout"
+    )
     return fig
 
 
-def normalization_figure(runs: dict[str, dict[str, list[Run]]], lr: dict[tuple[str, str], float], target: float) -> Figure:
+def normalization_figure(
+    runs: dict[str, dict[str, list[Run]]], lr: dict[tuple[str, str], float], target: float
+) -> Figure:
     """Training accuracy per full-batch epoch, one panel per table, each variant at its chosen rate."""
     fig = Figure(figsize=(10.5, 4.4), layout="constrained")
     for ax, (data, variants) in zip(fig.subplots(1, len(runs)), runs.items()):
@@ -179,11 +255,25 @@ def nielsen_figure(ours: dict[str, list[np.ndarray]], published: list[float]) ->
     width = 0.8 / (len(ours) + 1)
     for i, (name, seeds) in enumerate(ours.items()):
         stats = [mean_ci(v) for v in np.stack(seeds).T]
-        ax.bar(layers + (i - len(ours) / 2) * width, [m for m, _ in stats], width, yerr=[h for _, h in stats], capsize=3,
-               color=COLORS["sigmoid"], alpha=1.0 if i == 0 else 0.45, label=name, gid="sigmoid")
+        ax.bar(
+            layers + (i - len(ours) / 2) * width,
+            [m for m, _ in stats],
+            width,
+            yerr=[h for _, h in stats],
+            capsize=3,
+            color=COLORS["sigmoid"],
+            alpha=1.0 if i == 0 else 0.45,
+            label=name,
+            gid="sigmoid",
+        )
     ax.bar(layers + len(ours) / 2 * width, published, width, color="black", label="Nielsen ch. 5 (published)")
     ax.set_xticks(layers, [f"hidden layer {l}" for l in layers])
     seeds = len(next(iter(ours.values())))
-    finish(ax, f"Sigmoid [784, 30, 30, 30, 10] on MNIST at initialization\n(ours: mean and 95% interval over {seeds} seeds)",
-           "", "‖∂C/∂b‖ of the layer (log)", yscale="log")
+    finish(
+        ax,
+        f"Sigmoid [784, 30, 30, 30, 10] on MNIST at initialization\n(ours: mean and 95% interval over {seeds} seeds)",
+        "",
+        "‖∂C/∂b‖ of the layer (log)",
+        yscale="log",
+    )
     return fig

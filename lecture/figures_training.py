@@ -1,17 +1,19 @@
 """The report's figures about training: Adagrad, learning-rate decay, weight decay, early stopping,
 dropout's advice (conventions: figures.py)."""
+
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from dltips.observe.plots import COLORS
 from lecture.figures import ACCURACY, finish
 from lecture.lab import mean_ci
-from dltips.observe.plots import COLORS
 
 
-def adagrad_contrast_figure(sequences: dict[str, tuple], gd: dict[str, list[float]], ada: dict[str, list[float]],
-                            contrast: float) -> Figure:
+def adagrad_contrast_figure(
+    sequences: dict[str, tuple], gd: dict[str, list[float]], ada: dict[str, list[float]], contrast: float
+) -> Figure:
     """The step each gradient of the two sequences gets, gradient descent (left) and Adagrad (right)."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
@@ -31,8 +33,10 @@ def curvature_figure(rho: dict[str, dict[int, list[float]]], outside: dict[int, 
     and the current gradient, with the outside check; right: σ against |∂²C/∂w²| per parameter."""
     fig = Figure(figsize=(11.5, 4.4), layout="constrained")
     left, right = fig.subplots(1, 2)
-    for key, label, c in (("sigma", "Adagrad's σ (RMS of past gradients)", COLORS["adagrad"]),
-                          ("gradient", "|∂C/∂w| at that step (whole training set)", COLORS["sgd"])):
+    for key, label, c in (
+        ("sigma", "Adagrad's σ (RMS of past gradients)", COLORS["adagrad"]),
+        ("gradient", "|∂C/∂w| at that step (whole training set)", COLORS["sgd"]),
+    ):
         steps = sorted(rho[key])
         stats = [mean_ci(rho[key][t]) for t in steps]
         m, h = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
@@ -40,23 +44,36 @@ def curvature_figure(rho: dict[str, dict[int, list[float]]], outside: dict[int, 
         left.fill_between(steps, m - h, m + h, color=c, alpha=0.2)
     left.plot(list(outside), list(outside.values()), "k*", ms=10, label="outside check (σ)")
     seeds = len(next(iter(rho["sigma"].values())))
-    finish(left, f"Rank correlation with |∂²C/∂w²| (mean, 95% interval, {seeds} seeds)", "training step (log)",
-           "Spearman ρ over the parameters", xscale="log", ylim=(0, 1))
+    finish(
+        left,
+        f"Rank correlation with |∂²C/∂w²| (mean, 95% interval, {seeds} seeds)",
+        "training step (log)",
+        "Spearman ρ over the parameters",
+        xscale="log",
+        ylim=(0, 1),
+    )
     sigma, h, sizes = scatter
     start = 0
     for i, n in enumerate(sizes):
         name = f"layer {i // 2 + 1} {'weights' if i % 2 == 0 else 'biases'}"
-        right.scatter(h[start:start + n], sigma[start:start + n], s=4, alpha=0.5, color=f"C{i}", label=name)
+        right.scatter(h[start : start + n], sigma[start : start + n], s=4, alpha=0.5, color=f"C{i}", label=name)
         start += n
-    finish(right, f"Each parameter at step {last} (seed 0)", "|∂²C/∂w²| (exact, log)", "σ (log)", xscale="log", yscale="log")
+    finish(
+        right,
+        f"Each parameter at step {last} (seed 0)",
+        "|∂²C/∂w²| (exact, log)",
+        "σ (log)",
+        xscale="log",
+        yscale="log",
+    )
     fig.suptitle("Adagrad's σ as an estimate of the second derivative: MNIST-1D 40-32-10 ReLU network")
     return fig
 
 
 def lr_decay_figure(runs: dict) -> Figure:
     """Training loss per epoch (mean ± std over seeds) and η per epoch, per schedule."""
-    from lecture.lab import series
     from dltips.observe.tags import LR
+    from lecture.lab import series
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
@@ -68,8 +85,12 @@ def lr_decay_figure(runs: dict) -> Figure:
         left.fill_between(epoch + 1, mean - std, mean + std, color=c, alpha=0.2, gid=s)
         lr = [v for _, v in rs[0].scalars[LR]]  # per epoch
         right.plot(np.arange(1, len(lr) + 1), lr, marker="o", ms=3, color=c, label=label, gid=s)
-    finish(left, f"Training loss (whole training set; mean ± std, {len(next(iter(runs.values())))} seeds)", "epoch",
-           "training loss")
+    finish(
+        left,
+        f"Training loss (whole training set; mean ± std, {len(next(iter(runs.values())))} seeds)",
+        "epoch",
+        "training loss",
+    )
     finish(right, "Learning rate", "epoch", "η^t")
     fig.suptitle("Constant η = 0.5 vs η/√(t+1) from the same start: SGD on MNIST-1D, 2×32 ReLU")
     return fig
@@ -89,7 +110,13 @@ def noise_figure(acc: dict[str, np.ndarray], flips: dict[str, np.ndarray], noise
             ax.fill_between(noise, m - h, m + h, color=COLORS[v], alpha=0.2, gid=v)
     seeds = len(next(iter(acc.values())))
     finish(left, "Test accuracy under input noise", "noise σ (the inputs' σ is 1)", "test accuracy", ylim=ACCURACY)
-    finish(right, "Test predictions the noise changes", "noise σ (the inputs' σ is 1)", "share of predictions", ylim=ACCURACY)
+    finish(
+        right,
+        "Test predictions the noise changes",
+        "noise σ (the inputs' σ is 1)",
+        "share of predictions",
+        ylim=ACCURACY,
+    )
     fig.suptitle(f"Gaussian noise added to the test digits (mean, 95% interval over {seeds} seeds)")
     return fig
 
@@ -99,7 +126,10 @@ def early_stopping_figure(curves: list[dict[str, list[float]]], chosen: list[int
     chosen (lowest val/loss) and where a patience rule would stop."""
     fig = Figure(figsize=(8, 4.4), layout="constrained")
     ax = fig.subplots()
-    for tag, label, c in (("train/loss_epoch", "training loss", COLORS["sgd"]), ("val/loss", "validation loss", COLORS["early_stopping"])):
+    for tag, label, c in (
+        ("train/loss_epoch", "training loss", COLORS["sgd"]),
+        ("val/loss", "validation loss", COLORS["early_stopping"]),
+    ):
         n = min(len(cv[tag]) for cv in curves)
         values = np.array([cv[tag][:n] for cv in curves])
         for row in values:
@@ -122,12 +152,26 @@ def dropout_advice_figure(acc: dict[str, list[float]], plain: str) -> Figure:
     for i, v in enumerate(names):
         m, h = mean_ci(acc[v])
         c = COLORS["none"] if v.startswith("no dropout") else COLORS["dropout"]
-        bar = ax.bar(i, m, 0.7, yerr=h, capsize=3, color=c, alpha=0.5 if v.startswith("no dropout") and v != plain else 1.0, gid=v)
+        bar = ax.bar(
+            i,
+            m,
+            0.7,
+            yerr=h,
+            capsize=3,
+            color=c,
+            alpha=0.5 if v.startswith("no dropout") and v != plain else 1.0,
+            gid=v,
+        )
         ax.bar_label(bar, fmt="%.3f", fontsize=8, padding=2)
     ax.axhline(np.mean(acc[plain]), color="black", ls="--", lw=1, label=f"{plain} (the network the advice is about)")
     ax.set_xticks(range(len(names)), [v.replace(", ", "\n") for v in names], fontsize=8)
     seeds = len(next(iter(acc.values())))
-    finish(ax, f"Dropout's advice on MNIST-1D (test accuracy, mean and 95% interval, {seeds} seeds)",
-           "grey: no dropout; purple: hidden dropout p = 0.5", "test accuracy", ylim=(0, 1))
+    finish(
+        ax,
+        f"Dropout's advice on MNIST-1D (test accuracy, mean and 95% interval, {seeds} seeds)",
+        "grey: no dropout; purple: hidden dropout p = 0.5",
+        "test accuracy",
+        ylim=(0, 1),
+    )
     ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -1,7 +1,7 @@
 """The bench the lecture's studies run on: runs over seeds, curves, tables, figures, the report."""
+
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +10,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
-from dltips.observe.compare import read_scalars
 from dltips.config.validate import compose_train
 from dltips.engine.seeds import member_dir
+from dltips.observe.compare import read_scalars
+from dltips.run import report
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Lab:
         overrides = ["data.split_seed=0", *overrides, "trainer.progress=log"]
         train(compose_train([*overrides, "seed=0", f"trainer.seeds={n}"], out))
         paths = [member_dir(out, k) for k in range(n)] if n > 1 else [out]
-        runs = [Run(json.loads((p / "metrics.json").read_text())["metrics"], read_scalars(p), p) for p in paths]
+        runs = [Run(report.read(p)["metrics"], read_scalars(p), p) for p in paths]
         test = [r.metrics.get("test/acc") for r in runs]  # None where a run diverged
         print(f"  {study}/{name}: test/acc {fmt([np.nan if t is None else t for t in test])}", flush=True)
         return runs

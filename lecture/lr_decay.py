@@ -1,4 +1,5 @@
 """Learning-rate decay: large steps far from the destination, smaller ones close to it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,14 +17,24 @@ def bounce(run: Run) -> float:
 
 def lr_decay(lab: Lab) -> Section:
     epochs = lab.epochs(20)
-    runs = {s: lab.run("lr_decay", s, ["experiment=lr_decay", f"scheduler={s}", f"trainer.max_epochs={epochs}"])
-            for s in ("constant", "inverse_sqrt")}
+    runs = {
+        s: lab.run("lr_decay", s, ["experiment=lr_decay", f"scheduler={s}", f"trainer.max_epochs={epochs}"])
+        for s in ("constant", "inverse_sqrt")
+    }
     loss = {s: [r.metrics["train/loss"] for r in rs] for s, rs in runs.items()}
     spread = {s: [bounce(r) for r in rs] for s, rs in runs.items()}
     _, _, high = paired(loss["inverse_sqrt"], loss["constant"])
     calmer = float(np.mean(spread["inverse_sqrt"])) < float(np.mean(spread["constant"]))
-    rows = [[s, fmt(loss[s], 4), fmt(spread[s], 4), fmt([r.metrics["test/loss"] for r in rs]), fmt([r.metrics["test/acc"] for r in rs])]
-            for s, rs in runs.items()]
+    rows = [
+        [
+            s,
+            fmt(loss[s], 4),
+            fmt(spread[s], 4),
+            fmt([r.metrics["test/loss"] for r in rs]),
+            fmt([r.metrics["test/acc"] for r in rs]),
+        ]
+        for s, rs in runs.items()
+    ]
     return Section(
         title="Learning-rate decay: large steps first, small steps near the end",
         claim="Far from the destination a large rate moves fast; close to it the same rate overshoots and bounces. "
@@ -38,11 +49,18 @@ def lr_decay(lab: Lab) -> Section:
         figure=lab.figure(lr_decay_figure(runs), "lr_decay.png"),
         data="mnist1d (3,600 training signals, 1,000 test)",
         published="— (the lecture's argument; no number)",
-        notes=[f"2×32 ReLU units, SGD at η = 0.5, batches of 32, {epochs} epochs; t counts epochs "
-               "(scheduler.interval=epoch). Training loss: the whole training set in eval mode after each epoch "
-               "(train/loss_epoch)."]
-        + ([] if high < 0 else [
-            "Not beyond the noise: the decayed rate ends lower on average, but the constant rate's last epoch lands "
-            "anywhere in its bounce (its final loss spreads over seeds several times as much), so 5 seeds do not "
-            "separate the two; the smaller end-of-run movement is the effect the lecture describes."]),
+        notes=[
+            f"2×32 ReLU units, SGD at η = 0.5, batches of 32, {epochs} epochs; t counts epochs "
+            "(scheduler.interval=epoch). Training loss: the whole training set in eval mode after each epoch "
+            "(train/loss_epoch)."
+        ]
+        + (
+            []
+            if high < 0
+            else [
+                "Not beyond the noise: the decayed rate ends lower on average, but the constant rate's last epoch lands "
+                "anywhere in its bounce (its final loss spreads over seeds several times as much), so 5 seeds do not "
+                "separate the two; the smaller end-of-run movement is the effect the lecture describes."
+            ]
+        ),
     )

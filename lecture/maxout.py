@@ -1,22 +1,27 @@
 """Maxout: ReLU as its special case, the activation functions it learns, the thin linear network
 each example trains."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from dltips.nn import MLP, Maxout
 from dltips.observe.diagnostics import pre_activations
 from lecture.figures_units import maxout_functions_figure, piece_wins_figure
 from lecture.lab import Lab, Run, Section, fmt, table
 from lecture.trained import load
-from dltips.nn import MLP, Maxout
 
 CHECKED = 32  # training examples whose single-example gradient is checked to reach winners only
 
 
 def largest_gap(a: list[Run], b: list[Run]) -> float:
     """max |a − b| over seeds of every per-epoch validation loss and the final test loss."""
-    gaps = [abs(x - y) for r, s in zip(a, b) for (_, x), (_, y) in zip(r.scalars["val/loss"], s.scalars["val/loss"], strict=True)]
+    gaps = [
+        abs(x - y)
+        for r, s in zip(a, b)
+        for (_, x), (_, y) in zip(r.scalars["val/loss"], s.scalars["val/loss"], strict=True)
+    ]
     return max(gaps + [abs(r.metrics["test/loss"] - s.metrics["test/loss"]) for r, s in zip(a, b)])
 
 
@@ -43,7 +48,9 @@ def only_winners_trained(model: MLP, x: torch.Tensor, y: torch.Tensor) -> bool:
         model.zero_grad()
         torch.nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1]).backward()
         for layer, win in zip(layers, winners(model, x[i : i + 1])):
-            rows = layer.linear.weight.grad.unflatten(0, (layer.out_features, layer.pieces)).abs().sum(dim=-1)  # (units, pieces)
+            rows = (
+                layer.linear.weight.grad.unflatten(0, (layer.out_features, layer.pieces)).abs().sum(dim=-1)
+            )  # (units, pieces)
             rows[torch.arange(layer.out_features), win[0]] = 0
             if rows.any():
                 return False
@@ -68,15 +75,26 @@ def unit_curves(model: MLP, x: torch.Tensor, y: torch.Tensor, n: int = 4) -> lis
     z = model.net[0].pre_activation((1 - t)[:, None] * a + t[:, None] * b)  # (t, units, pieces)
     used = torch.tensor([len(torch.unique(z[:, j].argmax(dim=-1))) for j in range(z.shape[1])])
     units = sorted(range(z.shape[1]), key=lambda j: (-used[j].item(), j))[:n]
-    return [{"t": t.numpy(), "pieces": z[:, j].T.numpy(), "title": f"unit {j + 1}: {used[j]} pieces win here"} for j in sorted(units)]
+    return [
+        {"t": t.numpy(), "pieces": z[:, j].T.numpy(), "title": f"unit {j + 1}: {used[j]} pieces win here"}
+        for j in sorted(units)
+    ]
 
 
 def maxout(lab: Lab) -> list[Section]:
     epochs = lab.epochs(10)
-    pair = {a: lab.run("maxout", f"relu_as_{a}", ["experiment=maxout_relu", f"model.activation={a}", f"trainer.max_epochs={epochs}"])
-            for a in ("relu", "maxout")}
+    pair = {
+        a: lab.run(
+            "maxout",
+            f"relu_as_{a}",
+            ["experiment=maxout_relu", f"model.activation={a}", f"trainer.max_epochs={epochs}"],
+        )
+        for a in ("relu", "maxout")
+    }
     gap, wgap = largest_gap(pair["relu"], pair["maxout"]), weight_gap(pair["relu"], pair["maxout"])
-    runs = lab.run("maxout", "pieces=4", ["experiment=maxout", "model.pieces=4", f"trainer.max_epochs={lab.epochs(15)}"])
+    runs = lab.run(
+        "maxout", "pieces=4", ["experiment=maxout", "model.pieces=4", f"trainer.max_epochs={lab.epochs(15)}"]
+    )
     stats, only, curves = [], [], None
     for run in runs:
         model, splits = load(run)
@@ -96,16 +114,23 @@ def maxout(lab: Lab) -> list[Section]:
             "the same validation loss at every epoch and the same test loss (within 1e-6), every seed.",
             held=gap <= 1e-6,
             headline=f"largest \\|Δ\\| of val/loss (every epoch) and test loss: {gap:.1e}; of the final weights: {wgap:.1e}",
-            table=table(["network", "test acc", "test loss"],
-                        [[a, fmt([r.metrics["test/acc"] for r in rs]), fmt([r.metrics["test/loss"] for r in rs], 4)] for a, rs in pair.items()]),
+            table=table(
+                ["network", "test acc", "test loss"],
+                [
+                    [a, fmt([r.metrics["test/acc"] for r in rs]), fmt([r.metrics["test/loss"] for r in rs], 4)]
+                    for a, rs in pair.items()
+                ],
+            ),
             figure=lab.figure(maxout_functions_figure(curves), "maxout_functions.png"),
             data="digits (270 test)",
             published="— (an identity; no number)",
-            notes=[f"2×64 units, SGD 0.1, {epochs} epochs, {len(pair['relu'])} seeds each; the zero piece comes first, so "
-                   "that a tie at z = 0 routes no gradient, as ReLU's derivative at 0 is 0. tests/test_lecture_more.py "
-                   "checks forward and gradients on random inputs.",
-                   "The figure is the other direction: what maxout units learn when no piece is held at zero (next claim's "
-                   "networks, seed 0)."],
+            notes=[
+                f"2×64 units, SGD 0.1, {epochs} epochs, {len(pair['relu'])} seeds each; the zero piece comes first, so "
+                "that a tie at z = 0 routes no gradient, as ReLU's derivative at 0 is 0. tests/test_lecture_more.py "
+                "checks forward and gradients on random inputs.",
+                "The figure is the other direction: what maxout units learn when no piece is held at zero (next claim's "
+                "networks, seed 0).",
+            ],
         ),
         Section(
             title="Maxout trains a thin linear network per example, and every piece gets trained",
@@ -115,20 +140,36 @@ def maxout(lab: Lab) -> list[Section]:
             f"only its winning pieces (checked on {CHECKED} training examples) and in each layer ≥ 90% of the pieces win "
             "on at least one training example.",
             held=all(only) and bool((win_share >= 0.9).all()),
-            headline=f"pieces winning on ≥ 1 training example: "
+            headline="pieces winning on ≥ 1 training example: "
             + ", ".join(f"layer {l + 1} {fmt(win_share[:, l], 3)}" for l in range(win_share.shape[1]))
             + f"; gradients reach only winners: {sum(only)}/{len(only)} seeds",
-            table=table(["hidden layer", "pieces that win ≥ 1 example", "idle pieces", "median piece's share of examples",
-                         "largest piece's share"],
-                        [[l + 1, fmt(win_share[:, l], 3), fmt(1 - win_share[:, l], 3),
-                          fmt([np.median(s[0][l]) for s in stats], 3), fmt([s[0][l].max() for s in stats], 3)]
-                         for l in range(win_share.shape[1])]),
+            table=table(
+                [
+                    "hidden layer",
+                    "pieces that win ≥ 1 example",
+                    "idle pieces",
+                    "median piece's share of examples",
+                    "largest piece's share",
+                ],
+                [
+                    [
+                        l + 1,
+                        fmt(win_share[:, l], 3),
+                        fmt(1 - win_share[:, l], 3),
+                        fmt([np.median(s[0][l]) for s in stats], 3),
+                        fmt([s[0][l].max() for s in stats], 3),
+                    ]
+                    for l in range(win_share.shape[1])
+                ],
+            ),
             figure=lab.figure(piece_wins_figure(stats[0][0], win_share), "maxout_pieces.png"),
             data=f"digits ({n:,} training digits)",
             published="— (the lecture's argument; no number)",
-            notes=[f"distinct thin networks (winner patterns over both layers) among the {n:,} training digits: "
-                   f"{fmt(patterns, 0)}.",
-                   "idle pieces: ~activations/idle_pieces_layer_i of a run with diagnostics=true, here over the whole "
-                   "training set instead of one batch."],
+            notes=[
+                f"distinct thin networks (winner patterns over both layers) among the {n:,} training digits: "
+                f"{fmt(patterns, 0)}.",
+                "idle pieces: ~activations/idle_pieces_layer_i of a run with diagnostics=true, here over the whole "
+                "training set instead of one batch.",
+            ],
         ),
     ]

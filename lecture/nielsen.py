@@ -1,5 +1,6 @@
 """Nielsen's vanishing-gradient measurement (Neural Networks and Deep Learning, ch. 5): the
 bias gradient of each hidden layer of a [784, 30, 30, 30, 10] sigmoid network at initialization."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,8 @@ def nielsen_init(model: torch.nn.Module, seed: int) -> None:
 
 def bias_gradients(seed: int, init: str) -> np.ndarray:
     """‖∂C/∂b^l‖ for the hidden layers l = 1 … 3, C the mean cross-entropy over 1,000 training images."""
-    from dltips.engine.build import setup
     from dltips.config.validate import compose_train
+    from dltips.engine.build import setup
 
     s = setup(compose_train(["experiment=vanishing_gradient_nielsen", "data.split_seed=0", f"seed={seed}"]))
     if init == "nielsen":
@@ -42,7 +43,10 @@ def nielsen(lab: Lab) -> Section:
     main = next(iter(inits))
     grows = all(np.all(np.diff(g) > 0) for g in grads[main])
     m, h = mean_ci(ratio[main])
-    rows = [[name, *[fmt([g[l] for g in gs], 4) for l in range(len(PUBLISHED))], fmt(ratio[name], 1)] for name, gs in grads.items()]
+    rows = [
+        [name, *[fmt([g[l] for g in gs], 4) for l in range(len(PUBLISHED))], fmt(ratio[name], 1)]
+        for name, gs in grads.items()
+    ]
     rows.append(["Nielsen ch. 5 (published)", *[f"{p:.3f}" for p in PUBLISHED], f"{PUBLISHED[-1] / PUBLISHED[0]:.1f}"])
     return Section(
         title="Nielsen's [784, 30, 30, 30, 10] sigmoid network: the first hidden layer learns slowest",
@@ -51,9 +55,12 @@ def nielsen(lab: Lab) -> Section:
         rule="held if, with Nielsen's initialization, ‖∂C/∂b‖ grows from hidden layer 1 to 2 to 3 in every seed "
         "and the 95% interval of ‖∂C/∂b³‖/‖∂C/∂b¹‖ lies above 10.",
         held=grows and m - h > 10,
-        headline=f"‖∂C/∂b‖ layers 1/2/3: " + " / ".join(fmt([g[l] for g in grads[main]], 3) for l in range(len(PUBLISHED)))
+        headline="‖∂C/∂b‖ layers 1/2/3: "
+        + " / ".join(fmt([g[l] for g in grads[main]], 3) for l in range(len(PUBLISHED)))
         + f"; ratio 3rd/1st {fmt(ratio[main], 1)}",
-        table=table(["network", *[f"‖∂C/∂b‖ hidden layer {l}" for l in range(1, len(PUBLISHED) + 1)], "ratio 3rd/1st"], rows),
+        table=table(
+            ["network", *[f"‖∂C/∂b‖ hidden layer {l}" for l in range(1, len(PUBLISHED) + 1)], "ratio 3rd/1st"], rows
+        ),
         figure=lab.figure(nielsen_figure(grads, PUBLISHED), "vanishing_gradient_nielsen.png"),
         data=f"mnist5k (pixels / 255), {BATCH} training images",
         published="0.012 / 0.060 / 0.283; ratio ≈ 24 (Nielsen, ch. 5)",

@@ -1,5 +1,6 @@
 """Input normalization on tables whose features differ in scale: raw vs standardized inputs,
 full-batch gradient descent, each variant at its own best learning rate."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,8 @@ def epochs_to(run: Run, target: float, cap: int) -> float:
 
 def train_size(data: str) -> int:
     """How many training rows the table's split leaves: the full batch."""
-    from dltips.engine.build import setup
     from dltips.config.validate import compose_train
+    from dltips.engine.build import setup
 
     cfg = compose_train(["experiment=normalization_tables", f"data={data}", "data.split_seed=0"], None)
     return len(setup(cfg).splits.train[1])
@@ -34,6 +35,7 @@ def train_size(data: str) -> int:
 def best_lr(runs: dict[float, list[Run]], cap: int) -> float:
     """The learning rate whose seeds reach the target fastest on average (then: highest final
     validation accuracy); a diverged run's accuracy counts as 0."""
+
     def key(lr: float):
         val = [r.metrics.get("val/acc") or 0.0 for r in runs[lr]]
         return (np.mean([epochs_to(r, TARGET, cap) for r in runs[lr]]), -np.mean(val))
@@ -52,26 +54,46 @@ def normalization(lab: Lab) -> Section:
         chosen[data] = {}
         for v in VARIANTS:
             runs = {
-                lr: lab.run(f"normalization/{data}", f"{v},lr={lr:g}", [
-                    "experiment=normalization_tables", f"data={data}", f"data.normalize={v}",
-                    f"data.batch_size={full}", f"optimizer.lr={lr}", f"trainer.max_epochs={cap}",
-                ])
+                lr: lab.run(
+                    f"normalization/{data}",
+                    f"{v},lr={lr:g}",
+                    [
+                        "experiment=normalization_tables",
+                        f"data={data}",
+                        f"data.normalize={v}",
+                        f"data.batch_size={full}",
+                        f"optimizer.lr={lr}",
+                        f"trainer.max_epochs={cap}",
+                    ],
+                )
                 for lr in lrs
             }
             lr_of[data, v] = lr = best_lr(runs, cap)
             chosen[data][v] = runs[lr]
-            notes.append(f"{data}, {v}: mean epochs to {TARGET:.0%} per learning rate: "
-                         + ", ".join(f"{k:g} → {np.mean([epochs_to(r, TARGET, cap) for r in rs]):.0f}" for k, rs in runs.items()))
+            notes.append(
+                f"{data}, {v}: mean epochs to {TARGET:.0%} per learning rate: "
+                + ", ".join(f"{k:g} → {np.mean([epochs_to(r, TARGET, cap) for r in rs]):.0f}" for k, rs in runs.items())
+            )
         steps = {v: [epochs_to(r, TARGET, cap) for r in chosen[data][v]] for v in VARIANTS}
         test = {v: [r.metrics.get("test/acc") or 0.0 for r in chosen[data][v]] for v in VARIANTS}
         # Fewer steps with standardized inputs, seed by seed: the interval of none − standard above 0.
         _, low, _ = paired(steps["none"], steps["standard"])
         held &= low > 0
-        headline.append(f"{data}: epochs to {TARGET:.0%} train acc, none − standard {fmt_paired(steps['none'], steps['standard'], 0)}")
+        headline.append(
+            f"{data}: epochs to {TARGET:.0%} train acc, none − standard {fmt_paired(steps['none'], steps['standard'], 0)}"
+        )
         for v in VARIANTS:
             reached = sum(s <= cap for s in steps[v])
-            rows.append([data, v, f"{lr_of[data, v]:g}", f"{fmt(steps[v], 0)} ({reached}/{len(steps[v])} reached)",
-                         fmt([r.metrics.get("train/acc") or 0.0 for r in chosen[data][v]]), fmt(test[v])])
+            rows.append(
+                [
+                    data,
+                    v,
+                    f"{lr_of[data, v]:g}",
+                    f"{fmt(steps[v], 0)} ({reached}/{len(steps[v])} reached)",
+                    fmt([r.metrics.get("train/acc") or 0.0 for r in chosen[data][v]]),
+                    fmt(test[v]),
+                ]
+            )
         rows.append([data, "standard − none", "", "", "", fmt_paired(test["standard"], test["none"])])
     figure = lab.figure(normalization_figure(chosen, lr_of, TARGET), "normalization.png")
     return Section(
@@ -85,10 +107,12 @@ def normalization(lab: Lab) -> Section:
         f"above 0 (a run that never reaches {TARGET:.0%} counts as {cap + 1}).",
         held=held,
         headline="; ".join(headline),
-        table=table(["data", "data.normalize", "best lr", f"epochs to {TARGET:.0%} train acc", "final train acc", "test acc"], rows),
+        table=table(
+            ["data", "data.normalize", "best lr", f"epochs to {TARGET:.0%} train acc", "final train acc", "test acc"],
+            rows,
+        ),
         figure=figure,
         data="wine (128 train / 27 test rows), breast_cancer (410 / 86): small tables, the test sets cannot reach 1,000",
         published="— (the lecture's argument; no number)",
         notes=notes,
     )
-

@@ -1,5 +1,6 @@
 """Remedies against overfitting where a network overfits: MNIST-1D for weight decay, early stopping
 and dropout; real MNIST digits (the 5,000 subset) for augmentation, which needs images."""
+
 from __future__ import annotations
 
 from lecture.figures import overfitting_figure
@@ -33,18 +34,35 @@ def acc(runs: list[Run], split: str = "test") -> list[float]:
 def overfitting(lab: Lab) -> Section:
     def run(experiment: str, remedy: str, extra: list[str], full: int) -> list[Run]:
         study = f"overfitting/{experiment.rpartition('_')[2]}"
-        return lab.run(study, remedy, [f"experiment={experiment}", f"remedy={remedy}", *extra, f"trainer.max_epochs={lab.epochs(full)}"])
+        return lab.run(
+            study,
+            remedy,
+            [f"experiment={experiment}", f"remedy={remedy}", *extra, f"trainer.max_epochs={lab.epochs(full)}"],
+        )
 
     one_d = {m: run(e, m, extra, 60) for m, (e, extra) in REMEDIES.items()}
     images = {m: run(e, m, [], 12) for m, e in AUGMENT.items()}
-    gains = {m: (one_d[m], one_d["none"]) for m in REMEDIES if m != "none"} | {"augmentation": (images["augmentation"], images["none"])}
+    gains = {m: (one_d[m], one_d["none"]) for m in REMEDIES if m != "none"} | {
+        "augmentation": (images["augmentation"], images["none"])
+    }
     helped = [m for m, (a, b) in gains.items() if paired(acc(a), acc(b))[1] > 0]
-    rows = [["mnist1d", m, fmt(acc(v, "train")), fmt(acc(v)), fmt_paired(acc(v), acc(one_d["none"])) if m != "none" else ""]
-            for m, v in one_d.items()]
-    rows += [["mnist5k", m, fmt(acc(v, "train")), fmt(acc(v)), fmt_paired(acc(v), acc(images["none"])) if m != "none" else ""]
-             for m, v in images.items()]
+    rows = [
+        ["mnist1d", m, fmt(acc(v, "train")), fmt(acc(v)), fmt_paired(acc(v), acc(one_d["none"])) if m != "none" else ""]
+        for m, v in one_d.items()
+    ]
+    rows += [
+        [
+            "mnist5k",
+            m,
+            fmt(acc(v, "train")),
+            fmt(acc(v)),
+            fmt_paired(acc(v), acc(images["none"])) if m != "none" else "",
+        ]
+        for m, v in images.items()
+    ]
     fig = overfitting_figure(
-        {f"{m} (mnist1d)": acc(v, "train") for m, v in one_d.items()} | {f"{m} (mnist5k)": acc(v, "train") for m, v in images.items()},
+        {f"{m} (mnist1d)": acc(v, "train") for m, v in one_d.items()}
+        | {f"{m} (mnist5k)": acc(v, "train") for m, v in images.items()},
         {f"{m} (mnist1d)": acc(v) for m, v in one_d.items()} | {f"{m} (mnist5k)": acc(v) for m, v in images.items()},
         title="Remedies against overfitting, each beside its baseline 'none'",
     )
@@ -55,15 +73,19 @@ def overfitting(lab: Lab) -> Section:
         rule="held if every remedy's test accuracy is above its baseline's (no remedy, same data) seed by seed: "
         "the 95% interval of remedy − none lies above 0 (each remedy is reported).",
         held=len(helped) == len(gains),
-        headline="test acc remedy − none: " + ", ".join(f"{m} {fmt_paired(acc(a), acc(b))}" for m, (a, b) in gains.items())
+        headline="test acc remedy − none: "
+        + ", ".join(f"{m} {fmt_paired(acc(a), acc(b))}" for m, (a, b) in gains.items())
         + f"; none: mnist1d {fmt(acc(one_d['none']))}, mnist5k {fmt(acc(images['none']))}",
         table=table(["data", "remedy", "train acc", "test acc", "Δ test acc vs none (95% CI)"], rows),
         figure=lab.figure(fig, "overfitting.png"),
         data="mnist1d (3,600 train / 1,000 test) for weight decay, early stopping, dropout; mnist5k (3,600 / 1,000) for augmentation",
         published="MNIST-1D paper: MLP 68% test accuracy, logistic regression 32%",
         notes=[
-            *(f"{m} did not help beyond the noise (Δ {fmt_paired(acc(a), acc(b))}); likely: {LIKELY[m]}."
-              for m, (a, b) in gains.items() if m not in helped),
+            *(
+                f"{m} did not help beyond the noise (Δ {fmt_paired(acc(a), acc(b))}); likely: {LIKELY[m]}."
+                for m, (a, b) in gains.items()
+                if m not in helped
+            ),
             "mnist1d: the MNIST-1D paper's MLP (2×100 ReLU, Adam 1e-2, batch 100), 60 epochs; weight decay λ = 1e-3 and "
             "hidden dropout p = 0.2 (no input dropout): a pilot with λ = 0.01 and input/hidden dropout 0.2/0.5 underfit "
             "(test accuracy about 0.51 and 0.44). Early stopping: patience 5 on val/acc (a quick run stopping on val/loss stopped at the loss minimum near epoch 6, below the baseline), its seeds trained one by one.",

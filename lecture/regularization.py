@@ -1,4 +1,5 @@
 """Weight decay against input noise, and early stopping at the validation loss's minimum."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,17 +32,37 @@ def under_noise(run: Run) -> tuple[list[float], list[float]]:
 
 def weight_decay_noise(lab: Lab) -> Section:
     variants = {"none": "0", "weight_decay": "0.01"}
-    runs = {v: lab.run("weight_decay_noise", v, ["experiment=weight_decay_noise", f"regularizer.weight_decay={lam}",
-                                                 f"trainer.max_epochs={lab.epochs(20)}"]) for v, lam in variants.items()}
+    runs = {
+        v: lab.run(
+            "weight_decay_noise",
+            v,
+            [
+                "experiment=weight_decay_noise",
+                f"regularizer.weight_decay={lam}",
+                f"trainer.max_epochs={lab.epochs(20)}",
+            ],
+        )
+        for v, lam in variants.items()
+    }
     scored = {v: [under_noise(r) for r in rs] for v, rs in runs.items()}
     acc = {v: np.array([a for a, _ in sc]) for v, sc in scored.items()}  # (seeds, sizes)
     flips = {v: np.array([f for _, f in sc]) for v, sc in scored.items()}
     one = NOISE.index(1.0)
     drop = {v: list(a[:, 0] - a[:, one]) for v, a in acc.items()}
     _, _, high = paired(drop["weight_decay"], drop["none"])
-    rows = [[f"{s:g}", *[fmt(acc[v][:, i]) for v in variants], fmt_paired(acc["weight_decay"][:, i], acc["none"][:, i]),
-             *[fmt(flips[v][:, i]) for v in variants]] for i, s in enumerate(NOISE)]
-    norms = {v: fmt([sum(l.weight.norm().item() ** 2 for l in load(r)[0].linears()) ** 0.5 for r in rs], 1) for v, rs in runs.items()}
+    rows = [
+        [
+            f"{s:g}",
+            *[fmt(acc[v][:, i]) for v in variants],
+            fmt_paired(acc["weight_decay"][:, i], acc["none"][:, i]),
+            *[fmt(flips[v][:, i]) for v in variants],
+        ]
+        for i, s in enumerate(NOISE)
+    ]
+    norms = {
+        v: fmt([sum(l.weight.norm().item() ** 2 for l in load(r)[0].linears()) ** 0.5 for r in rs], 1)
+        for v, rs in runs.items()
+    }
     return Section(
         title="Weight decay makes the output less sensitive to noise in the input",
         claim="With z′ = z + w·ε, noise ε in an input moves the output by w·ε: smaller weights, a smaller change. Weight "
@@ -52,14 +73,25 @@ def weight_decay_noise(lab: Lab) -> Section:
         held=high < 0,
         headline=f"accuracy lost at noise σ = 1: weight decay {fmt(drop['weight_decay'])}, none {fmt(drop['none'])}; "
         f"difference {fmt_paired(drop['weight_decay'], drop['none'])}",
-        table=table(["noise σ", "test acc, none", "test acc, weight decay", "Δ (weight decay − none)",
-                     "predictions changed, none", "predictions changed, weight decay"], rows),
+        table=table(
+            [
+                "noise σ",
+                "test acc, none",
+                "test acc, weight decay",
+                "Δ (weight decay − none)",
+                "predictions changed, none",
+                "predictions changed, weight decay",
+            ],
+            rows,
+        ),
         figure=lab.figure(noise_figure(acc, flips, NOISE), "weight_decay_noise.png"),
         data="digits (270 test)",
         published="— (the lecture's argument; no number)",
-        notes=[f"2×128 ReLU, SGD 0.1, {lab.epochs(20)} epochs; noise: {DRAWS} Gaussian draws per test digit and size, added "
-               "to the standardized inputs (σ = 1 per pixel), the same draws for every network.",
-               f"‖W‖ over all weight matrices at the end: none {norms['none']}, weight decay {norms['weight_decay']}."],
+        notes=[
+            f"2×128 ReLU, SGD 0.1, {lab.epochs(20)} epochs; noise: {DRAWS} Gaussian draws per test digit and size, added "
+            "to the standardized inputs (σ = 1 per pixel), the same draws for every network.",
+            f"‖W‖ over all weight matrices at the end: none {norms['none']}, weight decay {norms['weight_decay']}.",
+        ],
     )
 
 
@@ -86,9 +118,18 @@ def test_at(run: Run, which: str) -> tuple[float, float]:
 
 def early_stopping(lab: Lab) -> Section:
     epochs = lab.epochs(30)
-    runs = {m: lab.run("early_stopping", m.replace("/", "_"), ["experiment=early_stopping_mnist1d",
-                                                               f"regularizer.early_stopping.monitor={m}", f"trainer.max_epochs={epochs}"])
-            for m in ("val/loss", "val/acc")}
+    runs = {
+        m: lab.run(
+            "early_stopping",
+            m.replace("/", "_"),
+            [
+                "experiment=early_stopping_mnist1d",
+                f"regularizer.early_stopping.monitor={m}",
+                f"trainer.max_epochs={epochs}",
+            ],
+        )
+        for m in ("val/loss", "val/acc")
+    }
     by_loss = runs["val/loss"]
     curves = [{k: [v for _, v in r.scalars[k]] for k in ("train/loss_epoch", "val/loss")} for r in by_loss]
     chosen = [int(np.argmin(c["val/loss"])) for c in curves]
@@ -99,9 +140,16 @@ def early_stopping(lab: Lab) -> Section:
     loss_best, loss_end = [b[0] for b in at_best["val/loss"]], [e[0] for e in end]
     _, _, high = paired(loss_best, loss_end)
     acc_chosen = [int(np.argmax([v for _, v in r.scalars["val/acc"]])) for r in runs["val/acc"]]
-    rows = [["lowest val/loss", fmt(np.add(chosen, 1), 1), fmt(loss_best, 3), fmt([b[1] for b in at_best["val/loss"]])],
-            ["highest val/acc", fmt(np.add(acc_chosen, 1), 1), fmt([b[0] for b in at_best["val/acc"]], 3), fmt([b[1] for b in at_best["val/acc"]])],
-            [f"train on: all {epochs} epochs", f"{epochs}", fmt(loss_end, 3), fmt([e[1] for e in end])]]
+    rows = [
+        ["lowest val/loss", fmt(np.add(chosen, 1), 1), fmt(loss_best, 3), fmt([b[1] for b in at_best["val/loss"]])],
+        [
+            "highest val/acc",
+            fmt(np.add(acc_chosen, 1), 1),
+            fmt([b[0] for b in at_best["val/acc"]], 3),
+            fmt([b[1] for b in at_best["val/acc"]]),
+        ],
+        [f"train on: all {epochs} epochs", f"{epochs}", fmt(loss_end, 3), fmt([e[1] for e in end])],
+    ]
     return Section(
         title="Early stopping: the validation loss turns up while the training loss keeps falling",
         claim="Training longer keeps lowering the training loss, but past some epoch the network fits the training set's "
@@ -117,10 +165,12 @@ def early_stopping(lab: Lab) -> Section:
         figure=lab.figure(early_stopping_figure(curves, chosen, [s + 1 for s in stop]), "early_stopping.png"),
         data="mnist1d (3,600 training signals, 400 validation, 1,000 test)",
         published="MNIST-1D paper: MLP 68% test accuracy",
-        notes=[f"The MNIST-1D paper's MLP (2×100 ReLU, Adam 1e-2, batches of 100), {epochs} epochs; the weights at the "
-               "best epoch are the run's best.pt (regularizer.early_stopping.monitor), one run per monitor.",
-               f"With the usual patience rule ({PATIENCE} epochs without a new minimum of val/loss) training would end after "
-               f"{fmt(np.add(stop, 1), 1)} epochs and keep the same weights.",
-               "The validation loss turns up early because the network grows confident on the examples it gets wrong; "
-               "its accuracy still rises for a while, which is why stopping by val/acc stops later."],
+        notes=[
+            f"The MNIST-1D paper's MLP (2×100 ReLU, Adam 1e-2, batches of 100), {epochs} epochs; the weights at the "
+            "best epoch are the run's best.pt (regularizer.early_stopping.monitor), one run per monitor.",
+            f"With the usual patience rule ({PATIENCE} epochs without a new minimum of val/loss) training would end after "
+            f"{fmt(np.add(stop, 1), 1)} epochs and keep the same weights.",
+            "The validation loss turns up early because the network grows confident on the examples it gets wrong; "
+            "its accuracy still rises for a while, which is why stopping by val/acc stops later.",
+        ],
     )

@@ -1,22 +1,23 @@
 """One function per lecture claim: train the comparison, measure, decide by a fixed rule."""
+
 from __future__ import annotations
 
 import numpy as np
 
+from dltips.observe.tags import GRADIENTS, WEIGHTS, per_layer
 from lecture.adagrad import adagrad
 from lecture.dead_units import dead_units
 from lecture.dropout import dropout_ensemble
 from lecture.dropout_advice import dropout_advice
-from lecture.lr_decay import lr_decay
 from lecture.figures import ACCURACY, activations_figure, curves_figure, vanishing_figure
 from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, paired, table
+from lecture.lr_decay import lr_decay
 from lecture.maxout import maxout
 from lecture.nielsen import nielsen
 from lecture.normalization import normalization
 from lecture.overfitting import overfitting
 from lecture.regularization import early_stopping, weight_decay_noise
 from lecture.trajectories import momentum_surfaces
-from dltips.observe.tags import GRADIENTS, WEIGHTS, per_layer
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "softplus", "maxout")
 
@@ -29,7 +30,9 @@ def last(run: Run, tag: str) -> float:
     return run.scalars[tag][-1][1]
 
 
-def plot_curves(lab: Lab, variants: dict[str, list[Run]], tag: str, name: str, title: str, ylabel: str, **kwargs) -> str:
+def plot_curves(
+    lab: Lab, variants: dict[str, list[Run]], tag: str, name: str, title: str, ylabel: str, **kwargs
+) -> str:
     """Mean ± std over seeds of a per-epoch curve, one line per variant; kwargs: see curves_figure."""
     return lab.figure(curves_figure(variants, tag, title, ylabel, **kwargs), name)
 
@@ -37,12 +40,19 @@ def plot_curves(lab: Lab, variants: dict[str, list[Run]], tag: str, name: str, t
 def vanishing_gradient(lab: Lab) -> list[Section]:
     acts = ("sigmoid", "relu", "maxout")
     variants = {
-        a: lab.run("vanishing_gradient", a, ["experiment=vanishing_gradient", f"model.activation={a}", f"trainer.max_epochs={lab.epochs(10)}"])
+        a: lab.run(
+            "vanishing_gradient",
+            a,
+            ["experiment=vanishing_gradient", f"model.activation={a}", f"trainer.max_epochs={lab.epochs(10)}"],
+        )
         for a in acts
     }
     layers = len([t for t in variants["sigmoid"][0].scalars if t.startswith(f"{GRADIENTS}/layer_")])
     # At the first logged step, i.e. near the random start, as in Nielsen's figures.
-    ratio = {a: [first(r, per_layer(GRADIENTS, layers)) / first(r, per_layer(GRADIENTS, 1)) for r in runs] for a, runs in variants.items()}
+    ratio = {
+        a: [first(r, per_layer(GRADIENTS, layers)) / first(r, per_layer(GRADIENTS, 1)) for r in runs]
+        for a, runs in variants.items()
+    }
     moved = {a: [last(r, per_layer(WEIGHTS, 1, "moved_layer")) for r in runs] for a, runs in variants.items()}
     held = (
         mean_std(ratio["sigmoid"])[0] >= 100
@@ -50,41 +60,77 @@ def vanishing_gradient(lab: Lab) -> list[Section]:
         and all(mean_std(ratio[a])[0] < 10 for a in ("relu", "maxout"))
     )
     rows = [
-        [a, fmt([first(r, per_layer(GRADIENTS, 1)) for r in runs], 6), fmt([first(r, per_layer(GRADIENTS, layers)) for r in runs], 4),
-         fmt(ratio[a], 1), fmt(moved[a], 4), fmt([last(r, per_layer(WEIGHTS, layers, "moved_layer")) for r in runs], 3),
-         fmt([r.metrics["test/acc"] for r in runs])]
+        [
+            a,
+            fmt([first(r, per_layer(GRADIENTS, 1)) for r in runs], 6),
+            fmt([first(r, per_layer(GRADIENTS, layers)) for r in runs], 4),
+            fmt(ratio[a], 1),
+            fmt(moved[a], 4),
+            fmt([last(r, per_layer(WEIGHTS, layers, "moved_layer")) for r in runs], 3),
+            fmt([r.metrics["test/acc"] for r in runs]),
+        ]
         for a, runs in variants.items()
     ]
     idx = range(1, layers + 1)
     fig = vanishing_figure(
-        {a: np.array([np.mean([first(r, per_layer(GRADIENTS, i)) for r in runs]) for i in idx]) for a, runs in variants.items()},
-        {a: np.array([np.mean([last(r, per_layer(WEIGHTS, i, "moved_layer")) for r in runs]) for i in idx]) for a, runs in variants.items()},
+        {
+            a: np.array([np.mean([first(r, per_layer(GRADIENTS, i)) for r in runs]) for i in idx])
+            for a, runs in variants.items()
+        },
+        {
+            a: np.array([np.mean([last(r, per_layer(WEIGHTS, i, "moved_layer")) for r in runs]) for i in idx])
+            for a, runs in variants.items()
+        },
     )
-    return [Section(
-        title="Sigmoid gradients vanish toward the input; ReLU and maxout do not",
-        claim="In a deep sigmoid network δ shrinks layer by layer (σ' ≤ 1/4): the first layer's gradient is orders of "
-        "magnitude below the last layer's and its weights stay near their random start. ReLU and maxout pass the "
-        "gradient through their active units.",
-        rule="held if, in the 10-hidden-layer net (xavier init for all), sigmoid's ‖∂C/∂W^L‖/‖∂C/∂W¹‖ ≥ 100 near "
-        "the start and layer 1 moves < 1% of its initial norm, while ReLU's and maxout's ratios are < 10.",
-        held=held,
-        headline=f"gradient ratio last/first layer: sigmoid {fmt(ratio['sigmoid'], 0)}, relu {fmt(ratio['relu'], 1)}, "
-        f"maxout {fmt(ratio['maxout'], 1)}; sigmoid layer 1 moved {fmt(moved['sigmoid'], 4)}",
-        table=table(["activation", "‖∂C/∂W¹‖", f"‖∂C/∂W^{layers}‖", "ratio", "layer 1 moved", f"layer {layers} moved", "test acc"], rows),
-        figure=lab.figure(fig, "vanishing_gradient.png"),
-        data="digits (1,797 8×8 images; 270 test)",
-        published="Nielsen ch. 5: first hidden layer ≈ 24× slower than the last of three (next claim)",
-    ), nielsen(lab)]
+    return [
+        Section(
+            title="Sigmoid gradients vanish toward the input; ReLU and maxout do not",
+            claim="In a deep sigmoid network δ shrinks layer by layer (σ' ≤ 1/4): the first layer's gradient is orders of "
+            "magnitude below the last layer's and its weights stay near their random start. ReLU and maxout pass the "
+            "gradient through their active units.",
+            rule="held if, in the 10-hidden-layer net (xavier init for all), sigmoid's ‖∂C/∂W^L‖/‖∂C/∂W¹‖ ≥ 100 near "
+            "the start and layer 1 moves < 1% of its initial norm, while ReLU's and maxout's ratios are < 10.",
+            held=held,
+            headline=f"gradient ratio last/first layer: sigmoid {fmt(ratio['sigmoid'], 0)}, relu {fmt(ratio['relu'], 1)}, "
+            f"maxout {fmt(ratio['maxout'], 1)}; sigmoid layer 1 moved {fmt(moved['sigmoid'], 4)}",
+            table=table(
+                [
+                    "activation",
+                    "‖∂C/∂W¹‖",
+                    f"‖∂C/∂W^{layers}‖",
+                    "ratio",
+                    "layer 1 moved",
+                    f"layer {layers} moved",
+                    "test acc",
+                ],
+                rows,
+            ),
+            figure=lab.figure(fig, "vanishing_gradient.png"),
+            data="digits (1,797 8×8 images; 270 test)",
+            published="Nielsen ch. 5: first hidden layer ≈ 24× slower than the last of three (next claim)",
+        ),
+        nielsen(lab),
+    ]
 
 
 def activations(lab: Lab) -> Section:
     depths = (2, 10)
     acc = {
-        (a, d): [r.metrics["test/acc"] for r in lab.run(
-            "activations", f"{a},depth={d}",
-            ["experiment=activations", f"model.activation={a}", f"model.depth={d}", f"trainer.max_epochs={lab.epochs(15)}"],
-        )]
-        for a in ACTIVATIONS for d in depths
+        (a, d): [
+            r.metrics["test/acc"]
+            for r in lab.run(
+                "activations",
+                f"{a},depth={d}",
+                [
+                    "experiment=activations",
+                    f"model.activation={a}",
+                    f"model.depth={d}",
+                    f"trainer.max_epochs={lab.epochs(15)}",
+                ],
+            )
+        ]
+        for a in ACTIVATIONS
+        for d in depths
     }
     deep = depths[-1]
     gap = {a: paired(acc[(a, deep)], acc[("sigmoid", deep)]) for a in ("relu", "maxout")}
@@ -99,7 +145,10 @@ def activations(lab: Lab) -> Section:
         held=held,
         headline=f"test acc at depth {deep}: relu − sigmoid {fmt_paired(acc[('relu', deep)], acc[('sigmoid', deep)])}, "
         f"maxout − sigmoid {fmt_paired(acc[('maxout', deep)], acc[('sigmoid', deep)])}",
-        table=table(["activation", *[f"depth {d}" for d in depths]], [[a, *[fmt(acc[(a, d)]) for d in depths]] for a in ACTIVATIONS]),
+        table=table(
+            ["activation", *[f"depth {d}" for d in depths]],
+            [[a, *[fmt(acc[(a, d)]) for d in depths]] for a in ACTIVATIONS],
+        ),
         figure=lab.figure(fig, "activations.png"),
         data="digits (270 test)",
         published="— (the lecture's argument; no number)",
@@ -118,7 +167,8 @@ def faster_start(
     its mean val/acc over the first 3 epochs exceeds the other's by more than the larger std.
     `shown`: what the figure compares, for its title."""
     variants = {
-        o: lab.run(study, o, [f"experiment={study}", f"{key}={o}", f"trainer.max_epochs={lab.epochs(15)}"]) for o in options
+        o: lab.run(study, o, [f"experiment={study}", f"{key}={o}", f"trainer.max_epochs={lab.epochs(15)}"])
+        for o in options
     }
     _, low, _ = paired(early(variants[better]), early(variants[worse]))
     rows = [[o, fmt(early(v)), fmt([r.metrics["test/acc"] for r in v])] for o, v in variants.items()]
@@ -130,19 +180,32 @@ def faster_start(
         headline=f"val/acc over the first 3 epochs: {better} {fmt(early(variants[better]))}, {worse} {fmt(early(variants[worse]))}; "
         f"difference {fmt_paired(early(variants[better]), early(variants[worse]))}",
         table=table([key, "val/acc, first 3 epochs", "test acc"], rows),
-        figure=plot_curves(lab, variants, "val/acc", f"{study}.png", f"Validation accuracy per epoch, {shown}",
-                           "validation accuracy", ylim=ACCURACY),
+        figure=plot_curves(
+            lab,
+            variants,
+            "val/acc",
+            f"{study}.png",
+            f"Validation accuracy per epoch, {shown}",
+            "validation accuracy",
+            ylim=ACCURACY,
+        ),
     )
 
 
 def cost(lab: Lab) -> Section:
     return faster_start(
-        lab, "cost", "loss", ("mse", "cross_entropy"), better="cross_entropy", worse="mse",
+        lab,
+        "cost",
+        "loss",
+        ("mse", "cross_entropy"),
+        better="cross_entropy",
+        worse="mse",
         shown="softmax + cross-entropy vs quadratic cost",
         title="Softmax + cross-entropy learns faster than the quadratic cost",
         claim="With softmax + cross-entropy δ^L = y − ŷ stays large while the prediction is wrong, so learning does not "
         "slow down the way it does with the quadratic cost on saturated outputs.",
-        data="digits (270 test)", published="— (the lecture's argument; no number)",
+        data="digits (270 test)",
+        published="— (the lecture's argument; no number)",
     )
 
 
@@ -172,7 +235,10 @@ def optimizers(lab: Lab) -> Section:
     loss = {k: [r.metrics["train/loss"] for r in v] for k, v in variants.items()}
     faster = mean_std(loss["momentum"])[0] < mean_std(loss["sgd"])[0]
     held = max(same.values()) < 1e-3 and faster
-    rows = [[OPTIMIZER_LABELS.get(k, k), fmt(loss[k], 4), fmt([r.metrics["test/acc"] for r in v])] for k, v in variants.items()]
+    rows = [
+        [OPTIMIZER_LABELS.get(k, k), fmt(loss[k], 4), fmt([r.metrics["test/acc"] for r in v])]
+        for k, v in variants.items()
+    ]
     return Section(
         title="Adagrad and momentum, as the lecture writes them",
         claim="The lecture's Adagrad (η/√(t+1) over the RMS of past gradients) is torch's Adagrad without lr_decay; "
@@ -187,8 +253,14 @@ def optimizers(lab: Lab) -> Section:
         f"final train loss momentum {fmt(loss['momentum'], 4)} vs sgd {fmt(loss['sgd'], 4)}",
         table=table(["optimizer", "final train loss", "test acc"], rows),
         figure=plot_curves(
-            lab, variants, "train/loss_epoch", "optimizers.png", "Training loss per epoch by optimizer",
-            "training loss (eval mode, log)", labels=OPTIMIZER_LABELS, log=True,
+            lab,
+            variants,
+            "train/loss_epoch",
+            "optimizers.png",
+            "Training loss per epoch by optimizer",
+            "training loss (eval mode, log)",
+            labels=OPTIMIZER_LABELS,
+            log=True,
         ),
     )
 

@@ -5,6 +5,7 @@ against autograd in the tests); the optimizers follow autograd, as a network's t
 The optimizers are built from the same configs a training run uses (configs/optimizer/*.yaml),
 so `optimizer=momentum` on a surface is the class and the settings `dltips-train` would use.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,12 +69,31 @@ class Surface:
 
 
 SURFACES = {
-    "beale": Surface(beale, beale_grad, (1.0, 1.4), (3.0, 0.5), (-0.5, 4.0, -1.5, 2.0),
-                     {"sgd": 0.01, "momentum": 0.01, "adagrad": 0.5, "adam": 0.05}),
-    "saddle": Surface(saddle, saddle_grad, (1.0, 1e-3), (0.0, 0.0), (-1.2, 1.2, -1.2, 1.2),
-                      {"sgd": 0.01, "momentum": 0.01, "adagrad": 0.5, "adam": 0.05}),
-    "two_minima": Surface(two_minima, two_minima_grad, (2.2, 1.0), (-1.3008, 0.0), (-2.3, 2.5, -1.5, 1.5),
-                          {"sgd": 0.01, "momentum": 0.01, "adagrad": 0.5, "adam": 0.05}, local_minimum=(1.1309, 0.0)),
+    "beale": Surface(
+        beale,
+        beale_grad,
+        (1.0, 1.4),
+        (3.0, 0.5),
+        (-0.5, 4.0, -1.5, 2.0),
+        {"sgd": 0.01, "momentum": 0.01, "adagrad": 0.5, "adam": 0.05},
+    ),
+    "saddle": Surface(
+        saddle,
+        saddle_grad,
+        (1.0, 1e-3),
+        (0.0, 0.0),
+        (-1.2, 1.2, -1.2, 1.2),
+        {"sgd": 0.01, "momentum": 0.01, "adagrad": 0.5, "adam": 0.05},
+    ),
+    "two_minima": Surface(
+        two_minima,
+        two_minima_grad,
+        (2.2, 1.0),
+        (-1.3008, 0.0),
+        (-2.3, 2.5, -1.5, 1.5),
+        {"sgd": 0.01, "momentum": 0.01, "adagrad": 0.5, "adam": 0.05},
+        local_minimum=(1.1309, 0.0),
+    ),
 }
 
 
@@ -91,7 +111,9 @@ def lecture_optimizer(name: str, lr: float):
     return instantiate(cfg)
 
 
-def trajectory(fn: Callable[[torch.Tensor], torch.Tensor], make_optimizer, start: tuple[float, float], steps: int) -> np.ndarray:
+def trajectory(
+    fn: Callable[[torch.Tensor], torch.Tensor], make_optimizer, start: tuple[float, float], steps: int
+) -> np.ndarray:
     """The points an optimizer visits from `start`: (steps + 1, 2). Stops early where the cost
     is no longer finite (a saddle is unbounded below: |f| beyond 1e6 counts as escaped)."""
     p = torch.tensor(start, dtype=torch.float64, requires_grad=True)

@@ -1,13 +1,14 @@
 """What the studies measure on trained networks: each run's network and data, loaded back."""
+
 from __future__ import annotations
 
 import torch
 from omegaconf import OmegaConf
 
-from dltips.run import checkpoint
 from dltips.data import Splits
-from lecture.lab import Run
 from dltips.nn import MLP
+from dltips.run import checkpoint
+from lecture.lab import Run
 
 
 def load(run: Run, which: str = "last.pt") -> tuple[MLP, Splits]:

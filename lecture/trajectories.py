@@ -1,5 +1,6 @@
 """Momentum past a local minimum and a saddle point: the optimizers users train with, on 2-D surfaces,
 drawn as a figure and as an animated GIF (the lecture shows Alec Radford's animations)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.animation import FuncAnimation, PillowWriter
-from matplotlib.colors import LogNorm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox, IdentityTransform, TransformedBbox
 
+from dltips.observe.plots import colors
 from lecture.lab import Lab, Section, table
 from lecture.surfaces import SURFACES, TWO_MINIMA_BARRIER, Surface, lecture_optimizer, trajectory
-from dltips.observe.plots import colors
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")
 STEPS = 300
@@ -25,8 +26,10 @@ LABELS = {"sgd": "gradient descent", "momentum": "momentum (ours, λ 0.9)", "ada
 
 def run_surfaces(steps: int = STEPS) -> dict[str, dict[str, np.ndarray]]:
     """Every lecture optimizer on every surface from the surface's start, at the surface's rates."""
-    return {s: {o: trajectory(surf.fn, lecture_optimizer(o, surf.lr[o]), surf.start, steps) for o in OPTIMIZERS}
-            for s, surf in SURFACES.items()}
+    return {
+        s: {o: trajectory(surf.fn, lecture_optimizer(o, surf.lr[o]), surf.start, steps) for o in OPTIMIZERS}
+        for s, surf in SURFACES.items()
+    }
 
 
 def steps_near_saddle(path: np.ndarray) -> int:
@@ -46,20 +49,34 @@ def contours(ax, surface: Surface, title: str, shade: bool = True) -> None:
     # An image, not filled contours: an animation redraws it every frame.
     log = z.min() >= 0  # Beale: a log scale, or its long valley is one flat colour
     if shade:  # off for a GIF: 256 colours dither a smooth shading into noise (and megabytes)
-        ax.imshow(z + 1e-3 if log else z, extent=(x0, x1, y0, y1), origin="lower", aspect="auto", cmap="Greys", alpha=0.55,
-                  norm=LogNorm(1e-3, 1e5) if log else None)
-    ax.contour(x, y, z + 1e-3 if log else z, levels=np.logspace(-2, 5, 15) if log else 15, colors="grey", linewidths=0.4)
+        ax.imshow(
+            z + 1e-3 if log else z,
+            extent=(x0, x1, y0, y1),
+            origin="lower",
+            aspect="auto",
+            cmap="Greys",
+            alpha=0.55,
+            norm=LogNorm(1e-3, 1e5) if log else None,
+        )
+    ax.contour(
+        x, y, z + 1e-3 if log else z, levels=np.logspace(-2, 5, 15) if log else 15, colors="grey", linewidths=0.4
+    )
     ax.plot(*surface.minimum, "k*", ms=12)
     if surface.local_minimum:
         ax.plot(*surface.local_minimum, "kD", ms=6, mfc="none")
     ax.set(xlim=(x0, x1), ylim=(y0, y1), title=title, xlabel="x", ylabel="y")
 
 
-TITLES = {"beale": "Beale's function (★ minimum; darker: higher)", "saddle": "saddle z = x² − y² (★ saddle point)",
-          "two_minima": "x⁴ − 3x² + x + y² (★ global, ◇ local minimum)"}
+TITLES = {
+    "beale": "Beale's function (★ minimum; darker: higher)",
+    "saddle": "saddle z = x² − y² (★ saddle point)",
+    "two_minima": "x⁴ − 3x² + x + y² (★ global, ◇ local minimum)",
+}
 
 
-def trajectories_figure(paths: dict[str, dict[str, np.ndarray]], lrs: dict[str, dict[str, float]], shade: bool = True) -> Figure:
+def trajectories_figure(
+    paths: dict[str, dict[str, np.ndarray]], lrs: dict[str, dict[str, float]], shade: bool = True
+) -> Figure:
     """One panel per surface, each optimizer's path over the surface's contours (shaded: its height)."""
     fig = Figure(figsize=(5 * len(paths), 4.8), layout="constrained")
     palette = colors(list(next(iter(paths.values()))))
@@ -67,7 +84,9 @@ def trajectories_figure(paths: dict[str, dict[str, np.ndarray]], lrs: dict[str, 
         contours(ax, SURFACES[s], TITLES.get(s, s), shade)
         ax.plot(*next(iter(by_opt.values()))[0], "ko", ms=5)
         for o, p in by_opt.items():
-            ax.plot(p[:, 0], p[:, 1], "-", lw=1.8, color=palette[o], label=f"{LABELS.get(o, o)}, lr {lrs[s][o]:g}", gid=o)
+            ax.plot(
+                p[:, 0], p[:, 1], "-", lw=1.8, color=palette[o], label=f"{LABELS.get(o, o)}, lr {lrs[s][o]:g}", gid=o
+            )
         ax.legend(fontsize=7, loc="lower left")
     steps = max(len(p) for by_opt in paths.values() for p in by_opt.values()) - 1
     sep = "\n" if len(paths) == 1 else ", "
@@ -75,8 +94,13 @@ def trajectories_figure(paths: dict[str, dict[str, np.ndarray]], lrs: dict[str, 
     return fig
 
 
-def animate(paths: dict[str, dict[str, np.ndarray]], lrs: dict[str, dict[str, float]], out: Path,
-            frames: int = 45, dpi: int = 72) -> Path:
+def animate(
+    paths: dict[str, dict[str, np.ndarray]],
+    lrs: dict[str, dict[str, float]],
+    out: Path,
+    frames: int = 45,
+    dpi: int = 72,
+) -> Path:
     """The figure's trajectories growing step by step, as a GIF (matplotlib's Pillow writer). The
     surfaces, axes and legends are drawn once into an image; each frame draws only the lines over it."""
     static = trajectories_figure(paths, lrs, shade=False)
@@ -120,7 +144,11 @@ def momentum_surfaces(lab: Lab) -> Section:
     paths = run_surfaces()
     lrs = {s: dict(surf.lr) for s, surf in SURFACES.items()}
     two = SURFACES["two_minima"]
-    grid = {(o, lr): trajectory(two.fn, lecture_optimizer(o, lr), two.start, STEPS)[-1] for o in ("sgd", "momentum") for lr in GRID}
+    grid = {
+        (o, lr): trajectory(two.fn, lecture_optimizer(o, lr), two.start, STEPS)[-1]
+        for o in ("sgd", "momentum")
+        for lr in GRID
+    }
     gd_stops = all(grid[("sgd", lr)][0] > TWO_MINIMA_BARRIER for lr in GRID)
     passed = [lr for lr in GRID if grid[("momentum", lr)][0] < TWO_MINIMA_BARRIER]
     near = {o: steps_near_saddle(p) for o, p in paths["saddle"].items()}
@@ -131,11 +159,24 @@ def momentum_surfaces(lab: Lab) -> Section:
         for o, p in by_opt.items():
             f = surf.fn(torch.from_numpy(p[-1])).item()
             out = escaped(p)
-            extra = f"{near[o]} steps within {NEAR} of ★, \\|y\\| ≥ 1 at step {out if out is not None else f'> {len(p) - 1}'}" \
-                if s == "saddle" else f"distance to ★ {np.linalg.norm(p[-1] - np.array(surf.minimum)):.3f}"
-            rows.append([s, LABELS[o], f"{lrs[s][o]:g}", len(p) - 1, f"({p[-1][0]:.3g}, {p[-1][1]:.3g})", f"{f:.3g}", extra])
-    grid_rows = [[f"{lr:g}", *[("global" if grid[(o, lr)][0] < TWO_MINIMA_BARRIER else "local") + f" (x = {grid[(o, lr)][0]:.2f})"
-                               for o in ("sgd", "momentum")]] for lr in GRID]
+            extra = (
+                f"{near[o]} steps within {NEAR} of ★, \\|y\\| ≥ 1 at step {out if out is not None else f'> {len(p) - 1}'}"
+                if s == "saddle"
+                else f"distance to ★ {np.linalg.norm(p[-1] - np.array(surf.minimum)):.3f}"
+            )
+            rows.append(
+                [s, LABELS[o], f"{lrs[s][o]:g}", len(p) - 1, f"({p[-1][0]:.3g}, {p[-1][1]:.3g})", f"{f:.3g}", extra]
+            )
+    grid_rows = [
+        [
+            f"{lr:g}",
+            *[
+                ("global" if grid[(o, lr)][0] < TWO_MINIMA_BARRIER else "local") + f" (x = {grid[(o, lr)][0]:.2f})"
+                for o in ("sgd", "momentum")
+            ],
+        ]
+        for lr in GRID
+    ]
     gif = animate(paths, lrs, lab.root / "figures" / "trajectories.gif")
     return Section(
         title="Momentum carries past a local minimum; gradient descent crawls near a saddle point",
@@ -156,9 +197,11 @@ def momentum_surfaces(lab: Lab) -> Section:
         figure=lab.figure(trajectories_figure(paths, lrs), "trajectories.png"),
         data="2-D test surfaces (no data set)",
         published="— (the lecture shows Alec Radford's animations; no number)",
-        notes=[f"Animated: [figures/{gif.name}](figures/{gif.name}). Any optimizer config, on any of these surfaces: "
-               "`uv run python scripts/trajectories.py optimizer=rmsprop optimizer.lr=0.01`.",
-               "Each optimizer is the class and settings of configs/optimizer/<name>.yaml with the rate in the legend; "
-               "adagrad and adam scale each coordinate's step by its own gradient history, so they get rates of their own.",
-               "Beale's function is drawn for the lecture's picture; no claim rests on it."],
+        notes=[
+            f"Animated: [figures/{gif.name}](figures/{gif.name}). Any optimizer config, on any of these surfaces: "
+            "`uv run python scripts/trajectories.py optimizer=rmsprop optimizer.lr=0.01`.",
+            "Each optimizer is the class and settings of configs/optimizer/<name>.yaml with the rate in the legend; "
+            "adagrad and adam scale each coordinate's step by its own gradient history, so they get rates of their own.",
+            "Beale's function is drawn for the lecture's picture; no claim rests on it.",
+        ],
     )

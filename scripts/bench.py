@@ -7,13 +7,13 @@ Every loop compared runs with the same torch thread count (--threads, default 1:
 trainer.threads=auto picks for these networks, see dltips.engine.threads); so do the sweeps' and the
 startup's child processes.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 import torch
-
 from benchmarks import PARTS, benchmark, write
 
 
@@ -21,14 +21,26 @@ def parts(text: str) -> tuple[str, ...]:
     chosen = tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [p for p in chosen if p not in PARTS]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"Invalid --only: {text!r}; allowed: a comma-separated list of {', '.join(PARTS)}")
+        raise argparse.ArgumentTypeError(
+            f"Invalid --only: {text!r}; allowed: a comma-separated list of {', '.join(PARTS)}"
+        )
     return chosen
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--quick", action="store_true", help="2 repeats, short runs, a 4-job sweep, one startup sample (a minute or two)")
-    parser.add_argument("--only", type=parts, default=PARTS, metavar="PARTS", help=f"run only these parts: {','.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 repeats, short runs, a 4-job sweep, one startup sample (a minute or two)",
+    )
+    parser.add_argument(
+        "--only",
+        type=parts,
+        default=PARTS,
+        metavar="PARTS",
+        help=f"run only these parts: {','.join(PARTS)} (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every loop (default 1)")
     args = parser.parse_args()

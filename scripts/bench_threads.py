@@ -3,6 +3,7 @@ behind trainer.threads=auto (dltips.engine.threads).
 
     uv run python scripts/bench_threads.py [--threads 1 2 4] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@
 Every run uses trainer.threads=auto: one torch thread for these small networks (dltips.engine.threads).
 The optimizers' paths on 2-D surfaces, for any optimizer config: scripts/trajectories.py.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -17,8 +18,11 @@ from lecture import STUDIES, reproduce
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="two seeds and shorter runs, into outputs/lecture-quick")
-parser.add_argument("--out", default=None, help="where REPORT.md, figures/ and runs/ go (default: outputs/lecture, "
-                    "or outputs/lecture-quick with --quick)")
+parser.add_argument(
+    "--out",
+    default=None,
+    help="where REPORT.md, figures/ and runs/ go (default: outputs/lecture, or outputs/lecture-quick with --quick)",
+)
 parser.add_argument("--only", nargs="+", choices=list(STUDIES), help="run only these studies")
 args = parser.parse_args()
 reproduce(args.out, quick=args.quick, only=args.only)

@@ -7,6 +7,7 @@ hidden layers, two seeds each), serves it with `tensorboard` on 127.0.0.1 and sc
 HPARAMS table, TIME SERIES, CUSTOM SCALARS and IMAGES tabs in headless Chromium into
 outputs/screenshots/, with the sigmoid and ReLU runs' gradient-flow figures at full size. `--sweep DIR` screenshots an existing sweep instead of training one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,9 @@ URL = "http://127.0.0.1:{port}/?forceSVG=true#{tab}"
 
 def train_sweep(sweep_dir: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    subprocess.run([sys.executable, "-m", "dltips.train", "-m", *SWEEP, f"hydra.sweep.dir={sweep_dir}"], check=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "dltips.train", "-m", *SWEEP, f"hydra.sweep.dir={sweep_dir}"], check=True, env=env
+    )
 
 
 def serve(logdir: Path) -> tuple[subprocess.Popen, int]:
@@ -107,9 +110,13 @@ def main() -> None:
         try:
             for tab, name in TABS.items():
                 # The time series are two groups of cards (train, val): a taller window shows both.
-                screenshot(URL.format(port=port, tab=tab), args.out / f"{name}.png", 1500 if tab == "timeseries" else 1000)
+                screenshot(
+                    URL.format(port=port, tab=tab), args.out / f"{name}.png", 1500 if tab == "timeseries" else 1000
+                )
             for activation in ("sigmoid", "relu"):  # the figure itself, at full size
-                save_image(port, f"activation={activation},seed=0", GRADIENT_FLOW, args.out / f"gradient_flow_{activation}.png")
+                save_image(
+                    port, f"activation={activation},seed=0", GRADIENT_FLOW, args.out / f"gradient_flow_{activation}.png"
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -7,6 +7,7 @@
 Overrides are those of `dltips-train` for the optimizer group: the same configs
 (configs/optimizer/*.yaml), the same classes. Writes trajectories.png and trajectories.gif.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -16,8 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lecture.surfaces import SURFACES, optimizer_factory, trajectory
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:5]))
+parser = argparse.ArgumentParser(
+    description=__doc__.splitlines()[0],
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    epilog="\n".join(__doc__.splitlines()[2:5]),
+)
 parser.add_argument("overrides", nargs="*", help="optimizer overrides, e.g. optimizer=adam optimizer.lr=0.05")
 parser.add_argument("--surface", choices=[*SURFACES, "all"], default="all")
 parser.add_argument("--steps", type=int, default=300)
@@ -40,8 +44,10 @@ for s in surfaces:
     paths[s] = {o: trajectory(surf.fn, make, start, args.steps) for o, (make, _) in chosen.items()}
     lrs[s] = {o: lr for o, (_, lr) in chosen.items()}
     for o, p in paths[s].items():
-        print(f"{s:10s} {o:10s} lr {lrs[s][o]:<8g} {len(p) - 1:5d} steps, ends at ({p[-1][0]:.4g}, {p[-1][1]:.4g}), "
-              f"f = {surf.fn(__import__('torch').from_numpy(p[-1])).item():.4g}")
+        print(
+            f"{s:10s} {o:10s} lr {lrs[s][o]:<8g} {len(p) - 1:5d} steps, ends at ({p[-1][0]:.4g}, {p[-1][1]:.4g}), "
+            f"f = {surf.fn(__import__('torch').from_numpy(p[-1])).item():.4g}"
+        )
 args.out.mkdir(parents=True, exist_ok=True)
 trajectories_figure(paths, lrs).savefig(args.out / "trajectories.png", dpi=110)
 animate(paths, lrs, args.out / "trajectories.gif")

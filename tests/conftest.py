@@ -1,4 +1,5 @@
 """Shared fixtures: compose the real configs the way `dltips-train` does."""
+
 from __future__ import annotations
 
 import os

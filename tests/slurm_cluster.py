@@ -10,6 +10,7 @@ seconds. To try a sweep on SLURM by hand:
 
     sudo uv run python tests/slurm_cluster.py     # prints the `export SLURM_CONF=...` to use
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -112,7 +113,9 @@ def configs(root: Path, ports: dict[str, int]) -> str:
     partition's name."""
     host = socket.gethostname().split(".")[0]
     cpus = os.cpu_count() or 1
-    mem_mb = int(next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")) / 1024 * 0.8)
+    mem_mb = int(
+        next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")) / 1024 * 0.8
+    )
     # cred_expire is also how long a requeued job waits before it may start again (default 120 s).
     auth = f"AuthType=auth/munge\nAuthInfo=socket={root}/munge.socket,cred_expire=5\n"
     (root / "slurm.conf").write_text(
@@ -150,7 +153,9 @@ def single_node_cluster(root: Path) -> Iterator[Cluster]:
         (root / sub).mkdir()
     ports = dict(zip(("slurmctld", "slurmd", "slurmdbd", "mariadb"), free_ports(4)))
     cluster = Cluster(root / "slurm.conf", configs(root, ports))
-    key = os.open(root / "munge.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # munged refuses a key others may read
+    key = os.open(
+        root / "munge.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+    )  # munged refuses a key others may read
     os.write(key, os.urandom(1024))
     os.close(key)
     with ExitStack() as stack:
@@ -160,24 +165,55 @@ def single_node_cluster(root: Path) -> Iterator[Cluster]:
             log = open(root / f"{name}.out", "wb")
             stack.callback(log.close)
             cluster.daemons[name] = subprocess.Popen(
-                command, env=cluster.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=stopped_with_parent,
+                command,
+                env=cluster.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=stopped_with_parent,
             )
 
         # munged refuses root without --force; its files stay in root, not /run/munge.
-        start("munged", "munged", "--foreground", "--force", f"--socket={root}/munge.socket", f"--key-file={root}/munge.key",
-              f"--pid-file={root}/munged.pid", f"--seed-file={root}/munged.seed", f"--log-file={root}/munged.log")
+        start(
+            "munged",
+            "munged",
+            "--foreground",
+            "--force",
+            f"--socket={root}/munge.socket",
+            f"--key-file={root}/munge.key",
+            f"--pid-file={root}/munged.pid",
+            f"--seed-file={root}/munged.seed",
+            f"--log-file={root}/munged.log",
+        )
         # No grant tables (any user may connect) and no system database: it starts in a second.
-        start("mariadbd", "mariadbd", "--no-defaults", f"--datadir={root}/db", f"--socket={root}/mariadb.socket",
-              f"--port={ports['mariadb']}", "--bind-address=127.0.0.1", "--user=root", "--skip-grant-tables",
-              "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=4M", f"--log-error={root}/mariadb.log")
+        start(
+            "mariadbd",
+            "mariadbd",
+            "--no-defaults",
+            f"--datadir={root}/db",
+            f"--socket={root}/mariadb.socket",
+            f"--port={ports['mariadb']}",
+            "--bind-address=127.0.0.1",
+            "--user=root",
+            "--skip-grant-tables",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=16M",
+            "--innodb-log-file-size=4M",
+            f"--log-error={root}/mariadb.log",
+        )
         wait_for("munged", (root / "munge.socket").exists, 20, cluster)
         wait_for("MariaDB", lambda: listening(ports["mariadb"]), 60, cluster)
         start("slurmdbd", "slurmdbd", "-D")
         wait_for("slurmdbd", lambda: listening(ports["slurmdbd"]), 60, cluster)
         start("slurmctld", "slurmctld", "-D", "-i")
         start("slurmd", "slurmd", "-D")
-        wait_for("the node", lambda: cluster.run("sinfo", "--noheader", "--format=%t", check=False).strip() == "idle", 60, cluster)
+        wait_for(
+            "the node",
+            lambda: cluster.run("sinfo", "--noheader", "--format=%t", check=False).strip() == "idle",
+            60,
+            cluster,
+        )
         yield cluster
 
 
@@ -226,7 +262,10 @@ if __name__ == "__main__":
     root = Path(tempfile.mkdtemp(prefix="slurm-"))
     try:
         with single_node_cluster(root) as running:
-            print(f"export SLURM_CONF={running.conf}    # partition {running.partition}; Ctrl-C stops the cluster", flush=True)
+            print(
+                f"export SLURM_CONF={running.conf}    # partition {running.partition}; Ctrl-C stops the cluster",
+                flush=True,
+            )
             try:
                 signal.pause()
             except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """The benchmark's functions on a tiny workload: every variant runs and is timed; BENCH.md renders.
 No timing thresholds: these check the plumbing, scripts/bench.py measures."""
+
 from __future__ import annotations
 
 import json
@@ -72,11 +73,21 @@ def test_startup_marks_are_seconds_from_launch():
 
 
 def test_stacked_seeds_are_timed_against_the_same_runs_one_after_another(tmp_path):
-    e = bench.bench_seeds(tmp_path, k=2, epochs=2, repeats=1, overrides=("trainer.checkpoint_every_n_epochs=2",), log=lambda _: None)
+    e = bench.bench_seeds(
+        tmp_path, k=2, epochs=2, repeats=1, overrides=("trainer.checkpoint_every_n_epochs=2",), log=lambda _: None
+    )
     assert e["k"] == 2 and set(e["runs"]) == {"sequential", "stacked"}
     for runs in e["runs"].values():
         assert len(runs) == 1 and all(runs[0][key] > 0 for key in ("wall_s", "cpu_s", "step_s"))
-    report = {"quick": True, "repeats": 1, "machine": MACHINE, "startup": {}, "gemm_flops": 1e9, "workloads": [], "seeds": [e]}
+    report = {
+        "quick": True,
+        "repeats": 1,
+        "machine": MACHINE,
+        "startup": {},
+        "gemm_flops": 1e9,
+        "workloads": [],
+        "seeds": [e],
+    }
     text = bench.render(report)
     assert "| digits: trainer.seeds=2 ≥ 2.5× 2 runs one after another (trainer.checkpoint_every_n_epochs=2) |" in text
     assert "### trainer.checkpoint_every_n_epochs=2" in text
@@ -92,15 +103,28 @@ def sweep_result(walls: dict[str, list[float]], difference: float = 0.0) -> dict
 
 def test_sweep_report_pairs_the_launchers_by_repeat():
     w = sweep_result({"basic": [30.0, 40.0, 36.0], "stacked": [10.0, 20.0, 9.0]})
-    report = {"quick": False, "repeats": 3, "machine": MACHINE, "startup": {}, "gemm_flops": 1e9, "workloads": [], "sweeps": [w]}
+    report = {
+        "quick": False,
+        "repeats": 3,
+        "machine": MACHINE,
+        "startup": {},
+        "gemm_flops": 1e9,
+        "workloads": [],
+        "sweeps": [w],
+    }
     text = bench.render(report)
     # per-pair ratios 3.0, 2.0, 4.0: median 3.00, range 2.00–4.00
-    assert "| tiny sweep: hydra/launcher=stacked ≥ 3× the basic launcher | 3.00× (2.00–4.00) | met | 3.00× (2.00–4.00) | met |" in text
+    assert (
+        "| tiny sweep: hydra/launcher=stacked ≥ 3× the basic launcher | 3.00× (2.00–4.00) | met | 3.00× (2.00–4.00) | met |"
+        in text
+    )
     assert "| basic | 36.0 | 30.0–40.0 | 1.00× | 32.4 | 1.00× | 18.00 | – | – | – |" in text
     assert "| stacked | 10.0 | 9.0–20.0 | 3.00× | 9.0 | 3.00× | 5.00 |" in text
     assert "Every job's val/acc is the same with both launchers." in text
     assert "1-minute load average 1.5–1.5" in text
-    other = bench.render(report | {"sweeps": [sweep_result({"basic": [3.0], "stacked": [2.0]}, 0.004) | {"goal": None, "equal_jobs": 1}]})
+    other = bench.render(
+        report | {"sweeps": [sweep_result({"basic": [3.0], "stacked": [2.0]}, 0.004) | {"goal": None, "equal_jobs": 1}]}
+    )
     assert "| tiny sweep: hydra/launcher=stacked against the basic launcher | 1.50× (1.50–1.50) | n/a |" in other
     assert "1 of 2 jobs end with the same val/acc with both launchers; the largest difference is 0.004" in other
 
@@ -116,7 +140,9 @@ def test_sweep_sizes_results_and_differences(tmp_path):
     assert found == {"seed=0": ("completed", 0.5), "seed=1": ("diverged", None)}
     assert bench.sweeps.largest_difference(found, found) == 0.0
     assert bench.sweeps.largest_difference(found, {"seed=0": ("completed", 0.25), "seed=1": ("diverged", None)}) == 0.25
-    assert math.isinf(bench.sweeps.largest_difference(found, {"seed=0": ("completed", 0.5), "seed=1": ("completed", 0.1)}))
+    assert math.isinf(
+        bench.sweeps.largest_difference(found, {"seed=0": ("completed", 0.5), "seed=1": ("completed", 0.1)})
+    )
 
 
 def test_sweep_phases_come_from_the_log_time_stamps():
@@ -151,7 +177,9 @@ def test_previous_figures_are_read_from_the_bench_md_replaced(tmp_path):
 
 @pytest.mark.slow
 def test_a_tiny_sweep_is_timed_with_both_launchers(tmp_path):
-    sweep = bench.Sweep("tiny", "2 seeds", ("data=synthetic", "data.source.n_samples=200", "seed=0,1", "trainer.max_epochs=2"))
+    sweep = bench.Sweep(
+        "tiny", "2 seeds", ("data=synthetic", "data.source.n_samples=200", "seed=0,1", "trainer.max_epochs=2")
+    )
     w = bench.bench_sweep(sweep, tmp_path, repeats=1, pycache=tmp_path / "pycache", log=lambda _: None)
     assert w["points"] == 2 and w["max_val_acc_difference"] < 1e-6 and w["equal_jobs"] >= 0
     for runs in w["runs"].values():

@@ -1,4 +1,5 @@
 """Checkpoints: atomic, safe to load, and a killed run resumes to exactly the same result."""
+
 from __future__ import annotations
 
 import json
@@ -127,7 +128,9 @@ def test_checkpoint_every_n_epochs_and_after_the_last(tmp_path, monkeypatch):
     """last.pt after epochs 2 and 4 of 5 (N=2) and after the last; best.pt whenever val improves,
     written directly when no last.pt is due that epoch."""
     saved, save = [], checkpoint.save
-    monkeypatch.setattr(checkpoint, "save", lambda path, state: (saved.append((path.name, state["epoch"])), save(path, state)))
+    monkeypatch.setattr(
+        checkpoint, "save", lambda path, state: (saved.append((path.name, state["epoch"])), save(path, state))
+    )
     out = tmp_path / "run"
     train(compose_config(["data=synthetic", "trainer.max_epochs=5", "trainer.checkpoint_every_n_epochs=2"], out))
     assert [e for name, e in saved if name == "last.pt"] == [1, 3, 4]
@@ -190,7 +193,9 @@ def test_run_files_get_the_mode_of_a_plainly_created_file(tmp_path):
         train(compose_config([*RUN, "trainer.max_epochs=1"], out))
     finally:
         os.umask(umask)
-    modes = {name: (out / name).stat().st_mode & 0o777 for name in ("last.pt", "best.pt", "metrics.json", "config.yaml")}
+    modes = {
+        name: (out / name).stat().st_mode & 0o777 for name in ("last.pt", "best.pt", "metrics.json", "config.yaml")
+    }
     assert modes == dict.fromkeys(modes, 0o666 & ~0o027), {name: oct(mode) for name, mode in modes.items()}
 
 
@@ -208,7 +213,9 @@ def test_the_saver_writes_the_state_as_it_was_submitted_in_order(tmp_path):
     saver.wait()
     for name in ("last.pt", "best.pt"):
         state = checkpoint.load(tmp_path / name)
-        assert torch.equal(state["model"]["w"], torch.full((3,), 2.0)) and torch.equal(state["order"][0], torch.full((3,), 2.0))
+        assert torch.equal(state["model"]["w"], torch.full((3,), 2.0)) and torch.equal(
+            state["order"][0], torch.full((3,), 2.0)
+        )
 
 
 def test_a_failed_checkpoint_write_is_raised_in_the_training_thread(tmp_path):

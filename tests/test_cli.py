@@ -1,4 +1,5 @@
 """The `dltips-train` command's own help page, and that it answers without importing torch."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from dltips.config.validate import compose_train
 from dltips.config.resolvers import CONFIG_DIR
+from dltips.config.validate import compose_train
 
 # Exactly what the dltips-train console script runs, then whether torch came with it.
 COMMAND = """
@@ -29,7 +30,11 @@ print("torch imported:", "torch" in sys.modules)
 def dltips_train(*args: str, cwd: Path) -> str:
     result = subprocess.run(
         [sys.executable, "-c", COMMAND, *args],
-        cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -68,7 +73,9 @@ def test_help_main_keys_are_real_keys(help_page):
     section = help_page.split("== Main keys")[1].split("== Outputs")[0]
     rows = [line for line in section.splitlines() if re.match(r"[a-z_.]+(, [a-z_.]+)*  ", line)]
     keys = [key for row in rows for key in re.split(r"\s{2,}", row)[0].split(", ")]
-    assert {"seed", "model.activation", "optimizer.lr", "regularizer.early_stopping.patience", "trainer.seeds"} <= set(keys)
+    assert {"seed", "model.activation", "optimizer.lr", "regularizer.early_stopping.patience", "trainer.seeds"} <= set(
+        keys
+    )
     cfg = compose_train([])
     missing = object()
     assert [k for k in keys if OmegaConf.select(cfg, k, default=missing) is missing] == []

@@ -1,4 +1,5 @@
 """dltips-compare on hand-made run directories with known numbers, and once on real runs."""
+
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dltips.observe import compare
 from dltips.observe.compare import DDOF, find_runs, group_stats, load_run, main, parse_overrides, summarize
-from dltips.observe.compare_plots import CYCLE, WIDTH, band, curves_figure, geometric_mean, gradient_flow_figure, styles
+from dltips.observe.compare_plots import CYCLE, WIDTH, band, curves_figure, geometric_mean, styles
 from dltips.observe.plots import COLORS
 from dltips.observe.tags import EPOCH, GRADIENTS, old_name, per_layer
 from tests.conftest import compose_config
@@ -34,7 +35,12 @@ def curves(activation: str, seed: int) -> tuple[list[float], list[float]]:
 def final(activation: str, seed: int) -> dict[str, float]:
     # Not float32 values: metrics.json numbers must come through untouched.
     b = BASE[activation]
-    return {"val/acc": b + 0.11 * seed, "val/loss": 1.3 - 0.07 * seed, "test/acc": b + 0.013 * seed, "test/loss": 1.1 + 0.3 * seed}
+    return {
+        "val/acc": b + 0.11 * seed,
+        "val/loss": 1.3 - 0.07 * seed,
+        "test/acc": b + 0.013 * seed,
+        "test/loss": 1.1 + 0.3 * seed,
+    }
 
 
 def gradients(activation: str, seed: int) -> list[float]:
@@ -60,10 +66,14 @@ def make_run(
     """A finished run; status "diverged": it stops after 2 epochs with the metrics of NaN logits.
     grads: "new" or "old" writes per-layer gradient norms under that tag name."""
     path.mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create({"seed": seed, "model": {"activation": activation, "depth": 2}}), path / "config.yaml")
+    OmegaConf.save(
+        OmegaConf.create({"seed": seed, "model": {"activation": activation, "depth": 2}}), path / "config.yaml"
+    )
     if hydra:
         (path / ".hydra").mkdir()
-        OmegaConf.save(OmegaConf.create([f"model.activation={activation}", f"seed={seed}"]), path / ".hydra" / "overrides.yaml")
+        OmegaConf.save(
+            OmegaConf.create([f"model.activation={activation}", f"seed={seed}"]), path / ".hydra" / "overrides.yaml"
+        )
     acc, loss = curves(activation, seed)
     if status == "diverged":
         acc, loss = acc[:2], loss[:2]
@@ -76,10 +86,21 @@ def make_run(
     if grads:
         write_gradients(writer, activation, seed, old_tags=grads == "old")
     writer.close()
-    metrics = final(activation, seed) | {"train/loss": 0.1, "train/acc": 0.9, "epochs": len(acc), "steps": STEPS_PER_EPOCH * len(acc)}
+    metrics = final(activation, seed) | {
+        "train/loss": 0.1,
+        "train/acc": 0.9,
+        "epochs": len(acc),
+        "steps": STEPS_PER_EPOCH * len(acc),
+    }
     message = ""
     if status == "diverged":  # what the trainer reports: argmax of NaN logits is class 0
-        metrics |= {"val/acc": 0.1, "val/loss": math.nan, "test/acc": 0.1, "test/loss": math.nan, "train/loss": math.nan}
+        metrics |= {
+            "val/acc": 0.1,
+            "val/loss": math.nan,
+            "test/acc": 0.1,
+            "test/loss": math.nan,
+            "train/loss": math.nan,
+        }
         message = "loss became nan at step 25 (epoch 2)"
     report = {"status": status, "message": message, "stopped_early": False, "metrics": metrics, "time_s": 1.5 + seed}
     (path / "metrics.json").write_text(json.dumps(report))
@@ -357,7 +378,9 @@ def test_diverged_runs_have_no_final_metrics_and_stay_out_of_the_means(messy, tm
     rows = {r["run"]: r for r in summarize(messy, group="model.activation", out=tmp_path)}
     for seed in RELU_DIVERGED:
         row = rows[name("relu", seed)]
-        assert row["status"] == "diverged" and all(row[k] is None for k in ("val/acc", "val/loss", "test/acc", "test/loss"))
+        assert row["status"] == "diverged" and all(
+            row[k] is None for k in ("val/acc", "val/loss", "test/acc", "test/loss")
+        )
         assert row["best val/acc"] == max(curves("relu", seed)[0][:2])  # its curve up to divergence
     stats = {s["group"]: s for s in group_stats(list(rows.values()))}["relu"]
     assert stats["n"] == 3 and stats["runs"] == 7
@@ -369,7 +392,9 @@ def test_diverged_runs_have_no_final_metrics_and_stay_out_of_the_means(messy, tm
     for text in (md, printed):
         assert "3/7 (2 diverged, 1 failed, 1 incomplete)" in text and "1/1" in text
         assert "0.1000" not in text
-    diverged_row = next(line for line in md.splitlines() if line.startswith(f"| {name('relu', 3)} | model.activation=relu"))
+    diverged_row = next(
+        line for line in md.splitlines() if line.startswith(f"| {name('relu', 3)} | model.activation=relu")
+    )
     assert "| relu | diverged | - | - | - | - |" in diverged_row
     with open(tmp_path / "summary.csv") as f:
         csv_row = next(r for r in csv.DictReader(f) if r["run"] == name("relu", 4))

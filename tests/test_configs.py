@@ -1,4 +1,5 @@
 """Every config file composes, and every group option instantiates into a working object."""
+
 from __future__ import annotations
 
 from pathlib import Path

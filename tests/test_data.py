@@ -1,4 +1,5 @@
 """Data: sources, stratified splits, the lecture's input normalization, augmentation."""
+
 from __future__ import annotations
 
 import logging
@@ -126,7 +127,9 @@ def test_stratified_split_sizes_and_proportions(size):
     """The part has exactly `size` samples (a fraction rounded up), each class within one sample
     of its exact share, and the two parts are disjoint and cover the input."""
     g = torch.Generator().manual_seed(0)
-    y = torch.cat([torch.full((n,), c) for c, n in enumerate([300, 250, 199, 51, 17, 3])])[torch.randperm(820, generator=g)]
+    y = torch.cat([torch.full((n,), c) for c, n in enumerate([300, 250, 199, 51, 17, 3])])[
+        torch.randperm(820, generator=g)
+    ]
     x = torch.arange(820.0)[:, None]
     x_rest, y_rest, x_part, y_part = stratified_split(x, y, size, seed=4)
     n_part = size if isinstance(size, int) else math.ceil(size * 820)
@@ -204,8 +207,13 @@ def test_standard_uses_training_statistics(digits):
     """The lecture: test data is normalized *the same way*, with the training mean and σ."""
     seed, val_fraction, test_fraction = 3, 0.15, 0.25
     splits = prepare(
-        digits, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-        train_size=None, normalize="standard", device="cpu",
+        digits,
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        train_size=None,
+        normalize="standard",
+        device="cpu",
     )
     x_rest, y_rest, x_test, y_test = stratified_split(digits.x, digits.y, test_fraction, seed)
     x_train, y_train, x_val, y_val = stratified_split(x_rest, y_rest, val_fraction, seed)
@@ -214,8 +222,11 @@ def test_standard_uses_training_statistics(digits):
     sigma = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
     assert_close(splits.shift, m)
     assert_close(splits.scale, sigma)
-    for (x, y), (x_raw, y_raw) in [(splits.train, (x_train, y_train)), (splits.val, (x_val, y_val)),
-                                   (splits.test, (x_test, y_test))]:
+    for (x, y), (x_raw, y_raw) in [
+        (splits.train, (x_train, y_train)),
+        (splits.val, (x_val, y_val)),
+        (splits.test, (x_test, y_test)),
+    ]:
         assert torch.equal(y, y_raw)
         assert_close(x, (x_raw - m) / sigma)
     # ...and not with the held-out split's own statistics.
@@ -330,7 +341,9 @@ def test_fractions_leave_a_training_sample_per_class(val_fraction, test_fraction
     left = len(y_rest) - len(stratified_split(x_rest, y_rest, val_fraction, 0)[3])  # training samples
     kwargs = dict(seed=0, val_fraction=val_fraction, test_fraction=test_fraction, train_size=None, normalize="none")
     if len(y_rest) < 5:  # 4 training samples and 1 validation sample cannot come out of the rest
-        with pytest.raises(ValueError, match=rf"^Invalid data\.test_fraction: {test_fraction}; .* this leaves {len(y_rest)}$"):
+        with pytest.raises(
+            ValueError, match=rf"^Invalid data\.test_fraction: {test_fraction}; .* this leaves {len(y_rest)}$"
+        ):
             prepare(data, device="cpu", **kwargs)
     elif left < 4:
         with pytest.raises(ValueError, match=rf"^Invalid data\.val_fraction: {val_fraction}; .* this leaves {left}$"):
@@ -342,9 +355,13 @@ def test_fractions_leave_a_training_sample_per_class(val_fraction, test_fraction
 def test_fractions_with_an_own_test_split_ignore_test_fraction():
     data = indexed(n=100, num_classes=4)
     data = Dataset(data.x, data.y, 4, name="with test", test=(data.x[:10], data.y[:10]))
-    splits = prepare(data, seed=0, val_fraction=0.5, test_fraction=0.999, train_size=None, normalize="none", device="cpu")
+    splits = prepare(
+        data, seed=0, val_fraction=0.5, test_fraction=0.999, train_size=None, normalize="none", device="cpu"
+    )
     assert (len(splits.train[1]), len(splits.val[1]), len(splits.test[1])) == (50, 50, 10)
-    with pytest.raises(ValueError, match=r"^Invalid data\.val_fraction: 0\.97; allowed: a fraction of the 100 samples that"):
+    with pytest.raises(
+        ValueError, match=r"^Invalid data\.val_fraction: 0\.97; allowed: a fraction of the 100 samples that"
+    ):
         prepare(data, seed=0, val_fraction=0.97, test_fraction=0.1, train_size=None, normalize="none", device="cpu")
 
 
@@ -495,7 +512,7 @@ def test_augment_background_is_raw_zero():
     g = torch.Generator().manual_seed(0)
     m = torch.rand(h * w, generator=g) * 4 + 1
     s = torch.rand(h * w, generator=g) * 2 + 0.5
-    blank = ((torch.zeros(10, h * w) - m) / s)  # raw all-zero images
+    blank = (torch.zeros(10, h * w) - m) / s  # raw all-zero images
     aug = Augment(rotate=30, shift=3, image_shape=(h, w), norm_shift=m, norm_scale=s)
     out = aug(blank, generator=torch.Generator().manual_seed(0))
     assert_close(out, ((0 - m) / s).expand(10, -1), atol=1e-5, rtol=1e-5)
@@ -522,8 +539,14 @@ def test_augment_needs_images():
 @pytest.mark.parametrize(
     "rotate, shift, key",
     [
-        (-1, 0, "rotate"), (0, -0.5, "shift"), (float("nan"), 0, "rotate"), (0, "2", "shift"),
-        (180.5, 0, "rotate"), (1e9, 0, "rotate"), (0, 8.5, "shift"), (0, 1e9, "shift"),  # past any angle, off the image
+        (-1, 0, "rotate"),
+        (0, -0.5, "shift"),
+        (float("nan"), 0, "rotate"),
+        (0, "2", "shift"),
+        (180.5, 0, "rotate"),
+        (1e9, 0, "rotate"),
+        (0, 8.5, "shift"),
+        (0, 1e9, "shift"),  # past any angle, off the image
     ],
 )
 def test_augment_invalid_settings(rotate, shift, key):
@@ -612,8 +635,9 @@ def test_load_torchvision_unknown_name(tmp_path):
 def test_prepare_uses_official_test_split(tmp_path):
     files = write_mnist(tmp_path, "MNIST", n_train=100, n_test=30)
     data = load_torchvision("MNIST", str(tmp_path), download=False)
-    splits = prepare(data, seed=0, val_fraction=0.2, test_fraction=0.5, train_size=None,
-                     normalize="minmax", device="cpu")
+    splits = prepare(
+        data, seed=0, val_fraction=0.2, test_fraction=0.5, train_size=None, normalize="minmax", device="cpu"
+    )
     # test_fraction is ignored: the t10k files are the test split, val comes out of train.
     assert (len(splits.train[1]), len(splits.val[1]), len(splits.test[1])) == (80, 20, 30)
     raw = lambda x: x * splits.scale + splits.shift  # noqa: E731
@@ -641,7 +665,9 @@ def test_prepare_and_augment_on_cuda(digits):
 @pytest.mark.parametrize("size", [-1, 21, 0.0, 1.0, 1.5, True, "a"])
 def test_stratified_split_rejects_sizes_it_cannot_take(size):
     y = torch.arange(20) % 2
-    with pytest.raises(ValueError, match=r"^Invalid split size: .*; allowed: an integer from 0 to 20 or a fraction between 0 and 1$"):
+    with pytest.raises(
+        ValueError, match=r"^Invalid split size: .*; allowed: an integer from 0 to 20 or a fraction between 0 and 1$"
+    ):
         stratified_split(y[:, None].float(), y, size, seed=0)
 
 
@@ -720,8 +746,18 @@ def test_mnist1d_is_what_make_dataset_generates(tmp_path):
     from mnist1d.data import get_dataset_args, make_dataset
     from mnist1d.utils import ObjectView
 
-    changes = dict(num_samples=200, train_split=0.75, padding=[20, 30], corr_noise_scale=0.1, iid_noise_scale=0.05,
-                   shear_scale=0.5, max_translation=30, scale_coeff=0.2, final_seq_length=24, seed=7)
+    changes = dict(
+        num_samples=200,
+        train_split=0.75,
+        padding=[20, 30],
+        corr_noise_scale=0.1,
+        iid_noise_scale=0.05,
+        shear_scale=0.5,
+        max_translation=30,
+        scale_coeff=0.2,
+        final_seq_length=24,
+        seed=7,
+    )
     data = small_mnist1d(tmp_path, **changes)
     states = random.getstate(), np.random.get_state()
     expected = make_dataset(ObjectView(get_dataset_args(as_dict=True) | changes))
@@ -808,7 +844,9 @@ def test_mnist1d_invalid_args(tmp_path, changes, key):
 def test_mnist1d_has_no_images_to_augment(mnist1d_cache, tmp_path):
     """Rotating and shifting are for images; the message says so and which sets have them."""
     cfg = mnist1d_config(mnist1d_cache, "data.augment.shift=1", "trainer.progress=log", out=tmp_path / "run")
-    with pytest.raises(ConfigError, match=r"Invalid data\.augment\.shift: 1; allowed: 0 \(this data has no image shape"):
+    with pytest.raises(
+        ConfigError, match=r"Invalid data\.augment\.shift: 1; allowed: 0 \(this data has no image shape"
+    ):
         train(cfg)
     assert not (tmp_path / "run").exists()
 
@@ -834,7 +872,9 @@ def test_mnist5k_is_mlxtends():
     assert torch.equal(data.y, torch.as_tensor(target, dtype=torch.int64))
 
 
-@pytest.mark.parametrize("name, shape, counts", [("wine", (178, 13), [59, 71, 48]), ("breast_cancer", (569, 30), [212, 357])])
+@pytest.mark.parametrize(
+    "name, shape, counts", [("wine", (178, 13), [59, 71, 48]), ("breast_cancer", (569, 30), [212, 357])]
+)
 def test_sklearn_tables(name, shape, counts, monkeypatch):
     """Read from scikit-learn's file: the same arrays as its loader, and the loader itself when
     the file is not found. Features on scales a thousand times apart: what normalization is for."""
@@ -876,8 +916,9 @@ def test_bundled_sets_split_by_seed(name, mnist1d_cache):
     """A fixed seed gives identical tensors: the set, then its train/val/test split."""
     cfg = compose_config([f"data={name}", f"data.cache_dir={mnist1d_cache}"] if name == "mnist1d" else [f"data={name}"])
     d = cfg.data
-    kwargs = dict(val_fraction=d.val_fraction, test_fraction=d.test_fraction, train_size=None,
-                  normalize=d.normalize, device="cpu")
+    kwargs = dict(
+        val_fraction=d.val_fraction, test_fraction=d.test_fraction, train_size=None, normalize=d.normalize, device="cpu"
+    )
     data = instantiate(d.source)
     first = prepare(data, seed=0, **kwargs)
     again = prepare(instantiate(d.source), seed=0, **kwargs)

@@ -5,6 +5,7 @@ the backward pass δ^L = softmax(z^L) − onehot (softmax + cross-entropy), δ^l
 (W^{l+1})ᵀ δ^{l+1}, ∂C/∂W^l = δ^l (a^{l−1})ᵀ and ∂C/∂b^l = δ^l, each averaged over the batch
 (the loss is the batch mean). Layers are numbered like the lecture's l: 1 next to the input.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,15 +17,18 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 
-from dltips.observe.diagnostics import GradientFlow, custom_scalars_layout, pre_activations, step_sizes, unit_statistics
 from dltips.nn import MLP, CrossEntropyLoss, Dropout, Maxout
+from dltips.observe.diagnostics import GradientFlow, custom_scalars_layout, pre_activations, step_sizes, unit_statistics
 from dltips.optim import Adagrad, Momentum
 from dltips.train import train
 from tests.conftest import compose_config
 
 # σ and σ' of the lecture's activations, written out rather than taken from dltips.
 SIGMA = {"sigmoid": lambda z: 1 / (1 + torch.exp(-z)), "tanh": torch.tanh}
-SIGMA_PRIME = {"sigmoid": lambda z: SIGMA["sigmoid"](z) * (1 - SIGMA["sigmoid"](z)), "tanh": lambda z: 1 - torch.tanh(z) ** 2}
+SIGMA_PRIME = {
+    "sigmoid": lambda z: SIGMA["sigmoid"](z) * (1 - SIGMA["sigmoid"](z)),
+    "tanh": lambda z: 1 - torch.tanh(z) ** 2,
+}
 
 # A 3 → 4 → 4 → 2 net: every weight set by hand, no two layers alike.
 W1 = [[0.5, -0.3, 0.8], [-0.6, 0.2, 0.4], [0.1, 0.9, -0.7], [0.3, -0.5, -0.2]]
@@ -221,7 +225,9 @@ def test_idle_pieces_fraction_for_maxout():
 
 def test_pre_activations_are_the_hidden_z_without_logits_and_without_dropout():
     torch.manual_seed(0)
-    model = MLP(in_features=3, out_features=2, depth=2, width=4, activation="sigmoid", dropout=0.5, input_dropout=0.3).double()
+    model = MLP(
+        in_features=3, out_features=2, depth=2, width=4, activation="sigmoid", dropout=0.5, input_dropout=0.3
+    ).double()
     set_layers(model, [(W1, B1), (W2, B2), (W3, B3)])
     assert sum(isinstance(m, Dropout) for m in model.net) == 3  # input + after each hidden layer
     model.train()  # as in the training loop: dropout would drop units if it were applied
@@ -261,7 +267,11 @@ def run_steps(optimizer_factory, groups: bool = False) -> tuple[MLP, torch.optim
     """Three steps on three batches; returns every weight matrix's gradient at each step."""
     model = tiny_mlp("sigmoid")
     linears = model.linears()  # two groups: effective_step must find each weight's own
-    params = [{"params": [m.weight for m in linears]}, {"params": [m.bias for m in linears]}] if groups else model.parameters()
+    params = (
+        [{"params": [m.weight for m in linears]}, {"params": [m.bias for m in linears]}]
+        if groups
+        else model.parameters()
+    )
     optimizer = optimizer_factory(params)
     grads = []
     for xb, yb in BATCHES:
@@ -316,7 +326,12 @@ LOG_FAMILIES = {
     "delta": "~delta/log10_layer_{}",
     "moved": "~weights/moved_layer_{}",
 }
-UNIT_FAMILIES = {"sigmoid": "saturated_layer", "tanh": "saturated_layer", "relu": "dead_layer", "maxout": "idle_pieces_layer"}
+UNIT_FAMILIES = {
+    "sigmoid": "saturated_layer",
+    "tanh": "saturated_layer",
+    "relu": "dead_layer",
+    "maxout": "idle_pieces_layer",
+}
 OTHER_TAGS = [
     "train/loss", "val/loss", "val/acc", "~end/test/acc", "~run/lr", "~weights/layer_1", "~end/best_epoch",
     *(f"~gradients/layer_{i}" for i in range(1, 5)), *(f"~delta/layer_{i}" for i in range(1, 5)),
@@ -396,7 +411,12 @@ def test_train_logs_gradient_flow_with_diagnostics(tmp_path):
     tags = set(events.Tags()["scalars"])
     L = 3  # depth 2 (relu, the default model) + the output layer
     for i in range(1, L + 1):
-        for family in ("~gradients/layer_{}", "~delta/layer_{}", "~weights/moved_layer_{}", "~optim/step_size_layer_{}"):
+        for family in (
+            "~gradients/layer_{}",
+            "~delta/layer_{}",
+            "~weights/moved_layer_{}",
+            "~optim/step_size_layer_{}",
+        ):
             assert family.format(i) in tags
         for family in ("~gradients/{}_{}", "~delta/{}_{}"):  # the log10 tags are the norms' log10
             norms, logs = events.Scalars(family.format("layer", i)), events.Scalars(family.format("log10_layer", i))
@@ -437,7 +457,9 @@ def test_train_without_diagnostics_logs_no_gradient_flow(tmp_path):
 
 
 def test_a_deep_sigmoid_run_shows_its_vanishing_gradient_as_an_image_and_in_log10_tags(tmp_path):
-    cfg = compose_config([*E2E, "diagnostics=true", "model.activation=sigmoid", "model.depth=6", "trainer.max_epochs=3"], tmp_path)
+    cfg = compose_config(
+        [*E2E, "diagnostics=true", "model.activation=sigmoid", "model.depth=6", "trainer.max_epochs=3"], tmp_path
+    )
     train(cfg)
     events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
     events.Reload()
@@ -447,7 +469,10 @@ def test_a_deep_sigmoid_run_shows_its_vanishing_gradient_as_an_image_and_in_log1
     assert [e.step for e in images] == epoch_steps
     assert images[0].width > 300 and images[0].height > 200
     # The log10 tags carry the effect: layer 1's gradient orders of magnitude below layer 7's.
-    first, last = events.Scalars("~gradients/log10_layer_1")[0].value, events.Scalars("~gradients/log10_layer_7")[0].value
+    first, last = (
+        events.Scalars("~gradients/log10_layer_1")[0].value,
+        events.Scalars("~gradients/log10_layer_7")[0].value,
+    )
     assert last - first > 2
 
 
@@ -455,7 +480,9 @@ def test_gradient_flow_figure_draws_every_layer_over_training_and_both_norms_per
     from dltips.observe.plots import gradient_flow_figure, to_image
 
     # 2 steps, 3 layers; layer 2 has no bias (NaN ‖δ‖).
-    norms = torch.tensor([[[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]], [[2e-6, 2e-3, 0.9], [3e-6, math.nan, 0.4]]]).numpy()
+    norms = torch.tensor(
+        [[[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]], [[2e-6, 2e-3, 0.9], [3e-6, math.nan, 0.4]]]
+    ).numpy()
     fig = gradient_flow_figure([10, 20], norms, "t")
     over, now = fig.axes
     assert over.get_yscale() == now.get_yscale() == "log"

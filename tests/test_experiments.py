@@ -1,4 +1,5 @@
 """Every experiment config composes, defines its sweep, and runs a one-epoch version."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,13 @@ ONE_EPOCH = ["trainer.max_epochs=1", "trainer.progress=log"]
 
 def test_the_lectures_experiments_are_all_there():
     assert {
-        "vanishing_gradient", "activations", "cost", "normalization", "optimizers", "overfitting", "dropout_ensemble",
+        "vanishing_gradient",
+        "activations",
+        "cost",
+        "normalization",
+        "optimizers",
+        "overfitting",
+        "dropout_ensemble",
     } <= set(EXPERIMENTS)
 
 

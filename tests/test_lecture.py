@@ -1,4 +1,5 @@
 """The lecture reproduction: a study runs, decides by its rule, and lands in REPORT.md."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,21 +10,40 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba_array
 
+from dltips.observe.plots import COLORS
 from lecture import STUDIES, reproduce
 from lecture.figures import (
-    ACCURACY, activations_figure, curves_figure, dropout_figure, nielsen_figure, normalization_figure,
-    overfitting_figure, vanishing_figure,
+    ACCURACY,
+    activations_figure,
+    curves_figure,
+    dropout_figure,
+    nielsen_figure,
+    normalization_figure,
+    overfitting_figure,
+    vanishing_figure,
 )
 from lecture.lab import Lab, Run, default_root, mean_ci, mean_std, paired, table
-from dltips.observe.plots import COLORS
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_claim_of_the_lecture_has_a_study():
     assert set(STUDIES) == {
-        "vanishing_gradient", "activations", "cost", "normalization", "optimizers", "overfitting", "dropout_ensemble",
-        "dead_relu", "maxout", "adagrad", "momentum_surfaces", "lr_decay", "weight_decay_noise", "early_stopping", "dropout_advice",
+        "vanishing_gradient",
+        "activations",
+        "cost",
+        "normalization",
+        "optimizers",
+        "overfitting",
+        "dropout_ensemble",
+        "dead_relu",
+        "maxout",
+        "adagrad",
+        "momentum_surfaces",
+        "lr_decay",
+        "weight_decay_noise",
+        "early_stopping",
+        "dropout_advice",
     }
 
 
@@ -45,7 +65,7 @@ def test_a_quick_reproduction_never_writes_over_the_full_report():
     assert default_root(quick=False) == Path("outputs/lecture")
     assert default_root(quick=True) == Path("outputs/lecture-quick")
     script = (REPO / "scripts" / "reproduce_lecture.py").read_text()
-    assert 'default=None' in script  # --out left out: reproduce() picks by --quick
+    assert "default=None" in script  # --out left out: reproduce() picks by --quick
 
 
 def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
@@ -65,7 +85,9 @@ def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
 def test_quick_reproduction_runs_every_study(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "reproduce_lecture.py"), "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "REPORT.md").read_text()
@@ -82,34 +104,57 @@ def fake_runs(curve, seeds: int = 3, tag: str = "val/acc") -> list[Run]:
 
 
 def sampled_rows(acc: float) -> list[dict]:
-    return [{"n": n, "arithmetic/acc": acc - 0.1 / n, "weight_scaling/acc": acc, "arithmetic/kl": 0.3 / n} for n in (1, 10, 100)]
+    return [
+        {"n": n, "arithmetic/acc": acc - 0.1 / n, "weight_scaling/acc": acc, "arithmetic/kl": 0.3 / n}
+        for n in (1, 10, 100)
+    ]
 
 
 FIGURES = {
     "curves": lambda: curves_figure(
-        {"cross_entropy": fake_runs([0.3, 0.8, 0.9]), "mse": fake_runs([0.1, 0.1, 0.2])}, "val/acc", "title",
-        "validation accuracy", ylim=ACCURACY,
+        {"cross_entropy": fake_runs([0.3, 0.8, 0.9]), "mse": fake_runs([0.1, 0.1, 0.2])},
+        "val/acc",
+        "title",
+        "validation accuracy",
+        ylim=ACCURACY,
     ),
     "optimizers": lambda: curves_figure(
-        {"sgd": fake_runs([2.0, 1.0], tag="loss"), "adagrad": fake_runs([1.0, 0.5], tag="loss"),
-         "torch_adagrad": fake_runs([1.0, 0.5 + 3e-8], tag="loss")}, "loss", "title", "loss", log=True,
+        {
+            "sgd": fake_runs([2.0, 1.0], tag="loss"),
+            "adagrad": fake_runs([1.0, 0.5], tag="loss"),
+            "torch_adagrad": fake_runs([1.0, 0.5 + 3e-8], tag="loss"),
+        },
+        "loss",
+        "title",
+        "loss",
+        log=True,
     ),
     "vanishing_gradient": lambda: vanishing_figure(
         {a: np.logspace(-6, 0, 4) * k for k, a in enumerate(("sigmoid", "relu", "maxout"), 1)},
         {a: np.logspace(-5, -1, 4) * k for k, a in enumerate(("sigmoid", "relu", "maxout"), 1)},
     ),
     "activations": lambda: activations_figure(
-        {(a, d): [0.9, 0.95] for a in ("sigmoid", "relu", "maxout") for d in (2, 10)}, ("sigmoid", "relu", "maxout"), (2, 10)
+        {(a, d): [0.9, 0.95] for a in ("sigmoid", "relu", "maxout") for d in (2, 10)},
+        ("sigmoid", "relu", "maxout"),
+        (2, 10),
     ),
     "overfitting": lambda: overfitting_figure(
-        {m: [1.0, 1.0] for m in ("none", "dropout", "none (mnist5k)")}, {m: [0.94, 0.95] for m in ("none", "dropout", "none (mnist5k)")}
+        {m: [1.0, 1.0] for m in ("none", "dropout", "none (mnist5k)")},
+        {m: [0.94, 0.95] for m in ("none", "dropout", "none (mnist5k)")},
     ),
     "normalization": lambda: normalization_figure(
-        {d: {"standard": fake_runs([0.5, 0.96], tag="train/acc"), "none": fake_runs([0.3, 0.4], tag="train/acc")} for d in ("wine", "breast_cancer")},
-        {(d, v): 0.1 for d in ("wine", "breast_cancer") for v in ("standard", "none")}, 0.95,
+        {
+            d: {"standard": fake_runs([0.5, 0.96], tag="train/acc"), "none": fake_runs([0.3, 0.4], tag="train/acc")}
+            for d in ("wine", "breast_cancer")
+        },
+        {(d, v): 0.1 for d in ("wine", "breast_cancer") for v in ("standard", "none")},
+        0.95,
     ),
     "nielsen": lambda: nielsen_figure(
-        {"ours": [np.array([0.01, 0.05, 0.2]), np.array([0.012, 0.06, 0.3])], "other init": [np.array([0.002, 0.01, 0.07])] * 2},
+        {
+            "ours": [np.array([0.01, 0.05, 0.2]), np.array([0.012, 0.06, 0.3])],
+            "other init": [np.array([0.002, 0.01, 0.07])] * 2,
+        },
         [0.012, 0.06, 0.283],
     ),
     "dropout_ensemble": lambda: dropout_figure(
@@ -151,7 +196,9 @@ def named_colours(fig) -> dict[str, set[tuple]]:
     """Every colour each name is drawn in, over lines, bars and bands (read back by `gid`)."""
     found: dict[str, set[tuple]] = {}
     for ax in fig.axes:
-        drawn = [(a, a.get_color()) for a in ax.lines] + [(a, a.get_facecolor()) for a in [*ax.patches, *ax.collections]]
+        drawn = [(a, a.get_color()) for a in ax.lines] + [
+            (a, a.get_facecolor()) for a in [*ax.patches, *ax.collections]
+        ]
         for artist, colour in drawn:
             if artist.get_gid():
                 found.setdefault(artist.get_gid(), set()).add(rgb(colour))

@@ -1,5 +1,6 @@
 """The rest of the lecture's claims: the maths behind each study checked two ways, and each study
 run in --quick mode (slow)."""
+
 from __future__ import annotations
 
 import math
@@ -12,6 +13,9 @@ import pytest
 import torch
 from torch import nn
 
+from dltips.nn import MLP, Maxout
+from dltips.observe.plots import COLORS
+from dltips.train import train
 from lecture import reproduce
 from lecture.adagrad import SEQUENCES, adagrad_steps, hessian_diagonal
 from lecture.figures_training import adagrad_contrast_figure, dropout_advice_figure, early_stopping_figure, noise_figure
@@ -19,13 +23,18 @@ from lecture.figures_units import dead_units_figure, piece_wins_figure
 from lecture.maxout import piece_statistics
 from lecture.regularization import stopping_epoch
 from lecture.surfaces import SURFACES, lecture_optimizer, optimizer_factory, trajectory
-from dltips.nn import MLP, Maxout
-from dltips.observe.plots import COLORS
-from dltips.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-NEW_STUDIES = ["dead_relu", "maxout", "adagrad", "momentum_surfaces", "lr_decay", "weight_decay_noise",
-               "early_stopping", "dropout_advice"]
+NEW_STUDIES = [
+    "dead_relu",
+    "maxout",
+    "adagrad",
+    "momentum_surfaces",
+    "lr_decay",
+    "weight_decay_noise",
+    "early_stopping",
+    "dropout_advice",
+]
 
 
 # ReLU is maxout with two pieces, one held at zero.
@@ -75,8 +84,10 @@ def test_from_the_same_seed_relu_and_zero_piece_maxout_networks_start_and_train_
 def test_adagrad_steps_are_the_formula_written_out(name):
     gradients, lr, eps = SEQUENCES[name], 0.3, 1e-10  # eps: Adagrad's default, added to σ^t
     # η^t = η/√(t+1), σ^t = √(Σ_{i≤t} (g^i)² / (t+1)): the step is η^t·g^t/σ^t = η·g^t/√Σ_{i≤t} (g^i)²
-    expected = [lr / math.sqrt(t + 1) * abs(g) / (math.sqrt(sum(h * h for h in gradients[: t + 1]) / (t + 1)) + eps)
-                for t, g in enumerate(gradients)]
+    expected = [
+        lr / math.sqrt(t + 1) * abs(g) / (math.sqrt(sum(h * h for h in gradients[: t + 1]) / (t + 1)) + eps)
+        for t, g in enumerate(gradients)
+    ]
     assert adagrad_steps(gradients, lr) == pytest.approx(expected, rel=1e-9)
 
 
@@ -144,17 +155,26 @@ def test_stopping_epoch_waits_patience_epochs_after_the_minimum():
 
 
 def test_the_new_figures_draw_with_the_names_colours():
-    fig = dead_units_figure({"relu": np.full((2, 3), 0.4), "prelu": np.full((2, 3), 0.1)},
-                            {"relu": [0.8, 0.9], "prelu": [0.9, 0.95]}, ("prelu",))
+    fig = dead_units_figure(
+        {"relu": np.full((2, 3), 0.4), "prelu": np.full((2, 3), 0.1)},
+        {"relu": [0.8, 0.9], "prelu": [0.9, 0.95]},
+        ("prelu",),
+    )
     drawn = {a.get_gid(): a.get_facecolor() for ax in fig.axes for a in ax.patches if a.get_gid()}
     assert set(drawn) == {"relu", "prelu"}
     piece_wins_figure([np.array([0.5, 0.3, 0.2, 0.0])], np.array([[0.75], [1.0]]))
-    adagrad_contrast_figure(SEQUENCES, {k: list(v) for k, v in SEQUENCES.items()},
-                            {k: adagrad_steps(v) for k, v in SEQUENCES.items()}, 400)
-    noise_figure({"none": np.ones((2, 3)), "weight_decay": np.ones((2, 3))},
-                 {"none": np.zeros((2, 3)), "weight_decay": np.zeros((2, 3))}, (0, 1, 2))
+    adagrad_contrast_figure(
+        SEQUENCES, {k: list(v) for k, v in SEQUENCES.items()}, {k: adagrad_steps(v) for k, v in SEQUENCES.items()}, 400
+    )
+    noise_figure(
+        {"none": np.ones((2, 3)), "weight_decay": np.ones((2, 3))},
+        {"none": np.zeros((2, 3)), "weight_decay": np.zeros((2, 3))},
+        (0, 1, 2),
+    )
     early_stopping_figure([{"train/loss_epoch": [2, 1, 0.5], "val/loss": [2, 1.5, 1.8]}] * 2, [1, 1], [3, 3])
-    dropout_advice_figure({"no dropout, 64 units": [0.6, 0.61], "dropout 0.5, 64 units": [0.5, 0.52]}, "no dropout, 64 units")
+    dropout_advice_figure(
+        {"no dropout, 64 units": [0.6, 0.61], "dropout 0.5, 64 units": [0.5, 0.52]}, "no dropout, 64 units"
+    )
     assert COLORS["dropout"] and COLORS["none"]
 
 
@@ -173,9 +193,21 @@ def test_each_new_study_runs_quick(name, tmp_path):
 @pytest.mark.slow
 def test_the_trajectories_command_draws_any_optimizer(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "trajectories.py"), "optimizer=rmsprop", "optimizer.lr=0.01",
-         "--surface", "saddle", "--steps", "50", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(REPO / "scripts" / "trajectories.py"),
+            "optimizer=rmsprop",
+            "optimizer.lr=0.01",
+            "--surface",
+            "saddle",
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "rmsprop" in result.stdout

@@ -1,5 +1,6 @@
 """A run's life: resumed only as itself, trained longer on request, stopped when it stopped,
 interrupted by a signal without losing a step, and nothing recorded that is not a result."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips.run import checkpoint
 from dltips.config.errors import ConfigError
+from dltips.run import checkpoint
 from dltips.train import train
 from tests.conftest import compose_config
 
@@ -57,7 +58,9 @@ def test_a_config_edited_after_the_run_does_not_load_its_checkpoint(tmp_path):
     cfg = OmegaConf.load(run / "config.yaml")
     cfg.optimizer = OmegaConf.create({"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.001})
     OmegaConf.save(cfg, run / "config.yaml")
-    with pytest.raises(ConfigError, match=r"Invalid optimizer._target_: 'torch.optim.Adam' .* allowed: 'torch.optim.SGD'"):
+    with pytest.raises(
+        ConfigError, match=r"Invalid optimizer._target_: 'torch.optim.Adam' .* allowed: 'torch.optim.SGD'"
+    ):
         train(compose_config([f"resume={run}"], tmp_path / "ignored"))
 
 
@@ -71,7 +74,12 @@ def test_an_unreadable_config_is_one_line(tmp_path):
 
 def test_a_run_that_stopped_early_stays_stopped_when_resumed(tmp_path):
     # Killed after "early stopping at epoch N" and before metrics.json: resuming must not train on.
-    stopping = [*RUN, "trainer.max_epochs=30", "regularizer.early_stopping.patience=1", "regularizer.early_stopping.min_delta=0.05"]
+    stopping = [
+        *RUN,
+        "trainer.max_epochs=30",
+        "regularizer.early_stopping.patience=1",
+        "regularizer.early_stopping.min_delta=0.05",
+    ]
     first = train(compose_config(stopping, tmp_path / "run"))
     assert first["stop_epoch"] < 29
     before = weights(tmp_path / "run")
@@ -83,7 +91,9 @@ def test_a_run_that_stopped_early_stays_stopped_when_resumed(tmp_path):
 
 
 def test_a_diverged_run_records_its_metrics_as_missing(tmp_path):
-    cfg = compose_config([*RUN, "loss=mse", "loss.output=identity", "optimizer.lr=10000", "trainer.max_epochs=2"], tmp_path / "run")
+    cfg = compose_config(
+        [*RUN, "loss=mse", "loss.output=identity", "optimizer.lr=10000", "trainer.max_epochs=2"], tmp_path / "run"
+    )
     metrics = train(cfg)
     saved = report(tmp_path / "run")
     assert saved["status"] == "diverged"
@@ -107,7 +117,13 @@ def test_train_log_holds_every_epoch_under_a_progress_bar(tmp_path):
 
 # Digits (images: augmentation draws from the shuffle stream too) in batches of 4: epochs long
 # enough to land a signal inside one; dropout draws from torch's own stream.
-SLOW_EPOCHS = ["data.batch_size=4", "trainer.max_epochs=3", "model.dropout=0.2", "data.augment.shift=1", "trainer.progress=log"]
+SLOW_EPOCHS = [
+    "data.batch_size=4",
+    "trainer.max_epochs=3",
+    "model.dropout=0.2",
+    "data.augment.shift=1",
+    "trainer.progress=log",
+]
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -146,7 +162,9 @@ def test_a_run_directory_in_use_is_refused_and_left_alone(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != ".lock"}
     # Another process holds it (here: this one, through a second open file, as flock sees it).
     with lock(run):
-        with pytest.raises(ConfigError, match=rf"Invalid output_dir: .* is in use by another process \(pid {os.getpid()}\)"):
+        with pytest.raises(
+            ConfigError, match=rf"Invalid output_dir: .* is in use by another process \(pid {os.getpid()}\)"
+        ):
             train(compose_config([f"resume={run}", "trainer.max_epochs=2"], tmp_path / "ignored"))
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.name != ".lock"} == before
     train(compose_config([f"resume={run}", "trainer.max_epochs=2"], tmp_path / "ignored"))  # free again
@@ -165,7 +183,16 @@ def test_half_written_checkpoints_of_a_killed_write_are_removed(tmp_path):
 @pytest.mark.slow  # two sweeps in subprocesses
 def test_a_killed_sweep_job_redone_goes_on_from_its_checkpoint(tmp_path):
     sweep = tmp_path / "sweep"
-    args = [sys.executable, "-m", "dltips.train", "-m", *RUN, "trainer.max_epochs=3", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    args = [
+        sys.executable,
+        "-m",
+        "dltips.train",
+        "-m",
+        *RUN,
+        "trainer.max_epochs=3",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    ]
     assert subprocess.run(args, cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
     job = sweep / "seed=1"
     reference = report(job)["metrics"]
@@ -185,7 +212,9 @@ def test_a_killed_sweep_job_redone_goes_on_from_its_checkpoint(tmp_path):
 def test_command_errors_before_training_are_one_line(tmp_path, case):
     (tmp_path / "afile").write_text("")
     args = {"under a file": [f"hydra.run.dir={tmp_path / 'afile' / 'run'}"], "unknown key": ["foo.bar=1"]}[case]
-    result = subprocess.run([sys.executable, "-m", "dltips.launch.cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dltips.launch.cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr
     assert result.stderr.startswith("dltips-train: error:")
     assert not (tmp_path / "outputs").exists()
@@ -208,7 +237,10 @@ def test_runs_and_sweeps_started_in_the_same_second_get_directories_of_their_own
     assert all(Path(p).is_dir() for p in (name, f"{name}_2", f"{name}_3"))
     # The run and sweep directories of the configs go through it (a given hydra.sweep.dir does not).
     hydra = OmegaConf.load(Path(__file__).parents[1] / "configs" / "hydra" / "default.yaml")
-    assert "dltips.run_dir:" in hydra.run._get_node("dir")._value() and "dltips.claim:" in hydra.sweep._get_node("dir")._value()
+    assert (
+        "dltips.run_dir:" in hydra.run._get_node("dir")._value()
+        and "dltips.claim:" in hydra.sweep._get_node("dir")._value()
+    )
 
 
 def test_a_checkpoint_that_does_not_fit_the_config_is_one_line(tmp_path):
@@ -221,7 +253,10 @@ def test_a_checkpoint_that_does_not_fit_the_config_is_one_line(tmp_path):
     cfg = OmegaConf.load(run / "config.yaml")
     cfg.model.width = 64
     OmegaConf.save(cfg, run / "config.yaml")
-    with pytest.raises(checkpoint.CheckpointError, match=r"last.pt does not fit the run's config.yaml: Error\(s\) in loading state_dict") as err:
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=r"last.pt does not fit the run's config.yaml: Error\(s\) in loading state_dict",
+    ) as err:
         train(compose_config([f"resume={run}"], tmp_path / "ignored"))
     assert "\n" not in str(err.value)
 

@@ -1,4 +1,5 @@
 """dltips.nn against torch built-ins and the lecture's formulas, each computed a second way."""
+
 from __future__ import annotations
 
 import math
@@ -171,13 +172,17 @@ def test_maxout_gradient_reaches_only_the_winning_piece():
                 assert bgrad[row] == 0.0
 
 
-CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])
+CUDA = pytest.param(
+    "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+)
 
 
 @pytest.mark.parametrize("device", ["cpu", CUDA])
 def test_maxout_tie_trains_only_the_first_maximal_piece(device):
     # Rows: a tie of pieces 1 and 2, a three-way tie, a tie of the first and last, no tie.
-    z = torch.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [5.0, 1.0, 5.0], [0.0, -1.0, 4.0]], device=device, requires_grad=True)
+    z = torch.tensor(
+        [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [5.0, 1.0, 5.0], [0.0, -1.0, 4.0]], device=device, requires_grad=True
+    )
     g = torch.tensor([0.5, -2.0, 3.0, 1.5], device=device)  # the upstream gradient dL/dy
     y = max_piece(z)
     torch.testing.assert_close(y, z.detach().amax(dim=-1), rtol=0, atol=0)  # the same forward
@@ -570,4 +575,3 @@ def test_mlp_invalid_activation_lists_allowed_names():
         MLP(4, 3, depth=1, width=4, activation="swish")
     for name in ACTIVATION_NAMES:
         assert name in str(info.value)
-

@@ -1,4 +1,5 @@
 """dltips.optim against the torch optimizers they reduce to and against the lecture's update rules."""
+
 from __future__ import annotations
 
 import copy
@@ -7,12 +8,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from omegaconf import DictConfig, OmegaConf
-
-from dltips.engine.build import TORCH_OPTIMIZER_ERRORS, build_optimizer, check_step_without_closure, optimizer_errors
 from dltips.config.errors import ConfigError
+from dltips.engine.build import TORCH_OPTIMIZER_ERRORS, build_optimizer, check_step_without_closure, optimizer_errors
 from dltips.nn import MLP, PReLU
 from dltips.optim import Adagrad, Momentum, param_groups
 from dltips.optim.schedules import constant, inverse_sqrt, step_decay
@@ -443,8 +443,10 @@ def test_lecture_optimizers_add_weight_decay_to_the_gradient(name):
 
     # The decay term mattered: the same run without it ends at other weights.
     plain = decay_model()
-    plain_opt = Adagrad(plain.parameters(), lr=lr, eps=eps) if name == "adagrad" else Momentum(
-        plain.parameters(), lr=lr, momentum=lam
+    plain_opt = (
+        Adagrad(plain.parameters(), lr=lr, eps=eps)
+        if name == "adagrad"
+        else Momentum(plain.parameters(), lr=lr, momentum=lam)
     )
     for t in range(3):
         loss_and_grads(plain, seed=t)

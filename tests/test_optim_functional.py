@@ -1,5 +1,6 @@
 """dltips.optim.functional against torch's own optimizers: with numbers, the update of one torch
 optimizer; with (K,) settings, the updates of K torch optimizers, one per member."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,12 +16,30 @@ SHAPES = [(4, 3), (3,)]
 
 # A case: torch's class and every setting the function takes (as torch's class takes them).
 CASES = {
-    "sgd": (torch.optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2, nesterov=False, maximize=False)),
-    "sgd-nesterov": (torch.optim.SGD, dict(lr=0.1, momentum=0.8, dampening=0.0, weight_decay=1e-2, nesterov=True, maximize=True)),
-    "sgd-plain": (torch.optim.SGD, dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)),
-    "adam": (torch.optim.Adam, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2, amsgrad=False, maximize=False)),
-    "adam-amsgrad": (torch.optim.Adam, dict(lr=1e-2, betas=(0.9, 0.9), eps=1e-8, weight_decay=0.0, amsgrad=True, maximize=True)),
-    "adamw": (torch.optim.AdamW, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=False)),
+    "sgd": (
+        torch.optim.SGD,
+        dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2, nesterov=False, maximize=False),
+    ),
+    "sgd-nesterov": (
+        torch.optim.SGD,
+        dict(lr=0.1, momentum=0.8, dampening=0.0, weight_decay=1e-2, nesterov=True, maximize=True),
+    ),
+    "sgd-plain": (
+        torch.optim.SGD,
+        dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
+    ),
+    "adam": (
+        torch.optim.Adam,
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2, amsgrad=False, maximize=False),
+    ),
+    "adam-amsgrad": (
+        torch.optim.Adam,
+        dict(lr=1e-2, betas=(0.9, 0.9), eps=1e-8, weight_decay=0.0, amsgrad=True, maximize=True),
+    ),
+    "adamw": (
+        torch.optim.AdamW,
+        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=False),
+    ),
     "rmsprop": (
         torch.optim.RMSprop,
         dict(lr=1e-2, alpha=0.9, eps=1e-6, weight_decay=1e-2, momentum=0.5, centered=True, maximize=False),
@@ -44,7 +63,9 @@ def initial_state(name: str, p: torch.Tensor, s: dict) -> dict:
     step = {"step": torch.tensor(0.0)}
     if name in ("adam", "adamw"):
         return (
-            step | {"exp_avg": zeros, "exp_avg_sq": zeros.clone()} | ({"max_exp_avg_sq": zeros.clone()} if s["amsgrad"] else {})
+            step
+            | {"exp_avg": zeros, "exp_avg_sq": zeros.clone()}
+            | ({"max_exp_avg_sq": zeros.clone()} if s["amsgrad"] else {})
         )
     if name == "rmsprop":
         momentum = {"momentum_buffer": zeros.clone()} if torch.is_tensor(s["momentum"]) or s["momentum"] > 0 else {}
@@ -80,7 +101,9 @@ def functional_step(name: str, params: list, grads: list, states: list[dict], s:
             **s,
         )
     elif name == "rmsprop":
-        F.rmsprop(params, grads, column("square_avg"), column("grad_avg"), column("momentum_buffer"), column("step"), **s)
+        F.rmsprop(
+            params, grads, column("square_avg"), column("grad_avg"), column("momentum_buffer"), column("step"), **s
+        )
     else:
         del s["initial_accumulator_value"]  # state, not an argument
         F.adagrad(params, grads, column("sum"), column("step"), **s)
@@ -173,7 +196,9 @@ def test_functional_step_per_member_is_k_torch_optimizers(case):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("cls", [torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad])
+@pytest.mark.parametrize(
+    "cls", [torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad]
+)
 def test_state_is_created_as_torch_creates_it(cls, dtype):
     """Keys, dtypes and devices of a fresh parameter's state, the step counter's among them (a CPU
     tensor whose dtype follows the default dtype): an upgrade of torch that changes them fails here."""
@@ -183,7 +208,11 @@ def test_state_is_created_as_torch_creates_it(cls, dtype):
         opts = []
         for make in (cls, PER_MEMBER[cls]):
             first, added = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2, 3))
-            opt = make([first], lr=0.1, momentum=0.5) if cls in (torch.optim.SGD, torch.optim.RMSprop) else make([first], lr=0.1)
+            opt = (
+                make([first], lr=0.1, momentum=0.5)
+                if cls in (torch.optim.SGD, torch.optim.RMSprop)
+                else make([first], lr=0.1)
+            )
             opt.add_param_group({"params": [added]})  # its state is created at its first step
             first.grad, added.grad = torch.ones(3), torch.ones(2, 3)
             opt.step()

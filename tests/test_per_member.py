@@ -1,5 +1,6 @@
 """dltips.optim.per_member: K stacked members, each with its own hyper-parameters, against K
 separate optimizers (torch's built-ins and ours) stepping on the same gradients."""
+
 from __future__ import annotations
 
 import copy
@@ -9,9 +10,9 @@ import torch
 from torch import nn
 
 from dltips.nn import MLP
-from dltips.nn.stacked import member_optimizer_state, stack
+from dltips.nn.stacked import stack
 from dltips.optim import Adagrad, Momentum, member_values, param_groups, per_member
-from dltips.optim.per_member import PER_MEMBER
+from dltips.optim.per_member import PER_MEMBER, member_optimizer_state
 
 K, STEPS, MORE = 3, 10, 4
 WEIGHT_DECAYS = (1e-2, 0.0, 5e-2)  # decay group only; biases and PReLU slopes get none
@@ -28,10 +29,19 @@ CONFIGS = {
     "sgd": (torch.optim.SGD, hyper(lr=LRS, momentum=(0.9, 0.5, 0.0), dampening=(0.0, 0.1, 0.3))),
     "sgd-nesterov": (torch.optim.SGD, [c | {"nesterov": True} for c in hyper(lr=LRS, momentum=(0.9, 0.5, 0.7))]),
     "adam": (torch.optim.Adam, hyper(lr=LRS, betas=((0.9, 0.999), (0.8, 0.99), (0.9, 0.9)), eps=(1e-8, 1e-6, 1e-3))),
-    "adam-amsgrad": (torch.optim.Adam, [c | {"amsgrad": True} for c in hyper(lr=LRS, betas=((0.9, 0.999), (0.5, 0.999), (0.7, 0.999)))]),
+    "adam-amsgrad": (
+        torch.optim.Adam,
+        [c | {"amsgrad": True} for c in hyper(lr=LRS, betas=((0.9, 0.999), (0.5, 0.999), (0.7, 0.999)))],
+    ),
     "adamw": (torch.optim.AdamW, hyper(lr=LRS, betas=((0.9, 0.999), (0.8, 0.99), (0.95, 0.9)), eps=(1e-8, 1e-6, 1e-3))),
-    "rmsprop": (torch.optim.RMSprop, hyper(lr=LRS, alpha=(0.99, 0.9, 0.5), eps=(1e-8, 1e-6, 1e-3), momentum=(0.0, 0.5, 0.9))),
-    "rmsprop-centered": (torch.optim.RMSprop, [c | {"centered": True} for c in hyper(lr=LRS, alpha=(0.99, 0.9, 0.5), momentum=(0.3, 0.0, 0.9))]),
+    "rmsprop": (
+        torch.optim.RMSprop,
+        hyper(lr=LRS, alpha=(0.99, 0.9, 0.5), eps=(1e-8, 1e-6, 1e-3), momentum=(0.0, 0.5, 0.9)),
+    ),
+    "rmsprop-centered": (
+        torch.optim.RMSprop,
+        [c | {"centered": True} for c in hyper(lr=LRS, alpha=(0.99, 0.9, 0.5), momentum=(0.3, 0.0, 0.9))],
+    ),
     "adagrad-torch": (
         torch.optim.Adagrad,
         hyper(lr=LRS, lr_decay=(0.0, 0.01, 0.1), eps=(1e-10, 1e-6, 1e-3), initial_accumulator_value=(0.0, 0.1, 0.5)),
@@ -104,7 +114,9 @@ def assert_member_matches(stacked_model, stacked_opt, k, model, opt) -> None:
         torch.testing.assert_close(p[k], q, msg=lambda m: f"member {k}, {name}: {m}")
         for key, value in opt.state[q].items():
             mine = stacked_opt.state[p][key]
-            torch.testing.assert_close(mine[k] if mine.shape == p.shape else mine, value, msg=lambda m: f"member {k}, {name} {key}: {m}")
+            torch.testing.assert_close(
+                mine[k] if mine.shape == p.shape else mine, value, msg=lambda m: f"member {k}, {name} {key}: {m}"
+            )
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -195,8 +207,18 @@ def test_per_member_builds_a_new_optimizer_and_leaves_the_stacked_one_as_it_was(
 
 
 def test_member_values():
-    group = {"params": [0, 1], "lr": torch.tensor([0.1, 0.2]), "betas": (torch.tensor([0.9, 0.8]), 0.999), "amsgrad": False}
-    assert member_values(group, 1) == {"params": [0, 1], "lr": pytest.approx(0.2), "betas": (pytest.approx(0.8), 0.999), "amsgrad": False}
+    group = {
+        "params": [0, 1],
+        "lr": torch.tensor([0.1, 0.2]),
+        "betas": (torch.tensor([0.9, 0.8]), 0.999),
+        "amsgrad": False,
+    }
+    assert member_values(group, 1) == {
+        "params": [0, 1],
+        "lr": pytest.approx(0.2),
+        "betas": (pytest.approx(0.8), 0.999),
+        "amsgrad": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -211,14 +233,20 @@ def test_member_values():
 def test_differing_structural_settings_are_rejected(cls, configs, key):
     members = models()
     stacked = build(cls, configs[0], stack(members, [torch.Generator() for _ in members]), 1e-3)
-    with pytest.raises(ValueError, match=rf"^Invalid optimizer\.{key}: \[.*\], one per member; allowed: one value all members share"):
+    with pytest.raises(
+        ValueError, match=rf"^Invalid optimizer\.{key}: \[.*\], one per member; allowed: one value all members share"
+    ):
         per_member(stacked, [build(cls, c, m, 1e-3) for c, m in zip(configs, members)])
 
 
 def test_torch_only_flags_are_rejected_with_per_member_settings():
     members = models()
-    stacked = build(torch.optim.Adam, {"differentiable": True}, stack(members, [torch.Generator() for _ in members]), 1e-3)
-    opts = [build(torch.optim.Adam, {"lr": 0.1 * (k + 1), "differentiable": True}, m, 1e-3) for k, m in enumerate(members)]
+    stacked = build(
+        torch.optim.Adam, {"differentiable": True}, stack(members, [torch.Generator() for _ in members]), 1e-3
+    )
+    opts = [
+        build(torch.optim.Adam, {"lr": 0.1 * (k + 1), "differentiable": True}, m, 1e-3) for k, m in enumerate(members)
+    ]
     with pytest.raises(ValueError, match=r"^Invalid optimizer\.differentiable: True with per-member"):
         per_member(stacked, opts)
 
@@ -230,7 +258,9 @@ def test_unsupported_optimizer_is_rejected_when_settings_differ():
     with pytest.raises(ValueError) as info:
         per_member(stacked, opts)
     message = str(info.value)
-    assert message.startswith("Invalid optimizer._target_: 'torch.optim.adamax.Adamax' with per-member initial_lr, lr; allowed: ")
+    assert message.startswith(
+        "Invalid optimizer._target_: 'torch.optim.adamax.Adamax' with per-member initial_lr, lr; allowed: "
+    )
     assert "torch.optim.sgd.SGD" in message and "dltips.optim.momentum.Momentum" in message
     # The same optimizer is fine when the members agree: nothing to broadcast.
     same = [build(torch.optim.Adamax, {}, m, 1e-3) for m in members]

@@ -1,4 +1,5 @@
 """trainer.seeds=K: every member equals the same config trained alone, to float tolerance."""
+
 from __future__ import annotations
 
 import json
@@ -8,24 +9,35 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips.run import checkpoint
-from dltips.observe.compare import find_runs, read_scalars
 from dltips.config.errors import ConfigError
 from dltips.engine.build import setup
+from dltips.observe.compare import find_runs, read_scalars
+from dltips.run import checkpoint
 from dltips.train import train
 from tests.conftest import compose_config
 
 SMALL = ["model.width=16", "trainer.max_epochs=2", "trainer.progress=log", "data.train_size=400"]
 CASES = {
     "relu+dropout+momentum+diagnostics": [
-        "model.dropout=0.3", "model.input_dropout=0.1", "optimizer=momentum", "diagnostics=true", "trainer.weight_histograms=true",
+        "model.dropout=0.3",
+        "model.input_dropout=0.1",
+        "optimizer=momentum",
+        "diagnostics=true",
+        "trainer.weight_histograms=true",
     ],
     "prelu+adagrad(ours)+decay+augment": [
-        "model.activation=prelu", "optimizer=adagrad", "regularizer.weight_decay=0.01",
-        "data.augment.rotate=10", "data.augment.shift=1",
+        "model.activation=prelu",
+        "optimizer=adagrad",
+        "regularizer.weight_decay=0.01",
+        "data.augment.rotate=10",
+        "data.augment.shift=1",
     ],
     "maxout+adam+mse+step_schedule": [
-        "model.activation=maxout", "optimizer=adam", "loss=mse", "scheduler=step", "scheduler.interval=step",
+        "model.activation=maxout",
+        "optimizer=adam",
+        "loss=mse",
+        "scheduler=step",
+        "scheduler.interval=step",
     ],
 }
 
@@ -57,7 +69,10 @@ def test_each_member_equals_training_it_alone(extra, tmp_path):
         assert together.keys() == alone.keys()
         for key in alone:
             assert together[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), key
-        assert_same_weights(checkpoint.load(member(root, k) / "last.pt")["model"], checkpoint.load(tmp_path / f"alone{k}/last.pt")["model"])
+        assert_same_weights(
+            checkpoint.load(member(root, k) / "last.pt")["model"],
+            checkpoint.load(tmp_path / f"alone{k}/last.pt")["model"],
+        )
         # Every TensorBoard curve (losses, epoch metrics, lr, step sizes), step for step.
         curves, references = read_scalars(member(root, k)), read_scalars(tmp_path / f"alone{k}")
         assert curves.keys() == references.keys()
@@ -123,7 +138,8 @@ def test_compare_lists_members_with_the_ensembles_overrides_and_their_own_seeds(
     train(compose_config([*SMALL, "seed=5", "trainer.ensemble=2"], root))
     rows = [load_run(path, tmp_path, group="seed") for path in find_runs(root)]
     assert [row["overrides"] for row in rows] == [
-        "model.width=16 trainer.ensemble=2 seed=5", "model.width=16 trainer.ensemble=2 seed=6",
+        "model.width=16 trainer.ensemble=2 seed=5",
+        "model.width=16 trainer.ensemble=2 seed=6",
     ]
     assert [row["group"] for row in rows] == ["5", "6"] and all(row["status"] == "completed" for row in rows)
 
@@ -164,7 +180,11 @@ def test_diverging_members_stop_as_alone_and_the_others_train_on(tmp_path):
         statuses.append(report["status"])
     assert sorted(statuses) == ["completed", "completed", "diverged", "diverged"]
     assert summary["members_completed"] == 2  # the summary is over the members that completed
-    done = [json.loads((member(root, k) / "metrics.json").read_text())["metrics"] for k in range(4) if statuses[k] == "completed"]
+    done = [
+        json.loads((member(root, k) / "metrics.json").read_text())["metrics"]
+        for k in range(4)
+        if statuses[k] == "completed"
+    ]
     assert summary["test/acc"] == pytest.approx(sum(d["test/acc"] for d in done) / 2)
     assert json.loads((root / "metrics.json").read_text())["status"] == "diverged"
 
@@ -192,17 +212,25 @@ def test_eval_subnetworks_of_a_member_equals_alone(tmp_path):
 def test_only_element_wise_optimizers_train_members_together(tmp_path):
     """Adafactor's factored statistics would mix members that share one tensor."""
     out = tmp_path / "run"
-    with pytest.raises(ConfigError, match=r"^Invalid optimizer._target_: 'torch.optim.Adafactor'; allowed for networks trained together"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^Invalid optimizer._target_: 'torch.optim.Adafactor'; allowed for networks trained together",
+    ):
         train(compose_config([*SMALL, "optimizer._target_=torch.optim.Adafactor", "trainer.seeds=2"], out))
     assert not out.exists()
 
 
-@pytest.mark.parametrize("layer", [torch.nn.LayerNorm(4), torch.nn.PReLU(), torch.nn.Dropout(0.5)], ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+    "layer", [torch.nn.LayerNorm(4), torch.nn.PReLU(), torch.nn.Dropout(0.5)], ids=lambda m: type(m).__name__
+)
 def test_layers_that_would_be_shared_are_refused(layer):
     from dltips.nn.stacked import stack
 
     models = [torch.nn.Sequential(torch.nn.Linear(3, 4), layer) for _ in range(2)]
-    with pytest.raises(ValueError, match=rf"^Invalid model._target_ trained together \(trainer.seeds, hydra/launcher=stacked\): 1 is a {type(layer).__name__}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^Invalid model._target_ trained together \(trainer.seeds, hydra/launcher=stacked\): 1 is a {type(layer).__name__}",
+    ):
         stack(models, [torch.Generator() for _ in models])
 
 
@@ -260,7 +288,13 @@ def test_members_stop_early_each_at_its_own_epoch_as_alone(tmp_path):
     """Early stopping per member: each stops where it would alone and keeps its best weights;
     the others train on."""
     root = tmp_path / "seeds"
-    extra = ["data.train_size=200", "data.batch_size=16", "optimizer.lr=0.5", "regularizer.early_stopping.patience=1", "trainer.max_epochs=15"]
+    extra = [
+        "data.train_size=200",
+        "data.batch_size=16",
+        "optimizer.lr=0.5",
+        "regularizer.early_stopping.patience=1",
+        "trainer.max_epochs=15",
+    ]
     summary = train(compose_config([*SMALL, *extra, "trainer.seeds=4"], root))
     stops = []
     for k in range(4):

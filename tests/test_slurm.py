@@ -4,6 +4,7 @@ with a failing point, a point cancelled while it trains and one requeued before 
 still summarises, and its re-run continues what is left; a job that cannot start is told with
 SLURM's reason. Without a cluster: what the launcher records for a job SLURM ended, and the
 handing-on of the signal that requeues a job."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from dltips.launch.slurm import record_ended, shortest_timeout_min, stuck
 from dltips.observe.compare import read_scalars
 from dltips.run.interrupt import hand_on, signals_caught
-from dltips.launch.slurm import record_ended, shortest_timeout_min, stuck
 from dltips.train import train
 from tests.conftest import compose_config
 from tests.slurm_cluster import Cluster, slurm  # noqa: F401 (the fixture)
@@ -33,11 +34,22 @@ EPOCHS = 60  # long enough (about 2 s) to be signalled after its first last.pt
 
 def start_sweep(cluster: Cluster, out: Path, name: str, *args: str) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "dltips.train", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={cluster.partition}",
-        f"hydra.launcher.name={name}", "hydra.launcher.timeout_min=10", *RUN, *args, f"hydra.sweep.dir={out}",
+        sys.executable,
+        "-m",
+        "dltips.train",
+        "-m",
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={cluster.partition}",
+        f"hydra.launcher.name={name}",
+        "hydra.launcher.timeout_min=10",
+        *RUN,
+        *args,
+        f"hydra.sweep.dir={out}",
     ]
     env = cluster.env | {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(command, cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish(sweep: subprocess.Popen, cluster: Cluster, timeout: float = 240) -> str:
@@ -88,7 +100,9 @@ def test_sweep_goes_on_past_cancelled_failed_and_requeued_points_and_its_rerun_c
     output = finish(sweep, slurm)
 
     assert sweep.returncode != 0, output
-    assert {p: report(out / p)["status"] for p in points} == dict(zip(points, ["completed", "interrupted", "failed"])), output
+    assert {p: report(out / p)["status"] for p in points} == dict(
+        zip(points, ["completed", "interrupted", "failed"])
+    ), output
     assert "1 of 3 jobs failed: max_epochs=-1" in output
     assert f"1 of 3 jobs did not finish: max_epochs={EPOCHS + 1} (interrupted)" in output
     assert report(cancelled_dir)["message"].startswith("SIGTERM at step"), output
@@ -109,7 +123,9 @@ def test_sweep_goes_on_past_cancelled_failed_and_requeued_points_and_its_rerun_c
     output = finish(rerun, slurm)
     assert f"already completed, not submitted: {requeued_dir}" in output, output
     assert "submitted 2 job(s)" in output
-    assert {p: report(out / p)["status"] for p in points} == dict(zip(points, ["completed", "completed", "failed"])), output
+    assert {p: report(out / p)["status"] for p in points} == dict(zip(points, ["completed", "completed", "failed"])), (
+        output
+    )
     assert "resuming the earlier attempt" in (cancelled_dir / "train.log").read_text()
     steps = [step for step, _ in read_scalars(cancelled_dir)["val/acc"]]
     assert len(steps) == EPOCHS + 1 and steps == sorted(set(steps))
@@ -144,7 +160,9 @@ def test_a_job_that_cannot_start_is_told_with_slurms_reason(slurm, name, tmp_pat
 @pytest.mark.slow
 def test_a_job_out_of_requeues_stays_interrupted_not_failed(slurm, name, tmp_path):  # noqa: F811
     out = tmp_path / "sweep"
-    sweep = start_sweep(slurm, out, name, f"trainer.max_epochs={EPOCHS},{EPOCHS + 1}", "hydra.launcher.max_num_timeout=0")
+    sweep = start_sweep(
+        slurm, out, name, f"trainer.max_epochs={EPOCHS},{EPOCHS + 1}", "hydra.launcher.max_num_timeout=0"
+    )
     run_dir = out / f"max_epochs={EPOCHS}"
     wait_until("the first last.pt", (run_dir / "last.pt").is_file, sweep, slurm)
     job = min(slurm.jobs(name), key=lambda i: int(i.split("_")[1]))
@@ -178,10 +196,14 @@ def test_a_job_slurm_ended_keeps_what_its_run_recorded(tmp_path):
     assert report(tmp_path / "stopped")["status"] == "interrupted"
     # Interrupted before its first checkpoint, or never started: cancelled, with SLURM's state.
     assert record_ended(write("early", "interrupted"), "7_2", "OUT_OF_MEMORY") == "cancelled"
-    assert "OUT_OF_MEMORY" in report(tmp_path / "early")["message"] and "mem_gb" in report(tmp_path / "early")["message"]
+    assert (
+        "OUT_OF_MEMORY" in report(tmp_path / "early")["message"] and "mem_gb" in report(tmp_path / "early")["message"]
+    )
     assert record_ended(tmp_path / "never", "7_3", "CANCELLED by 0") == "cancelled"
     # An exception outside the run (the job could not start it): failed, with the trace.
-    assert record_ended(tmp_path / "broken", "7_4", "FAILED", "Traceback ...\nModuleNotFoundError: dltips\n") == "failed"
+    assert (
+        record_ended(tmp_path / "broken", "7_4", "FAILED", "Traceback ...\nModuleNotFoundError: dltips\n") == "failed"
+    )
     assert "ModuleNotFoundError" in (tmp_path / "broken" / "error.txt").read_text()
 
 

@@ -1,5 +1,6 @@
 """hydra/launcher=stacked: every job of a sweep trained in a stack equals the same job run by
 Hydra's basic launcher — metrics, weights, TensorBoard curves and hparams, files."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips.run import checkpoint
+from dltips.engine.stackable import stack_key
 from dltips.observe.compare import read_scalars
-from dltips.engine.members import stack_key
+from dltips.run import checkpoint
 from tests.conftest import compose_config
 from tests.test_train import hparams_of, read_events
 
-SMALL = ["model.width=16", "data.train_size=300", "trainer.max_epochs=3", "trainer.progress=log", "trainer.log_every_n_steps=3"]
+SMALL = [
+    "model.width=16",
+    "data.train_size=300",
+    "trainer.max_epochs=3",
+    "trainer.progress=log",
+    "trainer.log_every_n_steps=3",
+]
 
 
 def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -34,7 +41,9 @@ def jobs(sweep_dir: Path) -> list[Path]:
 
 def assert_same_job(stacked: Path, basic: Path) -> None:
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (stacked, basic))
-    assert (a["status"], a["message"], a["stopped_early"]) == (b["status"], b["message"], b["stopped_early"]), stacked.name
+    assert (a["status"], a["message"], a["stopped_early"]) == (b["status"], b["message"], b["stopped_early"]), (
+        stacked.name
+    )
     assert a["metrics"].keys() == b["metrics"].keys()
     for key, value in b["metrics"].items():
         assert a["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (stacked.name, key)
@@ -47,16 +56,23 @@ def assert_same_job(stacked: Path, basic: Path) -> None:
     assert curves.keys() == references.keys()
     for tag, reference in references.items():
         assert [s for s, _ in curves[tag]] == [s for s, _ in reference], tag
-        assert [v for _, v in curves[tag]] == pytest.approx([v for _, v in reference], rel=1e-5, abs=1e-6), (stacked.name, tag)
+        assert [v for _, v in curves[tag]] == pytest.approx([v for _, v in reference], rel=1e-5, abs=1e-6), (
+            stacked.name,
+            tag,
+        )
     assert hparams_of(read_events(stacked)) == hparams_of(read_events(basic))
     files = lambda d: sorted(p.name for p in d.iterdir() if not p.name.startswith("events"))  # noqa: E731
     assert files(stacked) == files(basic)
-    assert sorted(p.name for p in (stacked / ".hydra").iterdir()) == sorted(p.name for p in (basic / ".hydra").iterdir())
+    assert sorted(p.name for p in (stacked / ".hydra").iterdir()) == sorted(
+        p.name for p in (basic / ".hydra").iterdir()
+    )
     config, reference_config = (OmegaConf.load(d / "config.yaml") for d in (stacked, basic))
     del config["output_dir"], reference_config["output_dir"]
     assert config == reference_config
     # train.log: this job's own epoch lines and end, no other job's.
-    epochs = lambda d: [line.split(" - ")[1].split(":")[0] for line in (d / "train.log").read_text().splitlines() if ": loss " in line]  # noqa: E731
+    epochs = lambda d: [
+        line.split(" - ")[1].split(":")[0] for line in (d / "train.log").read_text().splitlines() if ": loss " in line
+    ]  # noqa: E731
     assert epochs(stacked) == epochs(basic) and epochs(basic)
     log = (stacked / "train.log").read_text()
     assert f"({stacked})" in log and not [p for p in stacked.parent.iterdir() if p != stacked and f"({p})" in log]
@@ -79,13 +95,21 @@ def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):
     for name in names:
         assert_same_job(tmp_path / "stacked" / name, tmp_path / "basic" / name)
     # The sweep's own summary reads the same.
-    rows = lambda d: [line.split("|")[1:4] for line in (d / "summary.md").read_text().splitlines() if line.startswith("| ")]  # noqa: E731
+    rows = lambda d: [
+        line.split("|")[1:4] for line in (d / "summary.md").read_text().splitlines() if line.startswith("| ")
+    ]  # noqa: E731
     assert rows(tmp_path / "stacked") == rows(tmp_path / "basic")
 
 
 def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fails_alone(tmp_path):
     out = tmp_path / "sweep"
-    grid = ["model.activation=relu,tanh,foo", "optimizer.lr=0.1,10000", "loss=mse", "loss.output=identity", "hydra/launcher=stacked"]
+    grid = [
+        "model.activation=relu,tanh,foo",
+        "optimizer.lr=0.1,10000",
+        "loss=mse",
+        "loss.output=identity",
+        "hydra/launcher=stacked",
+    ]
     result = sweep(*grid, f"hydra.sweep.dir={out}", cwd=tmp_path)
     assert result.returncode != 0  # the failed jobs are named at the end
     log = result.stderr + result.stdout
@@ -123,24 +147,35 @@ def test_what_may_differ_within_a_stack(change, together, tmp_path):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
 def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optimizer, tmp_path):
-    """train_members on configs that differ in schedule numbers (per step), learning rate,
+    """train_networks on configs that differ in schedule numbers (per step), learning rate,
     dropout rate and mode, and initialisation: each member equals its config trained alone."""
+    from dltips.engine.loop import train_networks
     from dltips.engine.members import HydraContext
-    from dltips.train import train, train_members
+    from dltips.train import train
 
     base = ["model.width=16", "data.train_size=300", "trainer.max_epochs=2", "trainer.progress=log", f"optimizer={optimizer}",
             "scheduler=step", "scheduler.interval=step", "scheduler.factor.step_size=5", "data.split_seed=0"]  # fmt: skip
     variants = [
         ["scheduler.factor.gamma=0.9", "model.dropout=0.1"],
-        ["scheduler.factor.gamma=0.5", "model.dropout=0.3", "model.dropout_mode=inverted", "optimizer.lr=0.02", "model.init=xavier", "seed=1"],
+        [
+            "scheduler.factor.gamma=0.5",
+            "model.dropout=0.3",
+            "model.dropout_mode=inverted",
+            "optimizer.lr=0.02",
+            "model.init=xavier",
+            "seed=1",
+        ],
     ]
     cfgs = [compose_config([*base, *v], tmp_path / f"stacked{i}") for i, v in enumerate(variants)]
-    ms = train_members(cfgs, [HydraContext()] * 2)
+    ms = train_networks(cfgs, [HydraContext()] * 2)
     for i, v in enumerate(variants):
         alone = train(compose_config([*base, *v], tmp_path / f"alone{i}"))
         for key, value in alone.items():
             assert ms.members[i].report["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (i, key)
-        lrs, reference = read_scalars(tmp_path / f"stacked{i}")["~run/lr"], read_scalars(tmp_path / f"alone{i}")["~run/lr"]
+        lrs, reference = (
+            read_scalars(tmp_path / f"stacked{i}")["~run/lr"],
+            read_scalars(tmp_path / f"alone{i}")["~run/lr"],
+        )
         assert [s for s, _ in lrs] == [s for s, _ in reference]
         assert [v for _, v in lrs] == pytest.approx([v for _, v in reference])
 
@@ -156,7 +191,7 @@ def test_max_members_is_checked(value):
 def test_stacks_keep_sweep_order_and_max_members():
     from dltips.launch.stacked import Pending, stacks
 
-    jobs = [(i, Pending(None, None, key, None)) for i, key in enumerate(["a", "b", "a", "a", "", "a", ""])]
+    jobs = [(i, Pending(None, key, None)) for i, key in enumerate(["a", "b", "a", "a", "", "a", ""])]
     groups = [[i for i, _ in group] for group in stacks(jobs, max_members=2)]
     assert groups == [[0, 2], [3, 5], [1], [4], [6]]
 
@@ -166,9 +201,44 @@ def test_a_seeds_job_trains_its_seeds_and_a_job_rejected_at_set_up_is_recorded(t
     summary); a job whose config is rejected while it is set up (old and new name disagree)
     fails alone."""
     out = tmp_path / "sweep"
-    result = sweep("trainer.seeds=2,3", "trainer.ensemble=3", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    result = sweep(
+        "trainer.seeds=2,3", "trainer.ensemble=3", "hydra/launcher=stacked", f"hydra.sweep.dir={out}", cwd=tmp_path
+    )
     assert result.returncode != 0
-    assert "Invalid trainer.ensemble: 3; allowed: null, or 2 with trainer.seeds=2" in (out / "seeds=2" / "error.txt").read_text()
+    assert (
+        "Invalid trainer.ensemble: 3; allowed: null, or 2 with trainer.seeds=2"
+        in (out / "seeds=2" / "error.txt").read_text()
+    )
     report = json.loads((out / "seeds=3" / "metrics.json").read_text())
     assert report["status"] == "completed" and report["metrics"]["members_completed"] == 3
-    assert [json.loads((out / "seeds=3" / f"member_{k:02d}" / "metrics.json").read_text())["status"] for k in range(3)] == ["completed"] * 3
+    assert [
+        json.loads((out / "seeds=3" / f"member_{k:02d}" / "metrics.json").read_text())["status"] for k in range(3)
+    ] == ["completed"] * 3
+
+
+def test_a_killed_stacked_sweep_rerun_goes_on_from_each_unfinished_jobs_checkpoint(tmp_path):
+    """A point that is not the default (tanh) killed mid-sweep: the re-run continues it from its
+    last.pt with the sweep's own overrides, and it ends as the uninterrupted sweep's point."""
+    out = tmp_path / "sweep"
+    grid = ["hydra/launcher=stacked", "model.activation=relu,tanh", "seed=0,1", f"hydra.sweep.dir={out}"]
+    first = sweep(*grid, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    job = out / "activation=tanh,seed=1"
+    reference = json.loads((job / "metrics.json").read_text())["metrics"]
+    # As a job killed after epoch 1 leaves it: last.pt of epoch 1 (the same job trained for 2
+    # epochs), no metrics.json.
+    (job / "metrics.json").unlink()
+    from dltips.train import train
+
+    short = tmp_path / "short"
+    two_epochs = [o for o in SMALL if not o.startswith("trainer.max_epochs")] + ["trainer.max_epochs=2"]
+    train(compose_config([*two_epochs, "model.activation=tanh", "seed=1"], short))
+    checkpoint.copy(short / "last.pt", job / "last.pt")
+    again = sweep(*grid, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "resuming the earlier attempt" in again.stdout + again.stderr
+    assert "already completed, skipped" in again.stdout + again.stderr
+    resumed = json.loads((job / "metrics.json").read_text())["metrics"]
+    assert resumed.keys() == reference.keys()
+    for key, value in reference.items():
+        assert resumed[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key

@@ -1,4 +1,5 @@
 """Dropout's sub-networks averaged, checked against brute-force enumeration of every sub-network."""
+
 from __future__ import annotations
 
 import copy
@@ -10,18 +11,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dltips.nn import MLP, Dropout
 from dltips.observe import subnetworks
 from dltips.observe.subnetworks import (
-    subnetwork_curve,
     evaluate_predictions,
     explicit_ensemble_curve,
     kl_divergence,
     log_curve,
     mc_average,
     sample_probs,
+    subnetwork_curve,
     weight_scaling_probs,
 )
-from dltips.nn import MLP, Dropout
 
 MODES = ["weight_scaling", "inverted"]
 
@@ -30,6 +31,8 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1.3
     # torch.testing.assert_close's defaults for float32, without its first-call import of
     # torch.distributed (about 10 s on a loaded machine, most of this file's run time).
     assert actual.shape == expected.shape and torch.allclose(actual, expected, rtol=rtol, atol=atol), (actual, expected)
+
+
 HIDDEN = 4  # 2^4 = 16 sub-networks: few enough to enumerate
 
 
@@ -113,6 +116,7 @@ def test_each_sample_is_one_whole_sub_network(mode, setup, monkeypatch):
     model, x = tiny_net(mode, batchnorm=setup == "batchnorm"), inputs()
     model.train()  # sample_probs must still keep batch norm in eval mode
     probs = enumerate_sub_networks(model, x)[0].softmax(dim=-1)  # (16, batch, classes)
+
     # max |difference| between whole-batch predictions, (a, 1, ...) against (1, b, ...) -> (a, b)
     def distance(a, b):
         return (a[:, None] - b[None]).abs().flatten(2).amax(dim=2)

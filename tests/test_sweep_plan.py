@@ -1,11 +1,12 @@
 """What a sweep varies: its plan, job names made of the swept keys, and the HPARAMS table."""
+
 from __future__ import annotations
 
 import pytest
 from tensorboard.plugins.hparams import api_pb2
 
-from dltips.observe.hparams import METRICS, collect_hparams, experiment, hparam_value
 from dltips.config.plan import Plan, job_name, short_keys, value_text
+from dltips.observe.hparams import METRICS, collect_hparams, experiment, hparam_value
 from tests.conftest import compose_config
 
 EXCLUDED = ["trainer.device", "trainer.progress", "output_dir", "resume"]
@@ -52,16 +53,28 @@ def test_short_keys_are_the_shortest_unambiguous_suffixes():
 
 @pytest.mark.parametrize(
     "value, shown",
-    [("relu", "relu"), ("0.1", "0.1"), ("10000", "10000"), ("0.012345678901", "0.01235"), ("a/b", "a_b"), ("1e-05", "1e-05")],
+    [
+        ("relu", "relu"),
+        ("0.1", "0.1"),
+        ("10000", "10000"),
+        ("0.012345678901", "0.01235"),
+        ("a/b", "a_b"),
+        ("1e-05", "1e-05"),
+    ],
 )
 def test_value_text_is_short_and_a_single_path_component(value, shown):
     assert value_text(value) == shown
 
 
 def test_job_name_carries_the_swept_keys_only(tmp_path):
-    Plan.of(["model.activation=sigmoid,relu", "model.depth=2,6", "trainer.max_epochs=5"], {}, EXCLUDED, False).save(tmp_path)
+    Plan.of(["model.activation=sigmoid,relu", "model.depth=2,6", "trainer.max_epochs=5"], {}, EXCLUDED, False).save(
+        tmp_path
+    )
     job = ["model.activation=relu", "model.depth=6", "trainer.max_epochs=5"]
-    assert job_name(str(tmp_path), job, 3, "model.activation=relu,model.depth=6,trainer.max_epochs=5") == "activation=relu,depth=6"
+    assert (
+        job_name(str(tmp_path), job, 3, "model.activation=relu,model.depth=6,trainer.max_epochs=5")
+        == "activation=relu,depth=6"
+    )
 
 
 def test_job_name_is_numbered_for_searches_and_falls_back_without_a_plan(tmp_path):

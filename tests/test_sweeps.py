@@ -1,4 +1,5 @@
 """Sweeps: failures and divergence are recorded and the sweep goes on; launchers; resume; Optuna."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dltips.observe.compare import summarize
 from dltips.config.plan import Plan
+from dltips.observe.compare import summarize
 
 SMALL = ["data=synthetic", "data.source.n_samples=300", "trainer.max_epochs=1", "trainer.progress=log"]
 
@@ -41,8 +42,12 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path):
     out = tmp_path / "sweep"
     # relu trains; foo is rejected (the job raises); lr=1e4 with an unbounded output diverges.
     result = sweep(
-        "model.activation=relu,foo", "optimizer.lr=0.1,10000", "loss=mse", "loss.output=identity",
-        f"hydra.sweep.dir={out}", cwd=tmp_path,
+        "model.activation=relu,foo",
+        "optimizer.lr=0.1,10000",
+        "loss=mse",
+        "loss.output=identity",
+        f"hydra.sweep.dir={out}",
+        cwd=tmp_path,
     )
     assert result.returncode != 0  # the sweep reports its failures at the end ...
     runs = statuses(out)
@@ -53,7 +58,12 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path):
         return runs[name]
 
     # Named by what the sweep varies: the constant overrides (data, loss, epochs, ...) are left out.
-    assert sorted(runs) == ["activation=foo,lr=0.1", "activation=foo,lr=10000", "activation=relu,lr=0.1", "activation=relu,lr=10000"]
+    assert sorted(runs) == [
+        "activation=foo,lr=0.1",
+        "activation=foo,lr=10000",
+        "activation=relu,lr=0.1",
+        "activation=relu,lr=10000",
+    ]
     assert status("activation=relu", "lr=0.1") == "completed"
     assert status("activation=relu", "lr=10000") == "diverged"
     failed = [name for name, status in runs.items() if status == "failed"]
@@ -129,7 +139,9 @@ def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=b
         while time.monotonic() < deadline:
             try:
                 data = json.dumps(body).encode() if body is not None else None
-                request = urllib.request.Request(f"http://127.0.0.1:{port}{route}", data=data, headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}{route}", data=data, headers={"Content-Type": "application/json"}
+                )
                 with urllib.request.urlopen(request, timeout=5) as response:
                     answer = json.loads(response.read())
                 if ready(answer):
@@ -146,11 +158,19 @@ def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=b
 def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
     out = tmp_path / "sweep"
     # The experiment sweeps the activation; depth and epochs are constant overrides.
-    result = sweep("experiment=vanishing_gradient", "model.activation=sigmoid,relu", "model.depth=3", f"hydra.sweep.dir={out}", cwd=tmp_path)
+    result = sweep(
+        "experiment=vanishing_gradient",
+        "model.activation=sigmoid,relu",
+        "model.depth=3",
+        f"hydra.sweep.dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(statuses(out)) == ["activation=relu", "activation=sigmoid"]
 
-    exp = tensorboard_json(out, "/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos"))
+    exp = tensorboard_json(
+        out, "/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos")
+    )
     names = [info["name"] for info in exp["hparamInfos"]]
     assert names[0] == "model.activation" and exp["hparamInfos"][0]["differs"]
     assert [info["domainDiscrete"] for info in exp["hparamInfos"][:1]] == [["sigmoid", "relu"]]
@@ -169,7 +189,10 @@ def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
         ready=lambda a: len(a.get("sessionGroups", [])) == 2,
     )  # fmt: skip
     rows = {g["name"]: g["hparams"] for g in groups["sessionGroups"]}
-    assert {name: h["model.activation"] for name, h in rows.items()} == {"activation=sigmoid": "sigmoid", "activation=relu": "relu"}
+    assert {name: h["model.activation"] for name, h in rows.items()} == {
+        "activation=sigmoid": "sigmoid",
+        "activation=relu": "relu",
+    }
     assert all(h["status"] == "completed" and h["model.depth"] == "3" for h in rows.values())
 
 
@@ -179,7 +202,12 @@ def test_runs_outside_a_sweep_get_a_table_of_what_differs_between_them(tmp_path)
 
     for activation in ("sigmoid", "relu"):
         train(compose_train([*SMALL, f"model.activation={activation}"], tmp_path / "runs" / activation))
-    exp = tensorboard_json(tmp_path / "runs", "/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos"))
+    exp = tensorboard_json(
+        tmp_path / "runs",
+        "/data/plugin/hparams/experiment",
+        {"experimentName": ""},
+        ready=lambda a: a.get("hparamInfos"),
+    )
     # No run writes a table of its own: TensorBoard's, from the runs, puts what differs first ...
     assert exp["hparamInfos"][0]["name"] == "model.activation" and exp["hparamInfos"][0]["differs"]
     assert not any(info.get("differs") for info in exp["hparamInfos"][1:])

@@ -1,4 +1,5 @@
 """train(cfg) end to end, its files and TensorBoard events, and the dltips-train command."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,16 @@ def test_event_files_hold_the_curves_and_hparams(make_cfg):
     metrics = train(cfg)
     events = read_events(Path(cfg.output_dir))
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "~run/lr", "~end/test/loss", "~end/test/acc"} <= tags
+    assert {
+        "train/loss",
+        "train/loss_epoch",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "~run/lr",
+        "~end/test/loss",
+        "~end/test/acc",
+    } <= tags
     assert len(events.Scalars("val/acc")) == 2  # once per epoch
     steps = [e.step for e in events.Scalars("train/loss")]
     assert steps == sorted(steps) and steps[0] == 2 and len(steps) > 2
@@ -114,7 +124,11 @@ def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
 def test_multirun_two_jobs_in_named_subdirs(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
-        "-m", "model.activation=sigmoid,relu", "data=synthetic", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
+        "-m",
+        "model.activation=sigmoid,relu",
+        "data=synthetic",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

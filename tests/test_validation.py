@@ -1,5 +1,6 @@
 """A bad configuration stops the run before training: one line that names the key, the value and
 what is allowed, and nothing written. The classes raise the same errors without Hydra."""
+
 from __future__ import annotations
 
 import os
@@ -71,26 +72,36 @@ BAD_VALUES = [
     (["optimizer=torch_adagrad", "optimizer.lr_decay=-1"], "optimizer.lr_decay", "-1", "a number >= 0"),
     (
         ["optimizer=torch_adagrad", "optimizer.initial_accumulator_value=-1"],
-        "optimizer.initial_accumulator_value", "-1", "a number >= 0",
+        "optimizer.initial_accumulator_value",
+        "-1",
+        "a number >= 0",
     ),
     (
         ["optimizer=torch_momentum", "+optimizer.nesterov=true", "+optimizer.dampening=0.5"],
-        "optimizer.nesterov", "True", "true only with momentum > 0 and dampening = 0",
+        "optimizer.nesterov",
+        "True",
+        "true only with momentum > 0 and dampening = 0",
     ),
     (["optimizer=adagrad", "optimizer.eps=-1"], "optimizer.eps", "-1", "a number >= 0"),  # ours, same key
     # step(closure) re-evaluates the loss; the loop calls step() after its own backward.
     (
         ["optimizer._target_=torch.optim.LBFGS"],
-        "optimizer._target_", "'torch.optim.LBFGS'", "an optimizer whose step() works without a closure",
+        "optimizer._target_",
+        "'torch.optim.LBFGS'",
+        "an optimizer whose step() works without a closure",
     ),
     # Test first (of all 200), then validation (of the rest): 4 classes need 4 training samples.
     (
         ["data.val_fraction=0.99", "data.test_fraction=0.99"],
-        "data.test_fraction", "0.99", "a fraction of the 200 samples that leaves at least 5 for training and validation",
+        "data.test_fraction",
+        "0.99",
+        "a fraction of the 200 samples that leaves at least 5 for training and validation",
     ),
     (
         ["data.val_fraction=0.99"],
-        "data.val_fraction", "0.99", "a fraction of the 170 samples left after the test split that leaves at least 4",
+        "data.val_fraction",
+        "0.99",
+        "a fraction of the 170 samples left after the test split that leaves at least 4",
     ),
     (["data.batch_size=0"], "data.batch_size", "0", "an integer from 1 to the 144 training samples"),
     (["data.batch_size=145"], "data.batch_size", "145", "an integer from 1 to the 144 training samples"),
@@ -105,7 +116,12 @@ BAD_VALUES = [
     (["trainer.seeds=0"], "trainer.seeds", "0", "an integer >= 1 (the number of seeds trained at once)"),
     (["trainer.seeds=2.5"], "trainer.seeds", "2.5", "an integer >= 1"),
     (["seed=4294967295", "trainer.seeds=2"], "trainer.seeds", "2", "at most 1 with seed=4294967295"),
-    (["trainer.ensemble=0"], "trainer.ensemble", "0", "null, or 1 with trainer.seeds=1 (it is the old name of trainer.seeds)"),
+    (
+        ["trainer.ensemble=0"],
+        "trainer.ensemble",
+        "0",
+        "null, or 1 with trainer.seeds=1 (it is the old name of trainer.seeds)",
+    ),
     (["trainer.ensemble=2", "trainer.seeds=3"], "trainer.ensemble", "2", "null, or 3 with trainer.seeds=3"),
     # Called only inside the loop: checked up front all the same.
     (["scheduler=step", "scheduler.factor.step_size=0"], "scheduler.factor.step_size", "0", "an integer >= 1"),
@@ -217,7 +233,12 @@ CONSTRUCTOR_ERRORS = [
     (
         lambda: prepare(
             load_synthetic(100, 5, 2, 2, 0),
-            seed=0, val_fraction=0.2, test_fraction=0.2, train_size=1000, normalize="standard", device="cpu",
+            seed=0,
+            val_fraction=0.2,
+            test_fraction=0.2,
+            train_size=1000,
+            normalize="standard",
+            device="cpu",
         ),
         "Invalid data.train_size: 1000; allowed: null or an integer from 2 (one per class) to 64 "
         "(the training samples available)",
@@ -239,7 +260,11 @@ def test_cli_bad_value_is_one_line_and_exit_2(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "dltips.train", "model.activation=foo"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr
     output = result.stdout + result.stderr
@@ -257,8 +282,28 @@ def test_cli_bad_value_is_one_line_and_exit_2(tmp_path):
 # null, lists, a dict, negative, fractional, huge and non-finite numbers, and a few small
 # numbers that are valid for many keys, so that some cases train.
 TOKENS = [
-    "abc", "''", "'3'", "true", "false", "null", "[1,2]", "[]", "{a:1}",
-    "-1", "0", "1", "2", "-0.5", "0.5", "1.5", "nan", "inf", "-inf", "1e30", "-1e30", "1000000000000",
+    "abc",
+    "''",
+    "'3'",
+    "true",
+    "false",
+    "null",
+    "[1,2]",
+    "[]",
+    "{a:1}",
+    "-1",
+    "0",
+    "1",
+    "2",
+    "-0.5",
+    "0.5",
+    "1.5",
+    "nan",
+    "inf",
+    "-inf",
+    "1e30",
+    "-1e30",
+    "1000000000000",
 ]
 HUGE = "1000000000000"
 # A huge integer is a valid request for a huge network or a long run there, not a bad value.
@@ -329,7 +374,8 @@ def test_fuzz_clear_error_or_a_run(key, token, extra, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "old, value, new, other", [("trainer.ensemble", 3, "trainer.seeds", 2), ("ensemble_eval", True, "eval_subnetworks", None)]
+    "old, value, new, other",
+    [("trainer.ensemble", 3, "trainer.seeds", 2), ("ensemble_eval", True, "eval_subnetworks", None)],
 )
 def test_old_names_still_set_their_new_keys(old, value, new, other, tmp_path):
     from omegaconf import OmegaConf

@@ -10,6 +10,7 @@ changing and per-run setup, per-epoch work and the steps themselves come apart. 
 `dltips-train -m` sweeps (fresh processes) with `hydra/launcher=stacked` against the basic
 launcher. Tooling only: the library never imports it.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,16 @@ from pathlib import Path
 import torch
 
 from .loops import (
-    LABELS, WORKLOADS, Case, Workload, dataloader_loop, hand_written, lightning_fit, lightning_module, make_case, runner,
+    LABELS,
+    WORKLOADS,
+    Case,
+    Workload,
+    dataloader_loop,
+    hand_written,
+    lightning_fit,
+    lightning_module,
+    make_case,
+    runner,
 )  # fmt: skip
 from .report import paired, render, targets, write
 from .seeds import bench_seeds
@@ -37,6 +47,7 @@ __all__ = [
 ]  # fmt: skip
 
 PARTS = ("loops", "seeds", "sweeps", "startup")
+
 
 def cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
@@ -64,12 +75,27 @@ def machine() -> dict:
 
 
 def benchmark(
-    out: Path, quick: bool = False, parts=PARTS, workloads=WORKLOADS, sweeps: tuple[Sweep, ...] | None = None, seeds: int = 16, log=print
+    out: Path,
+    quick: bool = False,
+    parts=PARTS,
+    workloads=WORKLOADS,
+    sweeps: tuple[Sweep, ...] | None = None,
+    seeds: int = 16,
+    log=print,
 ) -> dict:
     """The benchmark's `parts` (PARTS); returns the raw report (render() makes BENCH.md)."""
     out.mkdir(parents=True, exist_ok=True)
     repeats, target_s, budget_s = (2, 0.05, 8.0) if quick else (5, 0.4, 50.0)
-    report = {"quick": quick, "parts": list(parts), "repeats": repeats, "machine": machine(), "workloads": [], "startup": {}, "seeds": [], "sweeps": []}
+    report = {
+        "quick": quick,
+        "parts": list(parts),
+        "repeats": repeats,
+        "machine": machine(),
+        "workloads": [],
+        "startup": {},
+        "seeds": [],
+        "sweeps": [],
+    }
     began, say = time.perf_counter(), log
 
     def log(msg: str) -> None:

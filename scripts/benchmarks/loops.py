@@ -1,6 +1,7 @@
 """The loops the benchmark compares, all training the same workload: dltips' train(cfg), a
 hand-written loop (the floor: the steps, an evaluation of train and val each epoch, one save at
 the end), a DataLoader loop and Lightning's defaults."""
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,14 @@ class Workload:
 
 
 MNIST_SHAPED = (  # make_classification rows of MNIST's shape; 2048 samples = 16 full batches
-    "data=synthetic", "data.source.n_samples=3000", "data.source.n_features=784", "data.source.n_classes=10",
-    "data.source.n_informative=10", "data.train_size=2048", "data.batch_size=128", "model.width=512",
+    "data=synthetic",
+    "data.source.n_samples=3000",
+    "data.source.n_features=784",
+    "data.source.n_classes=10",
+    "data.source.n_informative=10",
+    "data.train_size=2048",
+    "data.batch_size=128",
+    "model.width=512",
 )
 
 
@@ -174,7 +181,11 @@ def lightning_fit(case: Case, epochs: int, run_dir: Path) -> None:
     accelerator = "gpu" if case.x.is_cuda else "cpu"
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric"):  # one-off banners only
         logging.getLogger(name).setLevel(logging.WARNING)
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stderr(io.StringIO()),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         trainer = L.Trainer(max_epochs=epochs, default_root_dir=str(run_dir), accelerator=accelerator, devices=1)
         trainer.fit(Classifier(case.model()), loader)
@@ -184,7 +195,12 @@ def runner(variant: str, case: Case, epochs: int, run_dir: Path) -> Callable[[],
     """What to call for one run; configs are composed here, before the clock starts."""
     if variant in ("dltips", "dltips_diagnostics"):
         diagnostics = "true" if variant == "dltips_diagnostics" else "false"
-        overrides = [*case.workload.overrides, f"diagnostics={diagnostics}", f"trainer.max_epochs={epochs}", "trainer.progress=log"]
+        overrides = [
+            *case.workload.overrides,
+            f"diagnostics={diagnostics}",
+            f"trainer.max_epochs={epochs}",
+            "trainer.progress=log",
+        ]
         # The thread count every other loop of the comparison runs with, not trainer.threads' auto.
         cfg = compose_train([*overrides, f"trainer.threads={torch.get_num_threads()}"], run_dir)
         return lambda: train(cfg)
@@ -195,4 +211,3 @@ def runner(variant: str, case: Case, epochs: int, run_dir: Path) -> Callable[[],
     if variant == "lightning":
         return lambda: lightning_fit(case, epochs, run_dir)
     raise ValueError(f"Invalid variant: {variant!r}; allowed: {', '.join(LABELS)}")
-

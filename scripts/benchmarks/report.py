@@ -1,4 +1,5 @@
 """BENCH.md from the raw report: targets, per-step tables, stacked seeds, sweeps, startup, method."""
+
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 from .loops import LABELS
 from .startup import STARTUP_MARKS
 from .sweeps import PHASES
+
 
 def paired(runs: dict[str, list[dict]], fast: str, slow: str, key: str = "steady_s") -> tuple[float, float, float]:
     """How many times faster `fast` steps than `slow`: the median (min, max) over repeats of
@@ -24,7 +26,11 @@ def targets(report: dict) -> list[tuple[str, str, str, bool | None, bool | None]
         measured = []
         for k in (key, f"cpu_{key}"):
             r, lo, hi = paired(runs, fast, slow, k)
-            text = f"+{(r - 1) * 100:.0f}% ({(lo - 1) * 100:+.0f}…{(hi - 1) * 100:+.0f}%)" if cost else f"{r:.2f}× ({lo:.2f}–{hi:.2f})"
+            text = (
+                f"+{(r - 1) * 100:.0f}% ({(lo - 1) * 100:+.0f}…{(hi - 1) * 100:+.0f}%)"
+                if cost
+                else f"{r:.2f}× ({lo:.2f}–{hi:.2f})"
+            )
             measured.append((text, r < goal if cost else r >= goal))
         rows.append((name, measured[0][0], measured[1][0], measured[0][1], measured[1][1]))
 
@@ -40,7 +46,15 @@ def targets(report: dict) -> list[tuple[str, str, str, bool | None, bool | None]
             else:
                 rows.append((name, w["skipped"].get(v, "not run"), "", None, None))
         if "dltips_diagnostics" in runs:
-            check(f"{short}: diagnostics=true costs < 25%", runs, "dltips", "dltips_diagnostics", 1.25, "steady_s", cost=True)
+            check(
+                f"{short}: diagnostics=true costs < 25%",
+                runs,
+                "dltips",
+                "dltips_diagnostics",
+                1.25,
+                "steady_s",
+                cost=True,
+            )
     for e in report.get("seeds", []):
         measured = [paired(e["runs"], "stacked", "sequential", key) for key in ("wall_s", "cpu_s")]
         rows.append((
@@ -95,12 +109,19 @@ def sweep_table(w: dict) -> list[str]:
         f"### {w['key']}: {w['name']}",
         "",
         f"`{w['command']}`, with and without `hydra/launcher=stacked`; median of {len(runs['stacked'])} interleaved "
-        f"pair(s)" + (f", 1-minute load average {min(loads):.1f}–{max(loads):.1f} as each sweep ended" if loads else "") + ". "
-        + ("Every job's val/acc is the same with both launchers." if same == 0 else
-           f"{w.get('equal_jobs', '?')} of {n} jobs end with the same val/acc with both launchers; the largest difference is {same:.2g} "
-           "(a batched matmul rounds differently from a plain one: ~1e-7 a step, which a long run at a high learning rate can grow)."),
+        f"pair(s)"
+        + (f", 1-minute load average {min(loads):.1f}–{max(loads):.1f} as each sweep ended" if loads else "")
+        + ". "
+        + (
+            "Every job's val/acc is the same with both launchers."
+            if same == 0
+            else f"{w.get('equal_jobs', '?')} of {n} jobs end with the same val/acc with both launchers; the largest difference is {same:.2g} "
+            "(a batched matmul rounds differently from a plain one: ~1e-7 a step, which a long run at a high learning rate can grow)."
+        ),
         "",
-        "| launcher | wall s | min–max | vs basic | CPU s | vs basic | wall s per job | " + " | ".join(f"{p}, s" for p in PHASES) + " |",
+        "| launcher | wall s | min–max | vs basic | CPU s | vs basic | wall s per job | "
+        + " | ".join(f"{p}, s" for p in PHASES)
+        + " |",
         "|---|" + "---:|" * (6 + len(PHASES)),
     ]
     for v in ("basic", "stacked"):
@@ -110,7 +131,9 @@ def sweep_table(w: dict) -> list[str]:
         split = [f"{statistics.median(t[p] for t in timed):.1f}" if timed else "–" for p in PHASES]
         lines.append(
             f"| {v} | {statistics.median(wall):.1f} | {min(wall):.1f}–{max(wall):.1f} | {paired(runs, v, 'basic', 'wall_s')[0]:.2f}× | "
-            f"{cpu:.1f} | {paired(runs, v, 'basic', 'cpu_s')[0]:.2f}× | {statistics.median(wall) / n:.2f} | " + " | ".join(split) + " |"
+            f"{cpu:.1f} | {paired(runs, v, 'basic', 'cpu_s')[0]:.2f}× | {statistics.median(wall) / n:.2f} | "
+            + " | ".join(split)
+            + " |"
         )
     return [*lines, ""]
 
@@ -136,13 +159,19 @@ def workload_table(w: dict, gemm: float) -> list[str]:
                 cells.append(f"{med[key] * 1e6:,.0f}")
             cells.append(f"{paired(runs, v, 'hand', key)[0]:.2f}×" if "hand" in runs else "–")
             if key == "cpu_steady_s":
-                cells += [f"{med['samples_per_s']:,.0f}", f"{100 * w['flops_per_sample'] * med['samples_per_s'] / gemm:.2f}%"]
+                cells += [
+                    f"{med['samples_per_s']:,.0f}",
+                    f"{100 * w['flops_per_sample'] * med['samples_per_s'] / gemm:.2f}%",
+                ]
         lines.append(f"| {LABELS[v]} | " + " | ".join([*cells, f"{med['setup_s']:.2f}"]) + " |")
     for v, why in w["skipped"].items():
         lines.append(f"| {LABELS[v]} | skipped: {why} |" + " |" * 11)
     spread = max(max(r["steady_s"] for r in rs) / min(r["steady_s"] for r in rs) for rs in runs.values())
     if spread > 1.5:
-        lines += ["", f"Noisy: one variant's slowest repeat took {spread:.1f}× its fastest (wall clock); the CPU-time columns are steadier."]
+        lines += [
+            "",
+            f"Noisy: one variant's slowest repeat took {spread:.1f}× its fastest (wall clock); the CPU-time columns are steadier.",
+        ]
     return [*lines, ""]
 
 
@@ -224,7 +253,11 @@ def previous_targets(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     rows = [line.split(" | ") for line in path.read_text().split("## Targets", 1)[-1].split("\n## ", 1)[0].splitlines()]
-    return {r[0].removeprefix("| ").replace("trainer.ensemble=", "trainer.seeds="): r[1] for r in rows if len(r) >= 5 and r[1] not in ("wall clock", "---")}
+    return {
+        r[0].removeprefix("| ").replace("trainer.ensemble=", "trainer.seeds="): r[1]
+        for r in rows
+        if len(r) >= 5 and r[1] not in ("wall clock", "---")
+    }
 
 
 def render(report: dict) -> str:
@@ -236,7 +269,9 @@ def render(report: dict) -> str:
         "",
         f"torch {m['torch']} · Python {m['python']} · device {m['device']} · CPU {m['cpu']} ({m['cores']} cores) · "
         f"{m['threads']} torch threads · Lightning {m['lightning'] or 'not installed'}",
-        f"{'quick' if report['quick'] else 'full'} run" + (f" of {', '.join(parts)}" if parts else "") + f", up to {report['repeats']} repeats"
+        f"{'quick' if report['quick'] else 'full'} run"
+        + (f" of {', '.join(parts)}" if parts else "")
+        + f", up to {report['repeats']} repeats"
         + (f" · {report['date']}, {report['duration_s'] / 60:.0f} min" if report.get("date") else "")
         + f" · 2048×2048 float32 matmul: {gemm / 1e9:.1f} GFLOP/s · load average {loads(m, 'load_average')} at start, "
         f"{loads(m, 'load_average_end')} at the end",
@@ -252,7 +287,10 @@ def render(report: dict) -> str:
         "|---|---|---|---|---|" + ("---|" if previous else ""),
     ]
     for name, wall, cpu, met_wall, met_cpu in targets(report):
-        lines.append(f"| {name} | {wall} | {verdict(met_wall)} | {cpu} | {verdict(met_cpu)} |" + (f" {previous.get(name, '–')} |" if previous else ""))
+        lines.append(
+            f"| {name} | {wall} | {verdict(met_wall)} | {cpu} | {verdict(met_cpu)} |"
+            + (f" {previous.get(name, '–')} |" if previous else "")
+        )
     lines.append("")
     if report["workloads"]:
         lines += ["## Per step", ""]
@@ -305,4 +343,3 @@ def write(report: dict, out: Path) -> str:
     (out / "BENCH.md").write_text(text)
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     return text
-

@@ -4,6 +4,7 @@ Both train the default experiment (digits MLP) with seeds 0 … K−1, whole `tr
 data preparation, per-epoch evaluation, logging and checkpoints included. The step clock also
 gives the time of one optimizer step of each, so the per-step gain shows apart from the rest.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -12,10 +13,11 @@ from pathlib import Path
 
 import torch
 
-from .timing import StepClock
 from dltips.config.validate import compose_train
 from dltips.engine.build import setup
 from dltips.train import train
+
+from .timing import StepClock
 
 VARIANTS = ("sequential", "stacked")
 
@@ -34,7 +36,12 @@ def timed(cfgs: list, n_train: int, batch_size: int) -> dict:
 def bench_seeds(scratch: Path, k: int, epochs: int, repeats: int, overrides: tuple[str, ...] = (), log=print) -> dict:
     """`repeats` interleaved pairs (order alternating) of K sequential runs and one K-member run,
     both with `overrides` on the default experiment."""
-    base = [f"trainer.max_epochs={epochs}", "trainer.progress=log", f"trainer.threads={torch.get_num_threads()}", *overrides]
+    base = [
+        f"trainer.max_epochs={epochs}",
+        "trainer.progress=log",
+        f"trainer.threads={torch.get_num_threads()}",
+        *overrides,
+    ]
     probe = compose_train(base, scratch / "probe")
     n_train, batch_size = len(setup(probe).splits.train[1]), probe.data.batch_size
     steps_per_epoch = -(-n_train // batch_size)
@@ -63,4 +70,3 @@ def bench_seeds(scratch: Path, k: int, epochs: int, repeats: int, overrides: tup
         "steps_per_epoch": steps_per_epoch,
         "runs": runs,
     }
-

@@ -1,4 +1,5 @@
 """Process start to the first optimizer step, for `dltips-train` and a plain torch script."""
+
 from __future__ import annotations
 
 import json
@@ -18,22 +19,22 @@ STARTUP_CHILDREN = {
     "dltips-train": """
 import json, os, sys, time
 marks = {"interpreter": time.time()}
-import dltips.engine.members, dltips.train
+import dltips.engine.build, dltips.launch.cli, dltips.train
 from torch.optim.optimizer import register_optimizer_step_post_hook
 marks["imports"] = time.time()
-setup = dltips.engine.members.setup
-def timed_setup(*args, **kwargs):  # build_members() looks setup up at call time
+setup = dltips.engine.build.setup
+def timed_setup(*args, **kwargs):  # build_networks() looks setup up at call time
     s = setup(*args, **kwargs)
     marks["setup"] = time.time()
     return s
-dltips.engine.members.setup = timed_setup
+dltips.engine.build.setup = timed_setup
 def first_step(*_):
     marks["first_step"] = time.time()
     print("BENCH-MARKS " + json.dumps(marks), flush=True)
     os._exit(0)
 register_optimizer_step_post_hook(first_step)
 sys.argv = ["dltips-train", *sys.argv[1:]]
-dltips.train.main()
+dltips.launch.cli.main()
 """,
     # The floor: import torch, build the digits MLP, one step on random data.
     "plain torch script": """
@@ -71,10 +72,18 @@ def child_env(pycache: Path) -> dict[str, str]:
 
 
 def time_startup(name: str, run_dir: Path, pycache: Path) -> dict[str, float]:
-    args = ["trainer.max_epochs=1", "trainer.progress=log", f"hydra.run.dir={run_dir}"] if name == "dltips-train" else []
+    args = (
+        ["trainer.max_epochs=1", "trainer.progress=log", f"hydra.run.dir={run_dir}"] if name == "dltips-train" else []
+    )
     launched = time.time()  # wall clock: the child's marks use the same one
-    proc = subprocess.run([sys.executable, "-c", STARTUP_CHILDREN[name], *args], capture_output=True, text=True, timeout=600, env=child_env(pycache), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", STARTUP_CHILDREN[name], *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=child_env(pycache),
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return parse_marks(proc.stdout, launched)
-

@@ -5,6 +5,7 @@ The wall clock runs from launch to exit: process start, imports, composing every
 training, every job's files and the sweep's summary. CPU time is the child's own (user + system,
 from the kernel's account of waited-for children), blind to other processes on the machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,23 @@ SWEEPS = (
     Sweep(
         "MNIST-1D, 64-point sweep",
         "4 learning rates × 4 seeds × 4 weight decays, MNIST-1D MLP 40-128-128-10, 10 epochs",
-        ("data=mnist1d", "optimizer.lr=0.01,0.03,0.1,0.3", "seed=0,1,2,3", "regularizer.weight_decay=0,1e-4,1e-3,1e-2", "trainer.max_epochs=10"),
+        (
+            "data=mnist1d",
+            "optimizer.lr=0.01,0.03,0.1,0.3",
+            "seed=0,1,2,3",
+            "regularizer.weight_decay=0,1e-4,1e-3,1e-2",
+            "trainer.max_epochs=10",
+        ),
         pairs=2,  # about three minutes a pair on 2 cores
     ),
 )
-QUICK = (Sweep("digits, 4-point sweep", "2 learning rates × 2 seeds, digits MLP, 3 epochs", ("optimizer.lr=0.03,0.1", "seed=0,1", "trainer.max_epochs=3")),)
+QUICK = (
+    Sweep(
+        "digits, 4-point sweep",
+        "2 learning rates × 2 seeds, digits MLP, 3 epochs",
+        ("optimizer.lr=0.03,0.1", "seed=0,1", "trainer.max_epochs=3"),
+    ),
+)
 
 
 def command(sweep: Sweep, launcher: str, sweep_dir: Path) -> list[str]:
@@ -65,7 +78,14 @@ def run_sweep(sweep: Sweep, launcher: str, sweep_dir: Path, pycache: Path) -> di
     """One timed sweep; raises if it fails or a job did not finish."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start, launched = time.perf_counter(), time.time()  # the log's clock is the wall clock
-    proc = subprocess.run(command(sweep, launcher, sweep_dir), capture_output=True, text=True, env=child_env(pycache), timeout=3600, check=False)
+    proc = subprocess.run(
+        command(sweep, launcher, sweep_dir),
+        capture_output=True,
+        text=True,
+        env=child_env(pycache),
+        timeout=3600,
+        check=False,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -112,7 +132,10 @@ def job_results(sweep_dir: Path) -> dict[str, tuple[str, float | None]]:
 def largest_difference(a: dict, b: dict) -> float:
     """The largest |Δ val/acc| between the same jobs of two sweeps (a diverged job counts 0 if
     both diverged, ∞ if only one did)."""
-    diffs = [0.0 if va is None and vb is None else math.inf if None in (va, vb) else abs(va - vb) for (_, va), (_, vb) in zip(a.values(), b.values())]
+    diffs = [
+        0.0 if va is None and vb is None else math.inf if None in (va, vb) else abs(va - vb)
+        for (_, va), (_, vb) in zip(a.values(), b.values())
+    ]
     return max(diffs) if a.keys() == b.keys() else math.inf
 
 
@@ -131,7 +154,10 @@ def bench_sweep(sweep: Sweep, scratch: Path, repeats: int, pycache: Path, log=pr
                 runs[launcher].append(run_sweep(sweep, launcher, Path(tmp) / "sweep", pycache))
         log(f"  repeat {r + 1}/{repeats}: " + ", ".join(f"{v} {runs[v][-1]['wall_s']:.1f} s" for v in LAUNCHERS))
     differences = [largest_difference(b["results"], s["results"]) for b, s in zip(runs["basic"], runs["stacked"])]
-    equal = [sum(b["results"][job] == s["results"].get(job) for job in b["results"]) for b, s in zip(runs["basic"], runs["stacked"])]
+    equal = [
+        sum(b["results"][job] == s["results"].get(job) for job in b["results"])
+        for b, s in zip(runs["basic"], runs["stacked"])
+    ]
     for rs in runs.values():
         for run in rs:
             del run["results"]  # kept: their largest difference

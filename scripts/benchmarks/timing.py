@@ -1,4 +1,5 @@
 """Timing from inside: a global optimizer post-step hook stamps every step of any loop."""
+
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .loops import Case, Workload, lightning_module, make_case, runner
+
 
 @dataclass
 class Run:
@@ -95,7 +97,13 @@ def sync(device) -> None:
 
 
 def bench_workload(
-    workload: Workload, scratch: Path, repeats: int, target_s: float, warmup: bool, budget_s: float = math.inf, log=print
+    workload: Workload,
+    scratch: Path,
+    repeats: int,
+    target_s: float,
+    warmup: bool,
+    budget_s: float = math.inf,
+    log=print,
 ) -> dict:
     """Every variant, interleaved over repeats (start rotated each repeat), same epochs for all;
     fewer repeats (at least 2, or 1 when only 1 is asked) once `budget_s` is spent (a busy machine)."""
@@ -125,7 +133,8 @@ def bench_workload(
         "epochs": epochs,
         "repeats": len(runs[variants[0]]),
         "flops_per_sample": case.flops_per_sample(),
-        "skipped": {"lightning": "not installed: `uv sync --group bench`"} if "lightning" in set(workload.variants) - set(variants) else {},
+        "skipped": {"lightning": "not installed: `uv sync --group bench`"}
+        if "lightning" in set(workload.variants) - set(variants)
+        else {},
         "runs": {v: [asdict(run) for run in rs] for v, rs in runs.items()},
     }
-

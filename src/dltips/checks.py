@@ -4,6 +4,7 @@ is allowed, `Invalid <key>: <value!r>; allowed: <what>`, whatever the type of th
 Plain Python, no Hydra: the classes stay usable from a notebook. Booleans are not numbers
 here, though Python says `True == 1`: `depth=true` is a typo, not a one-layer network.
 """
+
 from __future__ import annotations
 
 import math

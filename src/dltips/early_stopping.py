@@ -1,4 +1,5 @@
 """Early stopping: stop where the validation metric stopped improving, keep those weights."""
+
 from __future__ import annotations
 
 import math

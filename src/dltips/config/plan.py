@@ -7,6 +7,7 @@ launcher runs the job and on whichever machine: a job's directory and TensorBoar
 by the swept keys only (`activation=relu,depth=6`), and its hyper-parameters are typed the same
 way in every job (dltips.observe.hparams).
 """
+
 from __future__ import annotations
 
 import math

@@ -2,6 +2,7 @@
 configs/hydra/ calls. It imports no torch, so `dltips-train --help`, `--cfg` and `--info`
 answer in a fraction of the time torch takes to import. Importing it registers the resolvers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +36,13 @@ OmegaConf.register_new_resolver("dltips.suffix", suffix, replace=True)
 # Sweep jobs: outputs/sweeps/<date>_<time>/<the swept keys and this job's values> (dltips.config.plan).
 OmegaConf.register_new_resolver(
     "dltips.job_name",
-    lambda sweep_dir, overrides, num, fallback: job_name(str(sweep_dir), [str(o) for o in overrides], int(num), str(fallback)),
+    lambda sweep_dir, overrides, num, fallback: job_name(
+        str(sweep_dir), [str(o) for o in overrides], int(num), str(fallback)
+    ),
     replace=True,
 )
+
+
 # resume=<run dir> continues in that directory: Hydra opens no new one and writes no .hydra/
 # record there (the run's own record of how it was started stays), its log goes on in the
 # run's train.log.
@@ -57,7 +62,9 @@ def claim(path: str) -> str:
     raise FileExistsError(path)
 
 
-OmegaConf.register_new_resolver("dltips.run_dir", lambda resume, new: str(resume) if resume else claim(new), replace=True, use_cache=True)
+OmegaConf.register_new_resolver(
+    "dltips.run_dir", lambda resume, new: str(resume) if resume else claim(new), replace=True, use_cache=True
+)
 OmegaConf.register_new_resolver("dltips.claim", claim, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)
 # SLURM jobs ask for a GPU only when the run is to use one: a GPU request is refused at once on a

@@ -5,6 +5,7 @@ through Hydra, unwraps Hydra's InstantiationException to the constructor's messa
 the few keys that belong to no constructor (device, trainer, seeds, batch size vs data size)
 and optimizer.lr and momentum, which torch's own optimizers check loosely or not at all.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from dltips.checks import is_int, is_number
 from dltips.config.errors import ConfigError
-from dltips.optim.schedules import INTERVALS
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
+from dltips.optim.schedules import INTERVALS
 
 DEVICES = ("auto", "cpu", "cuda")
 SEEDS = "an integer from 0 to 4294967295"  # numpy's and scikit-learn's range; torch's is wider
@@ -86,7 +87,12 @@ def check_run(cfg: DictConfig) -> None:
     check(isinstance(t.tf32, bool), "trainer.tf32", t.tf32, "true or false")
     if not isinstance(t.compile, bool):
         backends = compile_backends()
-        check(t.compile in backends, "trainer.compile", t.compile, "false, true (inductor) or a backend: " + ", ".join(backends))
+        check(
+            t.compile in backends,
+            "trainer.compile",
+            t.compile,
+            "false, true (inductor) or a backend: " + ", ".join(backends),
+        )
     n = t.checkpoint_every_n_epochs
     check(is_int(n) and n >= 1, "trainer.checkpoint_every_n_epochs", n, "an integer >= 1")
     check_seeds(cfg)
@@ -126,7 +132,12 @@ def check_seeds(cfg: DictConfig) -> None:
     k = cfg.trainer.seeds
     check(is_int(k) and k >= 1, "trainer.seeds", k, "an integer >= 1 (the number of seeds trained at once)")
     if is_int(cfg.seed) and 0 <= cfg.seed < 2**32:  # (a bad seed is reported by check_run)
-        check(cfg.seed + k <= 2**32, "trainer.seeds", k, f"at most {2**32 - cfg.seed} with seed={cfg.seed} (the seeds are seed … seed+K−1)")
+        check(
+            cfg.seed + k <= 2**32,
+            "trainer.seeds",
+            k,
+            f"at most {2**32 - cfg.seed} with seed={cfg.seed} (the seeds are seed … seed+K−1)",
+        )
 
 
 # Old names a config may still use -> (the key that holds the value now, its default, which
@@ -145,7 +156,12 @@ def use_aliases(cfg: DictConfig) -> DictConfig:
         if value is None:
             continue
         now = OmegaConf.select(cfg, new)
-        check(valid(value) and now in (default, value), old, value, f"null, or {now} with {new}={now} (it is the old name of {new})")
+        check(
+            valid(value) and now in (default, value),
+            old,
+            value,
+            f"null, or {now} with {new}={now} (it is the old name of {new})",
+        )
         if moved is None:
             moved = cfg.copy()
         OmegaConf.update(moved, new, value)

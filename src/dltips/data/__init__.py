@@ -1,4 +1,5 @@
 """Datasets as device tensors: sources, splitting and normalization, augmentation."""
+
 from dltips.data.augment import Augment
 from dltips.data.mnist1d import load_mnist1d
 from dltips.data.prepare import Splits, prepare

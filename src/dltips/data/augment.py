@@ -3,6 +3,7 @@
 Every sample gets its own transform, drawn and applied in one batched `affine_grid` +
 `grid_sample` call, so augmentation costs a couple of kernels per batch, not a Python loop.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,9 @@ class Augment:
             return x
         return self.apply(x, *self.draw(x.shape[0], x.device, generator))
 
-    def draw(self, n: int, device: torch.device, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(
+        self, n: int, device: torch.device, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """n random (angle, shift) pairs: (n,) radians and (n, 2) pixels."""
         angle = (torch.rand(n, device=device, generator=generator) * 2 - 1) * math.radians(self.rotate)
         shift = (torch.rand(n, 2, device=device, generator=generator) * 2 - 1) * self.shift

@@ -4,6 +4,7 @@ package, never downloaded, and cached on disk: generating the default 5,000 samp
 seconds (most of it importing the package, which pulls in matplotlib), reading them back
 milliseconds, so a sweep generates each set once.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """From a loaded `Dataset` to normalized train/val/test tensors on the training device."""
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@
 `synthetic` is generated, so none needs a download (nor does MNIST-1D, in mnist1d.py);
 the torchvision sets (MNIST, Fashion-MNIST) read the standard IDX files under `root`.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,5 +1,6 @@
 """Everything a run trains with, built from the config before anything is written: data,
-augmentation, model, loss, optimizer, schedule, early stopping (train.py runs the loop)."""
+augmentation, model, loss, optimizer, schedule, early stopping (dltips.engine.loop runs them)."""
+
 from __future__ import annotations
 
 import functools
@@ -15,11 +16,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dltips.config.errors import ConfigError
 from dltips.config.validate import check, check_batch_size, check_run, config_errors, resolve_device
 from dltips.data import Augment, Splits, prepare
 from dltips.early_stopping import EarlyStopping
+from dltips.engine.members import HydraContext, Member, One, Stack
+from dltips.engine.stackable import ELEMENTWISE, STACKABLE, stack_key
+from dltips.nn.stacked import stack, tie
 from dltips.optim import param_groups
-
+from dltips.optim.per_member import per_member
 
 # What the splits depend on (batch size and augmentation do not).
 SPLIT_KEYS = ("source", "split_seed", "val_fraction", "test_fraction", "train_size", "normalize")
@@ -164,7 +169,9 @@ def optimizer_errors(optimizer: DictConfig):
         for start, (key, allowed) in TORCH_OPTIMIZER_ERRORS.items():
             if message.startswith(start) and key in optimizer:
                 value = optimizer[key]
-                value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value  # [2, 0.9], not ListConfig
+                value = (
+                    OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+                )  # [2, 0.9], not ListConfig
                 check(False, f"optimizer.{key}", value, allowed)
         raise
 
@@ -173,3 +180,79 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def fork_generator(device: torch.device) -> torch.Generator:
+    """A generator in the state the device's default generator is in now."""
+    g = torch.Generator(device=device)
+    g.set_state(torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state())
+    return g
+
+
+def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None = None) -> One | Stack:
+    """Everything the loop trains with, every value checked before anything is written: one
+    network for one config, a stack for several (the only place that tells them apart)."""
+    contexts = contexts or [HydraContext()] * len(cfgs)
+    if len(cfgs) == 1:
+        s = setup(cfgs[0])
+        member = Member(
+            cfgs[0], contexts[0], s.splits, s.augment, s.schedule, s.stopper, s.model, shuffle(cfgs[0], s.device), None
+        )
+        return One(s.device, s.model, s.optimizer, s.loss_fn, [member], *s.splits.train)
+    keys = [stack_key(cfg) for cfg in cfgs]
+    for cfg, key in zip(cfgs, keys):
+        if key != keys[0]:
+            raise ConfigError(
+                f"Invalid member {cfg.output_dir!r}: it differs from {cfgs[0].output_dir!r} in more than {', '.join(STACKABLE)}; allowed: configs that train stacked"
+            )
+    prepared: dict = {}
+    setups, members, rngs = [], [], []
+    for cfg, context in zip(cfgs, contexts):
+        s = setup(cfg, prepared)  # every member's values checked; its network initialised as alone
+        rngs.append(fork_generator(s.device))  # where member k alone would start drawing dropout masks
+        setups.append(s)
+        members.append(
+            Member(cfg, context, s.splits, s.augment, s.schedule, s.stopper, s.model, shuffle(cfg, s.device), rngs[-1])
+        )
+    first = setups[0]
+    for m in members[1:]:
+        if shapes(m.view) != shapes(first.model):
+            raise ConfigError(
+                f"Invalid member {m.cfg.output_dir!r}: its network's layers differ from {cfgs[0].output_dir!r}'s "
+                "(a dropout rate of 0 builds no dropout layer); allowed: networks of one shape"
+            )
+    with config_errors():
+        model = compile_model(stack([s.model for s in setups], rngs), cfgs[0].trainer.compile)
+        split = any(cfg.regularizer.weight_decay != 0 for cfg in cfgs)
+        optimizer = build_optimizer(cfgs[0], model, split)
+        if not isinstance(optimizer, ELEMENTWISE):
+            raise ConfigError(
+                f"Invalid optimizer._target_: {cfgs[0].optimizer._target_!r}; allowed for networks trained together: an "
+                "element-wise optimizer (its update of one weight reads no other weight, so members stay apart): "
+                + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
+            )
+        tie([s.model for s in setups], model)  # each member's network: a view of its slice
+        own = [build_optimizer(cfg, m.view, split) for cfg, m in zip(cfgs, members)]
+        # Schedules that differ make the learning rate a number per member even where the
+        # configured rates are equal.
+        schedules = {repr(OmegaConf.to_container(cfg.scheduler, resolve=True)) for cfg in cfgs}
+        optimizer = per_member(optimizer, own, force=len(schedules) > 1)
+    splits = [m.splits for m in members]
+    if all(s is splits[0] for s in splits):
+        x, y = first.splits.train
+    else:  # each member its own split of the same data set
+        x, y = torch.stack([s.train[0] for s in splits]), torch.stack([s.train[1] for s in splits])
+    networks = Stack(first.device, model, optimizer, first.loss_fn, members, x, y)
+    networks.one_schedule = len(schedules) == 1
+    return networks
+
+
+def shapes(model: nn.Module) -> list:
+    return [
+        (name, type(module).__name__, [tuple(p.shape) for p in module.parameters(recurse=False)])
+        for name, module in model.named_modules()
+    ]
+
+
+def shuffle(cfg: DictConfig, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(cfg.seed)

@@ -1,51 +1,36 @@
-"""The networks one training loop trains: one run, or K members stacked into one module.
+"""The networks one training loop trains: one network, or K stacked into one module.
 
-Members share what makes a step one computation — architecture, data set, batch size, loss,
-optimizer class, device, the trainer's settings — and may differ in anything that leaves the
-parameter shapes alone: seed, data split, optimizer numbers (lr, momentum, betas, …), weight
-decay, dropout rates and modes, initialisation, schedule, early stopping, augmentation (STACKABLE). Each
-member keeps its own run directory, random streams, early stopping and results, so member k
-equals its config trained alone, to float tolerance. K = 1 is the plain network, not a stack
-of one: a (B, F) forward is cheaper than a (1, B, F) one.
+Both offer the same operations (batch order, batch, augment, loss, per-network losses, step
+sizes, learning rate, state and load_state), so the loop calls them without asking which it
+has; the choice is made once, when they are built (dltips.engine.build). K = 1 is the plain
+network, not a stack of one: a (B, F) step is about 20% cheaper than a (1, B, F) one.
+
+Members of a stack share what makes a step one computation and may differ in what leaves the
+parameter shapes alone (dltips.engine.stackable). Each keeps its own run directory, random
+streams, early stopping and results, so member k equals its config trained alone, to float
+tolerance.
+
+A per-network quantity (a loss, a norm, a clip) is computed per network: over a stack's
+(K, out, in) weights, `clip_grad_norm_` or a norm would mix the K networks silently.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from dltips.run import checkpoint
-from dltips.engine.build import build_optimizer, compile_model, setup
-from dltips.config.validate import ConfigError, config_errors
 from dltips.data import Augment, Splits
-from dltips.observe.diagnostics import GradientFlow
 from dltips.early_stopping import EarlyStopping
-from dltips.nn.stacked import stack, tie
-from dltips.optim import Adagrad, Momentum
-from dltips.optim.per_member import per_member
-from dltips.run.resume import flatten
-
-# Keys members trained together may differ in (fnmatch patterns over the flattened config).
-STACKABLE = (
-    "seed", "output_dir", "resume", "data.split_seed", "data.augment.*",
-    "optimizer.*", "regularizer.weight_decay", "regularizer.early_stopping.*",
-    "model.dropout", "model.input_dropout", "model.dropout_mode", "model.init", "model.bias_init",
-    "scheduler.factor.*", "eval_subnetworks",
-)  # fmt: skip
-# ... except these, which change the computation's shape or kind.
-SHARED = ("optimizer._target_", "optimizer._partial_", "scheduler.factor._target_", "scheduler.factor._partial_")
-
-# Optimizers whose update of a weight reads only that weight's gradient and state: stacking
-# members into one tensor changes nothing. (Adafactor's factored statistics or LBFGS would not.)
-ELEMENTWISE = (
-    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad, Adagrad, Momentum,
-)  # fmt: skip
+from dltips.nn.stacked import StackedLinear, member_state, tie_grads
+from dltips.observe.diagnostics import GradientFlow, step_sizes
+from dltips.observe.tags import OPTIM, per_layer
+from dltips.optim.per_member import member_optimizer_state, stacked_optimizer_state
 
 
 @dataclass(frozen=True)
@@ -71,12 +56,12 @@ class Member:
     shuffle: torch.Generator  # batch order and augmentation
     dropout_rng: torch.Generator | None  # stacked: stands in for torch's default generator
     flow: GradientFlow | None = None
+    # Written by the recorder (dltips.engine.recorder) only:
     writer: SummaryWriter | None = None
-    status: str = "running"  # then completed | diverged (metrics.json's status)
-    message: str = ""
-    report: dict | None = None  # metrics.json, once finished
+    done: bool = False  # its metrics.json is written
+    report: dict | None = None  # that metrics.json
     final_state: dict | None = None  # its weights when it finished (a stack's slice trains on)
-    recorded: dict | None = None  # resume.trained_with(cfg), the same in every checkpoint
+    recorded: dict | None = None  # run.resume.trained_with(cfg), the same in every checkpoint
 
     @property
     def out(self) -> Path:
@@ -84,8 +69,8 @@ class Member:
 
 
 @dataclass
-class Members:
-    """What the loop trains: the model (one network or the stack), its optimizer, and each member."""
+class Networks:
+    """What the loop trains: the model, its optimizer, and each member's own part."""
 
     device: torch.device
     model: nn.Module
@@ -94,23 +79,75 @@ class Members:
     members: list[Member]
     x: torch.Tensor  # training inputs: (N, F), or (K, N, F) when the members' splits differ
     y: torch.Tensor  # (N,) or (K, N)
-    one_schedule: bool = True  # every member's schedule is the same: computed once per step
-    started: float = 0.0  # time.perf_counter() when training began
-    saver: checkpoint.Saver = field(default_factory=checkpoint.Saver)
 
     @property
-    def stacked(self) -> bool:
-        return len(self.members) > 1
+    def cfg(self) -> DictConfig:
+        """What the members share (architecture, data set, batch size, trainer): the first's config."""
+        return self.members[0].cfg
 
     def running(self) -> list[int]:
-        return [k for k, m in enumerate(self.members) if m.status == "running"]
+        return [k for k, m in enumerate(self.members) if not m.done]
+
+    def schedule(self, t: int) -> float | torch.Tensor:
+        """The learning-rate factor at step or epoch t."""
+        return self.members[0].schedule(t)
+
+    def lr(self, k: int) -> float:
+        """Member k's learning rate now (its first parameter group's)."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        return float(lr[k]) if torch.is_tensor(lr) and lr.dim() else float(lr)
+
+
+class One(Networks):
+    """One network: batches (B, F), a scalar loss, the optimizer's state as it is."""
+
+    def order(self) -> torch.Tensor:
+        """This epoch's batch order, (N,)."""
+        m = self.members[0]
+        return torch.randperm(self.y.shape[-1], device=self.device, generator=m.shuffle)
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and labels for batch indices (B,) or, stacked, (K, B): each member its own rows."""
-        if self.x.dim() == 2:
-            return self.x[idx], self.y[idx]
-        rows = torch.arange(len(self.members), device=idx.device).unsqueeze(1)
-        return self.x[rows, idx], self.y[rows, idx]
+        return self.x[idx], self.y[idx]
+
+    def augment(self, xb: torch.Tensor) -> torch.Tensor:
+        m = self.members[0]
+        return m.augment(xb, m.shuffle)
+
+    def loss(self, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(logits, yb)
+
+    @torch.no_grad()
+    def losses(self, loss: torch.Tensor, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """Each network's mini-batch loss, (K,)."""
+        return loss.detach().view(1)
+
+    @torch.no_grad()
+    def step_sizes(self) -> dict[str, torch.Tensor]:
+        """dltips.observe.diagnostics.step_sizes of each network: tag -> (K,)."""
+        return {tag: v.view(1) for tag, v in step_sizes(self.optimizer, self.model).items()}
+
+    def per_network(self, xb: torch.Tensor) -> list[torch.Tensor]:
+        """Each network's part of a batch, with its gradients in its own view's .grad (for
+        diagnostics, which measure one plain network at a time)."""
+        return [xb]
+
+    def state(self, k: int, order: torch.Tensor | None) -> dict:
+        """Network k's weights, optimizer state and batch order, as a run alone saves them."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "order": order}
+
+    def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:
+        """Load the saved states (network k -> its checkpoint); returns the interrupted epoch's
+        batch order, if any (`source`: a network still training)."""
+        self.model.load_state_dict(states[0]["model"])
+        self.optimizer.load_state_dict(states[0]["optimizer"])
+        return states[0].get("order")
+
+
+class Stack(Networks):
+    """K networks as one: batches (K, B, F), each member its own rows, order and stream; the
+    loss to differentiate is Σ_k C_k, whose gradient for member k is that of its own C_k."""
+
+    one_schedule: bool = True  # every member's schedule is the same: computed once per step
 
     def schedule(self, t: int) -> float | torch.Tensor:
         """The learning-rate factor at step or epoch t: one number, or one per member."""
@@ -118,85 +155,75 @@ class Members:
             return self.members[0].schedule(t)
         return torch.tensor([m.schedule(t) for m in self.members], device=self.device)
 
+    def order(self) -> torch.Tensor:
+        """(K, N): each member's from its own generator."""
+        n = self.y.shape[-1]
+        return torch.stack([torch.randperm(n, device=self.device, generator=m.shuffle) for m in self.members])
 
-DROPOUT_RATES = ("model.dropout", "model.input_dropout")
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels for batch indices (K, B): each member its own rows."""
+        if self.x.dim() == 2:
+            return self.x[idx], self.y[idx]
+        rows = torch.arange(len(self.members), device=idx.device).unsqueeze(1)
+        return self.x[rows, idx], self.y[rows, idx]
 
+    def augment(self, xb: torch.Tensor) -> torch.Tensor:
+        """Each member's transforms from its own stream, applied in one call where the members
+        share their data's normalization."""
+        ms = self.members
+        drawn = [
+            (k, m.augment.draw(xb.shape[1], self.device, m.shuffle)) for k, m in enumerate(ms) if m.augment.enabled
+        ]
+        if not drawn:
+            return xb
+        if len(drawn) == len(ms) and self.x.dim() == 2:
+            angle, shift = (torch.cat(t) for t in zip(*(d for _, d in drawn)))
+            return ms[0].augment.apply(xb.flatten(0, 1), angle, shift).view(xb.shape)
+        xb = xb.clone()
+        for k, (angle, shift) in drawn:
+            xb[k] = ms[k].augment.apply(xb[k], angle, shift)
+        return xb
 
-def stack_key(cfg: DictConfig) -> str:
-    """Configs with equal keys can train as members of one stack (their networks' shapes are
-    checked again when built)."""
-    values = flatten(OmegaConf.to_container(cfg, resolve=True))
-    kept = {k: v for k, v in values.items() if k in SHARED or not any(fnmatch(k, p) for p in STACKABLE)}
-    # Numbers may differ per member; switches (nesterov, amsgrad, …) and strings may not.
-    kept |= {k: v for k, v in values.items() if k.startswith("optimizer.") and not is_plain_number(v)}
-    # A dropout rate of 0 builds no dropout layer: the rates may differ, their being 0 may not.
-    kept |= {f"{k} > 0": values[k] > 0 for k in DROPOUT_RATES if is_plain_number(values.get(k))}
-    return repr(sorted(kept.items()))
+    def loss(self, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        # The mean over K·B rows times K is Σ_k (mean over member k's B rows) = Σ_k C_k.
+        return self.loss_fn(logits.flatten(0, 1), yb.flatten()) * len(self.members)
 
+    @torch.no_grad()
+    def losses(self, loss: torch.Tensor, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.loss_fn(z, t) for z, t in zip(logits, yb)])
 
-def is_plain_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    @torch.no_grad()
+    def step_sizes(self) -> dict[str, torch.Tensor]:
+        if not hasattr(self.optimizer, "effective_step"):
+            return {}
+        layers = [m for m in self.model.modules() if isinstance(m, StackedLinear)]
+        steps = {i: self.optimizer.effective_step(layer.weight) for i, layer in enumerate(layers, start=1)}
+        # Per member: the mean over its own (out, in) slice, never over the stack.
+        return {per_layer(OPTIM, i, "step_size_layer"): s.mean(dim=(1, 2)) for i, s in steps.items() if s is not None}
 
+    def per_network(self, xb: torch.Tensor) -> list[torch.Tensor]:
+        tie_grads([m.view for m in self.members], self.model)
+        return list(xb)
 
-def fork_generator(device: torch.device) -> torch.Generator:
-    """A generator in the state the device's default generator is in now."""
-    g = torch.Generator(device=device)
-    g.set_state(torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state())
-    return g
+    def state(self, k: int, order: torch.Tensor | None) -> dict:
+        return {
+            "model": member_state(self.model.state_dict(), k),
+            "optimizer": member_optimizer_state(self.optimizer, k),
+            "order": order[k] if order is not None else None,
+        }
 
-
-def build_members(cfgs: list[DictConfig], contexts: list[HydraContext] | None = None) -> Members:
-    """Everything the loop trains with, every value checked before anything is written."""
-    contexts = contexts or [HydraContext()] * len(cfgs)
-    if len(cfgs) == 1:
-        s = setup(cfgs[0])
-        member = Member(cfgs[0], contexts[0], s.splits, s.augment, s.schedule, s.stopper, s.model, shuffle(cfgs[0], s.device), None)
-        return Members(s.device, s.model, s.optimizer, s.loss_fn, [member], *s.splits.train)
-    keys = [stack_key(cfg) for cfg in cfgs]
-    for cfg, key in zip(cfgs, keys):
-        if key != keys[0]:
-            raise ConfigError(f"Invalid member {cfg.output_dir!r}: it differs from {cfgs[0].output_dir!r} in more than {', '.join(STACKABLE)}; allowed: configs that train stacked")
-    prepared: dict = {}
-    setups, members, rngs = [], [], []
-    for cfg, context in zip(cfgs, contexts):
-        s = setup(cfg, prepared)  # every member's values checked; its network initialised as alone
-        rngs.append(fork_generator(s.device))  # where member k alone would start drawing dropout masks
-        setups.append(s)
-        members.append(Member(cfg, context, s.splits, s.augment, s.schedule, s.stopper, s.model, shuffle(cfg, s.device), rngs[-1]))
-    first = setups[0]
-    for m in members[1:]:
-        if shapes(m.view) != shapes(first.model):
-            raise ConfigError(
-                f"Invalid member {m.cfg.output_dir!r}: its network's layers differ from {cfgs[0].output_dir!r}'s "
-                "(a dropout rate of 0 builds no dropout layer); allowed: networks of one shape"
-            )
-    with config_errors():
-        model = compile_model(stack([s.model for s in setups], rngs), cfgs[0].trainer.compile)
-        split = any(cfg.regularizer.weight_decay != 0 for cfg in cfgs)
-        optimizer = build_optimizer(cfgs[0], model, split)
-        if not isinstance(optimizer, ELEMENTWISE):
-            raise ConfigError(
-                f"Invalid optimizer._target_: {cfgs[0].optimizer._target_!r}; allowed for networks trained together: an "
-                "element-wise optimizer (its update of one weight reads no other weight, so members stay apart): "
-                + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
-            )
-        tie([s.model for s in setups], model)  # each member's network: a view of its slice
-        own = [build_optimizer(cfg, m.view, split) for cfg, m in zip(cfgs, members)]
-        # Schedules that differ make the learning rate a number per member even where the
-        # configured rates are equal.
-        schedules = {repr(OmegaConf.to_container(cfg.scheduler, resolve=True)) for cfg in cfgs}
-        optimizer = per_member(optimizer, own, force=len(schedules) > 1)
-    splits = [m.splits for m in members]
-    if all(s is splits[0] for s in splits):
-        x, y = first.splits.train
-    else:  # each member its own split of the same data set
-        x, y = torch.stack([s.train[0] for s in splits]), torch.stack([s.train[1] for s in splits])
-    return Members(first.device, model, optimizer, first.loss_fn, members, x, y, one_schedule=len(schedules) == 1)
-
-
-def shapes(model: nn.Module) -> list:
-    return [(name, type(module).__name__, [tuple(p.shape) for p in module.parameters(recurse=False)]) for name, module in model.named_modules()]
-
-
-def shuffle(cfg: DictConfig, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(cfg.seed)
+    def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:
+        params = self.model.state_dict()
+        for k, state in states.items():
+            for name, value in state["model"].items():
+                if params[name][k].shape != value.shape:
+                    raise RuntimeError(
+                        f"size mismatch for {name}: {tuple(value.shape)} saved, {tuple(params[name][k].shape)} now"
+                    )
+                params[name][k].copy_(value)
+        # Members without a checkpoint (finished before writing one) take a running one's place.
+        full = [states.get(k, states[source]) for k in range(len(self.members))]
+        self.optimizer.load_state_dict(stacked_optimizer_state(self.optimizer, [s["optimizer"] for s in full], source))
+        if states[source].get("order") is None:
+            return None
+        return torch.stack([states[source]["order"] if s.get("order") is None else s["order"] for s in full])

@@ -8,6 +8,7 @@ checkpoints. The directory itself holds the mean of the members' metrics and the
 (the average of the members' predicted probabilities) in its metrics.json; `resume=` it to
 continue every member.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from dltips.run.interrupt import Interrupted, record_interrupted
-from dltips.observe.writer import write_json
-from dltips.engine.members import HydraContext, Members
+from dltips.engine.loop import train_networks
+from dltips.engine.members import HydraContext, Networks
 from dltips.observe.subnetworks import explicit_ensemble_curve
+from dltips.run import report
+from dltips.run.interrupt import Interrupted, record_interrupted
 
 log = logging.getLogger("dltips")
 
@@ -47,27 +49,22 @@ def seed_configs(cfg: DictConfig) -> list[DictConfig]:
 def train_seeds(cfg: DictConfig, context: HydraContext | None = None) -> dict[str, float]:
     """Train the K seeds; returns the mean metrics of those that completed and their ensemble's
     test accuracy and NLL (`ensemble/test/acc`, `ensemble/test/nll`). `context`: what Hydra
-    chose for the job (by default read from Hydra now)."""
-    from dltips.train import (  # the loop's module imports this one
-        hydra_context,
-        train_members,
-    )
-
+    chose for the job."""
     started = time.perf_counter()
     configs = seed_configs(cfg)
-    context = context or HydraContext(*hydra_context())
+    context = context or HydraContext()
     try:
-        ms = train_members(configs, [context] * len(configs), root=cfg)
+        ms = train_networks(configs, [context] * len(configs), root=cfg)
     except Interrupted as err:
         out = Path(cfg.output_dir)
         raise record_interrupted(out, err.signum, err.epoch, err.step, time.perf_counter() - started) from None
     return summarise(cfg, ms, time.perf_counter() - started)
 
 
-def summarise(cfg: DictConfig, ms: Members, time_s: float) -> dict[str, float]:
+def summarise(cfg: DictConfig, ms: Networks, time_s: float) -> dict[str, float]:
     """The directory's metrics.json: the members' mean and their ensemble's, over those that
     completed (a diverged one's NaNs would say nothing about the others)."""
-    done = [m for m in ms.members if m.report["status"] == "completed"]
+    done = [m for m in ms.members if m.report["status"] == report.COMPLETED]
     for m in done:  # its weights when it finished (a stack's slice trained on after an early stop)
         m.view.load_state_dict(m.final_state)
     curve = explicit_ensemble_curve([m.view for m in done], *ms.members[0].splits.test) if done else []
@@ -78,14 +75,14 @@ def summarise(cfg: DictConfig, ms: Members, time_s: float) -> dict[str, float]:
         "ensemble/test/nll": curve[-1]["arithmetic/nll"] if curve else math.nan,
         "members_completed": len(done),
     }
-    report = {
-        "status": "completed" if len(done) == len(ms.members) else "diverged",
-        "members": {m.out.name: m.report["status"] for m in ms.members},
-        "metrics": summary,
-        "explicit_ensemble": curve,
-        "time_s": time_s,
-    }
-    write_json(Path(cfg.output_dir) / "metrics.json", report)
+    report.write(
+        Path(cfg.output_dir),
+        report.COMPLETED if len(done) == len(ms.members) else report.DIVERGED,
+        metrics=summary,
+        members={m.out.name: m.report["status"] for m in ms.members},
+        explicit_ensemble=curve,
+        time_s=time_s,
+    )
     log.info(
         "%d/%d seeds completed: test/acc mean %.4f, their ensemble %.4f (%s)",
         len(done), len(ms.members), summary["test/acc"], summary["ensemble/test/acc"], cfg.output_dir,

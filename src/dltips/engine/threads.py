@@ -10,6 +10,7 @@ batch 32, 26k parameters), 31× for a 10×64 sigmoid net, 4.1× for 784-512-512-
 AUTO_ONE_THREAD_BELOW parameters, and torch's own choice (all cores, or OMP_NUM_THREADS, or the
 joblib launcher's share of the cores) above it.
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 The training code (and torch with it, seconds to import) is imported only once there is
 something to train, so `--help`, `--cfg` and `--info` answer at once.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,10 @@ def main() -> None:
         hydra_main()
     except OSError as err:
         where = f" {err.filename!r}" if err.filename else ""
-        print(f"dltips-train: error: cannot write{where}: {err.strerror or err}; allowed: hydra.run.dir / hydra.sweep.dir in a writable directory", file=sys.stderr)
+        print(
+            f"dltips-train: error: cannot write{where}: {err.strerror or err}; allowed: hydra.run.dir / hydra.sweep.dir in a writable directory",
+            file=sys.stderr,
+        )
         sys.exit(2)
     except CompactHydraException as err:  # what Hydra itself tells without a traceback
         print(f"dltips-train: error: {err}", file=sys.stderr)

@@ -1,66 +1,127 @@
-"""One job of `dltips-train` (dltips.launch.cli): a single run, or one point of a sweep.
+"""One job of `dltips-train` (dltips.launch.cli): a single run, or one point of a sweep, set up
+and ended the same way by every launcher (basic, joblib, submitit, SLURM, stacked).
 
 A bad config is one line, and leaves no run directory; in a sweep, a finished job is skipped, a
 job an earlier attempt left unfinished (killed, interrupted, requeued by SLURM) goes on from its
 last.pt, a failing job is recorded in its directory (error.txt, metrics.json) and the sweep goes
-on (see dltips.launch.sweep); a signal stops it with 130 or 143, and in a SLURM job the one before the
-time limit requeues it (dltips.run.interrupt.hand_on).
+on (see dltips.launch.sweep); a signal stops it with 130 or 143, and in a SLURM job the one before
+the time limit requeues it (dltips.run.interrupt.hand_on).
 """
+
 from __future__ import annotations
 
 import logging
 import shutil
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from dltips.run import checkpoint
 from dltips.config.errors import ConfigError
+from dltips.config.plan import Plan
+from dltips.engine.members import HydraContext
+from dltips.launch.sweep import log_failure, record_failure, share_cores
+from dltips.observe.hparams import chosen_groups
+from dltips.run import checkpoint
 from dltips.run.interrupt import Interrupted, hand_on
 from dltips.run.rundir import finished_value, redo
-from dltips.launch.sweep import log_failure, record_failure, share_cores
-from dltips.train import train
+from dltips.train import prepare, train_prepared
 
 log = logging.getLogger("dltips")
 
 
+@dataclass
+class Job:
+    """A job set up to train: its config as it trains and what Hydra chose for it."""
+
+    cfg: DictConfig
+    context: HydraContext
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+
 def run(cfg: DictConfig) -> float:
-    """Run the job; returns its val/acc (the objective of Hydra's Optuna sweeper)."""
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    """The task function: run the job; returns its val/acc (the objective of Hydra's Optuna sweeper)."""
     share_cores(HydraConfig.get().launcher)
-    if in_sweep:  # a sweep re-run in its own directory: finished jobs skipped, the others go on
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        job = set_up(cfg)
+        if not isinstance(job, Job):
+            return job
+        return train_prepared(job.cfg, job.context)["val/acc"]
+    except BaseException as err:  # noqa: BLE001 (ended() re-raises what it does not handle)
+        ended(err, [Path(HydraConfig.get().runtime.output_dir)], in_sweep)
+    return float("nan")
+
+
+def set_up(cfg: DictConfig) -> Job | float:
+    """Inside the job's Hydra context: a finished sweep job's val/acc (a re-run skips it), or
+    the job to train, its unfinished earlier attempt resumed from its last.pt."""
+    hydra = HydraConfig.get()
+    if hydra.mode == RunMode.MULTIRUN:
         value = finished_value(cfg)
         if value is not None:
             return value
         cfg = redo(cfg)
-    try:
-        return train(cfg)["val/acc"]
-    except Interrupted as err:
+    return Job(prepare(cfg, command_line_overrides(cfg)), HydraContext(*hydra_context()))
+
+
+def ended(err: BaseException, run_dirs: list[Path], in_sweep: bool) -> None:
+    """How a job that raised ends, for every launcher: a signal exits 130 or 143 (a SLURM job
+    requeued first); a bad config or checkpoint is one line; in a sweep the failure is recorded
+    in each job's directory and the sweep goes on; outside one, a rejected command leaves no
+    directory behind and exits 2. Anything else outside a sweep is raised on."""
+    if isinstance(err, Interrupted):
         log.warning("interrupted by %s", err.message)
         try:
             hand_on(err.signum)  # in a SLURM job: requeued, to go on from last.pt
         except Exception as refused:  # noqa: BLE001 (submitit's reason not to requeue)
             log.warning("not requeued: %s; re-running the sweep into its directory continues it", refused)
         raise SystemExit(err.exit_code) from None
-    except (ConfigError, checkpoint.CheckpointError) as err:
-        log_failure(err)
-        if not in_sweep:
-            remove_if_only_hydras(Path(HydraConfig.get().runtime.output_dir))
-            raise SystemExit(2) from None
-        record_failure(Path(HydraConfig.get().runtime.output_dir), err)
-    except Exception as err:
-        if not in_sweep:
-            raise
-        if not_requeued(err):  # SLURM's time limit outside the loop: last.pt is as the last epoch left it
-            log.warning("stopped before the time limit and not requeued: %s", err)
-            raise SystemExit(128 + signal.SIGUSR2) from None
-        log_failure(err)
-        record_failure(Path(HydraConfig.get().runtime.output_dir), err)
-    return float("nan")
+    if not isinstance(err, Exception):  # SystemExit, a second Ctrl-C
+        raise err
+    known = isinstance(err, (ConfigError, checkpoint.CheckpointError))
+    if not in_sweep and not known:
+        raise err
+    if not known and not_requeued(err):  # SLURM's time limit outside the loop: last.pt is as the last epoch left it
+        log.warning("stopped before the time limit and not requeued: %s", err)
+        raise SystemExit(128 + signal.SIGUSR2) from None
+    log_failure(err)
+    if not in_sweep:
+        for run_dir in run_dirs:
+            remove_if_only_hydras(run_dir)
+        raise SystemExit(2) from None
+    for run_dir in run_dirs:
+        record_failure(run_dir, err)
+
+
+def command_line_overrides(cfg: DictConfig) -> list[str]:
+    """What the command line changed next to `resume`, for dltips.run.resume to check. A sweep
+    job re-run into its own directory (dltips.run.rundir.redo) goes on with the overrides it
+    was started with: nothing is changed."""
+    hydra_cfg = HydraConfig.get()
+    if (
+        hydra_cfg.mode == RunMode.MULTIRUN
+        and cfg.get("resume")
+        and Path(cfg.resume).resolve() == Path(hydra_cfg.runtime.output_dir).resolve()
+    ):
+        return []
+    return list(hydra_cfg.overrides.task)
+
+
+def hydra_context() -> tuple[dict[str, str], list[str], Plan | None]:
+    """The config groups chosen, the command-line overrides and, in a sweep, the sweep's plan
+    (dltips.config.plan)."""
+    hydra_cfg = HydraConfig.get()
+    choices = chosen_groups(hydra_cfg.runtime.choices)
+    plan = Plan.load(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    return choices, list(hydra_cfg.overrides.task), plan
 
 
 def not_requeued(err: Exception) -> bool:

@@ -12,12 +12,11 @@ that will not start.
 
 Nothing here imports torch: the launching process only submits and waits.
 """
+
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -29,9 +28,9 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf, open_dict
 
-log = logging.getLogger("dltips")
+from dltips.run import report
 
-FINISHED = ("completed", "diverged")
+log = logging.getLogger("dltips")
 
 # squeue's pending reasons that waiting does not cure (the others wait for resources, priority,
 # a dependency, a begin time, a group limit), and what to do about them.
@@ -69,13 +68,16 @@ class Point:
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
     """The launch of hydra_submitit_launcher's SlurmLauncher (`launcher`), point by point."""
-    points = [Point(initial_job_idx + i, list(o), job_dir(launcher, o, initial_job_idx + i)) for i, o in enumerate(job_overrides)]
+    points = [
+        Point(initial_job_idx + i, list(o), job_dir(launcher, o, initial_job_idx + i))
+        for i, o in enumerate(job_overrides)
+    ]
     returns, todo = {}, []
     for point in points:
-        report = finished(point.run_dir)
-        if report:
-            log.info("already %s, not submitted: %s", report["status"], point.run_dir)
-            returns[point.idx] = job_return(launcher, point, objective(report))
+        ended = report.finished(point.run_dir)
+        if ended:
+            log.info("already %s, not submitted: %s", ended["status"], point.run_dir)
+            returns[point.idx] = job_return(launcher, point, report.objective(ended))
         else:
             todo.append(point)
     if todo:
@@ -106,33 +108,52 @@ def job_return(launcher: Any, point: Point, value: float) -> JobReturn:
 def submit(launcher: Any, todo: list[Point]) -> list:
     """Submit the points as one job array, with the launcher's parameters (as its own launch)."""
     import submitit
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from submitit.core.utils import FailedJobError
+
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     params, executor_name = launcher.params, launcher._EXECUTOR
     executor = submitit.AutoExecutor(
-        cluster=executor_name, folder=params["submitit_folder"], **{f"{executor_name}_max_num_timeout": params["max_num_timeout"]}
+        cluster=executor_name,
+        folder=params["submitit_folder"],
+        **{f"{executor_name}_max_num_timeout": params["max_num_timeout"]},
     )
     common = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(
-        **{k if k in common else f"{executor_name}_{k}": v for k, v in params.items() if k not in ("submitit_folder", "max_num_timeout")}
+        **{
+            k if k in common else f"{executor_name}_{k}": v
+            for k, v in params.items()
+            if k not in ("submitit_folder", "max_num_timeout")
+        }
     )
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     shortest = shortest_timeout_min(params["signal_delay_s"])
     if params["timeout_min"] < shortest:
         log.warning(
             "hydra.launcher.timeout_min=%s: SLURM's signal to stop (signal_delay_s=%s s before the limit, up to a minute "
-            "earlier) may come before a job has started training; use at least %d", params["timeout_min"], params["signal_delay_s"], shortest,
+            "earlier) may come before a job has started training; use at least %d",
+            params["timeout_min"],
+            params["signal_delay_s"],
+            shortest,
         )
     state = Singleton.get_state()
     for point in todo:
         log.info("\t#%d : %s", point.idx, " ".join(filter_overrides(point.overrides)))
     try:
-        jobs = executor.map_array(launcher, *zip(*[(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for p in todo]))
+        jobs = executor.map_array(
+            launcher, *zip(*[(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for p in todo])
+        )
     except FailedJobError as err:  # sbatch's own message: a partition, GPU or memory it cannot give
-        asked = ", ".join(f"{k}={params.get(k)}" for k in ("partition", "cpus_per_task", "gpus_per_task", "mem_gb", "timeout_min"))
+        asked = ", ".join(
+            f"{k}={params.get(k)}" for k in ("partition", "cpus_per_task", "gpus_per_task", "mem_gb", "timeout_min")
+        )
         raise SystemExit(f"SLURM refused the sweep's jobs ({asked}): {str(err).strip().splitlines()[-1]}") from None
-    log.info("submitted %d job(s) to SLURM: %s (squeue --jobs=%s)", len(jobs), " ".join(j.job_id for j in jobs), jobs[0].job_id.split("_")[0])
+    log.info(
+        "submitted %d job(s) to SLURM: %s (squeue --jobs=%s)",
+        len(jobs),
+        " ".join(j.job_id for j in jobs),
+        jobs[0].job_id.split("_")[0],
+    )
     return jobs
 
 
@@ -195,42 +216,25 @@ def stuck(reason: str) -> str | None:
     return None
 
 
-def finished(run_dir: Path) -> dict | None:
-    """The run's metrics.json when the run ended on its own (completed or diverged)."""
-    try:
-        report = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return report if report.get("status") in FINISHED else None
-
-
-def objective(report: dict) -> float:
-    """The value a finished point returns to the sweeper (dltips.launch.job.run's: val/acc)."""
-    value = report.get("metrics", {}).get("val/acc")
-    return float("nan") if value is None else float(value)
-
-
 def record_ended(run_dir: Path, job_id: str, state: str, error: str | None = None) -> str:
     """A job SLURM ended without the run's own result (`state`: sacct's, `error`: the trace of
     an exception raised outside the run): keep what the run recorded (a final status, or
     `interrupted` with a last.pt to go on from), else record it; returns the status it has."""
-    try:
-        report = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        report = {}
-    status = report.get("status")
-    if status in (*FINISHED, "failed") or (status == "interrupted" and (run_dir / "last.pt").is_file()):
+    status = (report.read(run_dir) or {}).get("status")
+    if status in (*report.FINISHED, report.FAILED) or (
+        status == report.INTERRUPTED and (run_dir / "last.pt").is_file()
+    ):
         return status
     run_dir.mkdir(parents=True, exist_ok=True)
     if error:
-        status, message = "failed", f"SLURM job {job_id} ({state}) raised: {error.strip().splitlines()[-1]}"
+        status, message = report.FAILED, f"SLURM job {job_id} ({state}) raised: {error.strip().splitlines()[-1]}"
         (run_dir / "error.txt").write_text(error)
     else:
-        status, message = "cancelled", f"SLURM job {job_id} ended before the run did: {state}{HINTS.get(state.split()[0], '')}"
-    record = {"status": status, "message": message, "metrics": {}}
-    temporary = run_dir / f".metrics.json.{os.getpid()}"
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    temporary.replace(run_dir / "metrics.json")
+        status, message = (
+            report.CANCELLED,
+            f"SLURM job {job_id} ended before the run did: {state}{HINTS.get(state.split()[0], '')}",
+        )
+    report.write(run_dir, status, message)
     return status
 
 
@@ -241,7 +245,9 @@ def queue(job_ids: list[str]) -> dict[str, tuple[str, str]] | None:
     try:
         done = subprocess.run(
             ["squeue", "--noheader", "--array", "--format=%i|%T|%r", "--jobs", ",".join(arrays)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -260,5 +266,13 @@ def warn_stuck(reasons: dict[str, str], names: dict[str, str], told: set[tuple[s
             told.add((job_id, reason))
             by_reason.setdefault(reason, []).append(job_id)
     for reason, ids in by_reason.items():
-        shown = ", ".join(f"{i} ({names.get(i, '?')})" for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        log.warning("%d SLURM job(s) pending (%s) and will not start as asked: %s. Jobs: %s", len(ids), reason, stuck(reason), shown)
+        shown = ", ".join(f"{i} ({names.get(i, '?')})" for i in ids[:5]) + (
+            f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        )
+        log.warning(
+            "%d SLURM job(s) pending (%s) and will not start as asked: %s. Jobs: %s",
+            len(ids),
+            reason,
+            stuck(reason),
+            shown,
+        )

@@ -2,11 +2,12 @@
 
 Every job is first set up as Hydra's basic launcher sets it up (its directory, .hydra/, its
 config checked against an earlier attempt: skipped when finished, resumed when interrupted);
-then the jobs whose configs may train together (dltips.engine.members.stack_key) are trained as one
+then the jobs whose configs may train together (dltips.engine.stackable.stack_key) are trained as one
 stack each, at most `max_members` at a time, through the one training loop. Each job's
 directory ends up as the basic launcher leaves it, so dltips-compare and TensorBoard cannot
 tell the difference. A job that fits no stack, and one resumed from its last.pt, trains alone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,15 +28,12 @@ from hydra.core.utils import (
 from hydra.types import HydraContext as Hydra
 from omegaconf import DictConfig, open_dict
 
+from dltips.config.errors import ConfigError
+from dltips.engine.loop import train_networks
+from dltips.engine.stackable import stack_key
+from dltips.launch.job import Job, ended, set_up
 from dltips.run import checkpoint
-from dltips.config.validate import ConfigError, use_aliases
-from dltips.run.interrupt import Interrupted
-from dltips.engine.members import HydraContext, stack_key
-from dltips.run.resume import resume_config
-from dltips.run.rundir import finished_value, redo
-from dltips.engine.seeds import train_seeds
-from dltips.launch.sweep import log_failure, record_failure
-from dltips.train import command_line_overrides, hydra_context, train_members
+from dltips.train import train_prepared
 
 log = logging.getLogger("dltips")
 
@@ -44,39 +42,37 @@ log = logging.getLogger("dltips")
 class Pending:
     """A job set up and waiting for its stack."""
 
-    cfg: DictConfig
-    context: HydraContext
+    job: Job
     key: str  # jobs with equal keys train together; "" trains alone
     log_file: Path  # the job's train.log
 
     @property
     def out(self) -> Path:
-        return Path(self.cfg.output_dir)
+        return self.job.out
 
 
 def prepare(cfg: DictConfig) -> Pending | float:
-    """The task function of the set-up pass, run by Hydra inside the job's own context: a
-    finished job's val/acc, or the job to train. A job whose config is rejected here is recorded
-    as dltips.launch.job.run records it."""
+    """The task function of the set-up pass, run by Hydra inside the job's own context: the job
+    set up as every launcher sets it up (dltips.launch.job.set_up), or a finished job's val/acc.
+    A job whose config is rejected here is recorded as dltips.launch.job records it."""
     hydra = HydraConfig.get()
     out = Path(hydra.runtime.output_dir)
     try:
-        value = finished_value(cfg)
-        if value is not None:
-            return value
-        cfg = resume_config(use_aliases(redo(cfg)), command_line_overrides(cfg))
-        with open_dict(cfg):  # Hydra's context is the job's only now
-            cfg.output_dir = str(out)
-        alone = cfg.get("resume") or cfg.trainer.seeds != 1
-        key = "" if alone else stack_key(cfg)
-        return Pending(cfg, HydraContext(*hydra_context()), key, out / f"{hydra.job.name}.log")
-    except Exception as err:
-        log_failure(err)
-        record_failure(out, err)
+        job = set_up(cfg)
+        if not isinstance(job, Job):
+            return job
+        with open_dict(job.cfg):  # Hydra's context is the job's only now
+            job.cfg.output_dir = str(out)
+        alone = job.cfg.get("resume") or job.cfg.trainer.seeds != 1
+        return Pending(job, "" if alone else stack_key(job.cfg), out / f"{hydra.job.name}.log")
+    except Exception as err:  # noqa: BLE001 (recorded in the job's directory; the sweep goes on)
+        ended(err, [out], in_sweep=True)
     return math.nan
 
 
-def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, max_members: int) -> list[JobReturn]:
+def launch(
+    hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, max_members: int
+) -> list[JobReturn]:
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -88,7 +84,13 @@ def launch(hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[st
         sweep_config = hydra.config_loader.load_sweep_config(config, list(overrides))
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
-        ret = run_job(hydra_context=hydra, task_function=prepare, config=sweep_config, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        ret = run_job(
+            hydra_context=hydra,
+            task_function=prepare,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
         returns.append(ret)
         if isinstance(ret.return_value, Pending):
@@ -117,22 +119,17 @@ def train_stack(group: list[Pending]) -> list[float]:
         if len(group) > 1:
             log.info("training %d jobs together: %s", len(group), ", ".join(p.out.name for p in group))
         try:
-            if group[0].cfg.trainer.seeds != 1:  # a job of several seeds, alone (its key is "")
-                return [value_of({"metrics": train_seeds(group[0].cfg, group[0].context)})]
-            ms = train_members([p.cfg for p in group], [p.context for p in group])
+            if group[0].job.cfg.trainer.seeds != 1:  # a job of several seeds, alone (its key is "")
+                return [value_of({"metrics": train_prepared(group[0].job.cfg, group[0].job.context)})]
+            ms = train_networks([p.job.cfg for p in group], [p.job.context for p in group])
             return [value_of(m.report) for m in ms.members]
-        except Interrupted as err:
-            log.warning("interrupted by %s", err.message)
-            raise SystemExit(err.exit_code) from None
         except (ConfigError, checkpoint.CheckpointError) as err:
-            if len(group) > 1:
+            if len(group) == 1:
+                ended(err, [group[0].out], in_sweep=True)
+            else:
                 return [value for p in group for value in train_stack([p])]
-            log_failure(err)
-            record_failure(group[0].out, err)
-        except Exception as err:
-            log_failure(err)
-            for p in group:
-                record_failure(p.out, err)
+        except BaseException as err:  # noqa: BLE001 (ended() re-raises what it does not handle)
+            ended(err, [p.out for p in group], in_sweep=True)
     return [math.nan] * len(group)
 
 
@@ -144,7 +141,7 @@ def value_of(report: dict) -> float:
 @contextmanager
 def logs_to(group: list[Pending]) -> Iterator[None]:
     """The stack's log lines into every member's train.log, a line about one member (its
-    epochs: dltips.engine.recorder.log_to_file) into its own only, as each job alone writes its log."""
+    epochs: dltips.observe.console.Epochs.line) into its own only, as each job alone writes its log."""
     root = logging.getLogger()
     previous = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
     formatter = previous[0].formatter if previous else None

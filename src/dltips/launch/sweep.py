@@ -2,6 +2,7 @@
 and what a finished multirun leaves behind: summary.csv, summary.md and curves.png in the sweep
 directory, and a non-zero exit naming every job that failed or did not finish (interrupted,
 cancelled by SLURM: re-running the sweep into its directory continues those)."""
+
 from __future__ import annotations
 
 import logging
@@ -14,10 +15,10 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dltips.config.plan import Plan
 from dltips.engine import threads
 from dltips.observe.hparams import chosen_groups, write_sweep_experiment
-from dltips.observe.writer import write_json
-from dltips.config.plan import Plan
+from dltips.run import report
 
 log = logging.getLogger("dltips")
 
@@ -35,21 +36,22 @@ class SweepSummary(Callback):
             numbered="BasicSweeper" not in str(hydra.sweeper.get("_target_", "")),
         )
         plan.save(sweep_dir)
-        write_sweep_experiment(sweep_dir, config, chosen_groups(hydra.runtime.choices), list(hydra.overrides.task), plan)
+        write_sweep_experiment(
+            sweep_dir, config, chosen_groups(hydra.runtime.choices), list(hydra.overrides.task), plan
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        from dltips.observe.compare import (  # matplotlib and friends: only when a sweep ends
-            FINISHED,
-            summarize,
-        )
+        from dltips.observe.compare import summarize  # matplotlib and friends: only when a sweep ends
 
         rows = summarize(sweep_dir)
         log.info("sweep summary: %s", sweep_dir / "summary.md")
-        failed = [row["run"] for row in rows if row["status"] == "failed"]
-        unfinished = [f"{row['run']} ({row['status']})" for row in rows if row["status"] not in (*FINISHED, "failed")]
+        failed = [row["run"] for row in rows if row["status"] == report.FAILED]
+        unfinished = [
+            f"{row['run']} ({row['status']})" for row in rows if row["status"] not in (*report.FINISHED, report.FAILED)
+        ]
         problems = []
         if failed:
             problems.append(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)} (see error.txt in each)")
@@ -78,8 +80,8 @@ def share_cores(launcher: DictConfig) -> None:
 def log_failure(err: BaseException) -> None:
     """A job's failure in the log: a bad config or checkpoint in one line, anything else with
     its traceback."""
-    from dltips.run.checkpoint import CheckpointError
     from dltips.config.errors import ConfigError
+    from dltips.run.checkpoint import CheckpointError
 
     if isinstance(err, (ConfigError, CheckpointError)):
         log.error("%s: %s", "config error" if isinstance(err, ConfigError) else "checkpoint error", err)
@@ -91,4 +93,4 @@ def record_failure(run_dir: Path, err: BaseException) -> None:
     """A failed job's error.txt and `failed` metrics.json, for the summary and a re-run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)) + f"{type(err).__name__}: {err}\n")
-    write_json(run_dir / "metrics.json", {"status": "failed", "message": f"{type(err).__name__}: {err}", "metrics": {}})
+    report.write(run_dir, report.FAILED, f"{type(err).__name__}: {err}")

@@ -1,4 +1,5 @@
 """Network building blocks: activations, Maxout, dropout, losses and the MLP."""
+
 from dltips.nn.activations import ACTIVATION_NAMES, PReLU, create_activation
 from dltips.nn.dropout import Dropout
 from dltips.nn.losses import CrossEntropyLoss, MSELoss

@@ -3,6 +3,7 @@
 The registry maps the names users write in configs (`model.activation=relu`) to a module
 factory. Maxout is not here: it owns its linear pieces, so the MLP builds it differently.
 """
+
 from __future__ import annotations
 
 from typing import Callable

@@ -6,6 +6,7 @@ multiplied by (1 − p) — the same as multiplying its outgoing weights by (1 �
 `inverted` is torch's: survivors are divided by (1 − p) during training and test time is the
 identity. Both give the same expected activation, so either can be converted to the other.
 """
+
 from __future__ import annotations
 
 import torch

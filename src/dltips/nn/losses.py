@@ -1,4 +1,5 @@
 """The lecture's two costs, both taking raw network outputs (logits) and class indices."""
+
 from __future__ import annotations
 
 import torch

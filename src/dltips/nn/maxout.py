@@ -1,4 +1,5 @@
 """Maxout (Goodfellow et al. 2013): each unit is the max over `pieces` linear functions."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """The fully connected network every experiment trains."""
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,9 @@ class MLP(nn.Module):
         require_int("model.width", width, 1)
         require_choice("model.activation", activation, ACTIVATION_NAMES)
         require_int("model.pieces", pieces, 2)  # for every activation: a bad value is never ignored
-        require(isinstance(zero_piece, bool), "model.zero_piece", zero_piece, "true or false")  # maxout only, like pieces
+        require(
+            isinstance(zero_piece, bool), "model.zero_piece", zero_piece, "true or false"
+        )  # maxout only, like pieces
         require_choice("model.init", init, INITS)
         require(
             bias_init is None or (is_number(bias_init) and math.isfinite(bias_init)),

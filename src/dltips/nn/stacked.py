@@ -10,6 +10,7 @@ Each member draws its dropout masks from its own generator, so member k sees exa
 it would see trained alone (its generator starts where torch's default one was after its
 initialisation; see dltips.engine.members).
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,7 +20,6 @@ from torch import nn
 
 from dltips.nn.activations import PReLU
 from dltips.nn.dropout import Dropout
-from dltips.optim.per_member import member_values
 
 
 class StackedLinear(nn.Module):
@@ -78,7 +78,10 @@ class StackedDropout(Dropout):
 
     def sample_mask(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return torch.stack(
-            [torch.empty(x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(1.0 - p, generator=g) for p, g in zip(self.ps, self.generators)]
+            [
+                torch.empty(x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(1.0 - p, generator=g)
+                for p, g in zip(self.ps, self.generators)
+            ]
         )
 
     def extra_repr(self) -> str:
@@ -100,7 +103,9 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
     for name, module in stacked.named_modules():
         # Anything else with parameters would be shared by all members (their gradients summed),
         # and another dropout would draw every member's masks from one stream.
-        shared = any(True for _ in module.parameters(recurse=False)) and not isinstance(module, (StackedLinear, StackedPReLU))
+        shared = any(True for _ in module.parameters(recurse=False)) and not isinstance(
+            module, (StackedLinear, StackedPReLU)
+        )
         if shared or (isinstance(module, nn.modules.dropout._DropoutNd)):
             raise ValueError(
                 f"Invalid model._target_ trained together (trainer.seeds, hydra/launcher=stacked): {name or 'the model'} is a {type(module).__name__}; "
@@ -137,32 +142,3 @@ def replace(model: nn.Module, name: str, module: nn.Module) -> None:
 def member_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
     """Member k's slice of a stacked model's (or optimizer state's) tensors."""
     return {name: t[k].clone() for name, t in state.items()}
-
-
-def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
-    """The optimizer's state_dict as member k's own optimizer would hold it: every per-element
-    buffer sliced, shared counters (Adam's step, …) copied, per-member numbers its own."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    full = optimizer.state_dict()
-    state = {}
-    for i, buffers in full["state"].items():
-        shape = params[i].shape
-        state[i] = {
-            key: value[k].clone() if torch.is_tensor(value) and value.shape == shape else copy.deepcopy(value)
-            for key, value in buffers.items()
-        }
-    return {"state": state, "param_groups": [member_values(group, k) for group in full["param_groups"]]}
-
-
-def stacked_optimizer_state(optimizer: torch.optim.Optimizer, states: list[dict], source: int) -> dict:
-    """The inverse of member_optimizer_state: the members' own states stacked, shared counters
-    from member `source`, the stacked optimizer's own groups (its per-member numbers)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    state = {}
-    for i, buffers in states[source]["state"].items():
-        member_shape = params[int(i)].shape[1:]
-        state[i] = {
-            key: torch.stack([s["state"][i][key] for s in states]) if torch.is_tensor(value) and value.shape == member_shape and value.dim() > 0 else value
-            for key, value in buffers.items()
-        }
-    return {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}

@@ -9,11 +9,11 @@ norms, gradient_flow.png into PATH/compare (or --out), so that a sweep's own sum
 sweep wrote it. Failed and incomplete runs are listed apart and not drawn (unless --all); a
 diverged run has no final metrics: they are missing in the tables and left out of the means.
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import math
 import re
@@ -26,27 +26,26 @@ from omegaconf import OmegaConf
 
 from dltips.observe.compare_plots import DDOF, curves_figure, gradient_flow_figure
 from dltips.observe.tags import EPOCH, GRADIENTS, old_name, per_layer
+from dltips.run import report
 
 FINAL = ("val/acc", "val/loss", "test/acc", "test/loss")
 COLUMNS = ("run", "overrides", "status", *FINAL, "best val/acc", "best val/loss", "epochs", "time_s")
 APART = ("run", "overrides", "status", "message")  # the runs listed apart: diverged, not finished
 # Runs that ended on their own (a diverged one stops itself); failed and incomplete ones are listed apart.
-FINISHED = ("completed", "diverged")
+FINISHED = report.FINISHED
 # The command's default output folder inside PATH; never searched for runs.
 OUT = "compare"
 FIGURES = ("curves.png", "gradient_flow.png")
 # ‖∂C/∂W^l‖ of layer l, under its current and its old tag name.
-GRADIENT_TAG = re.compile(rf"^(?:{re.escape(per_layer(GRADIENTS, ''))}|{re.escape(old_name(per_layer(GRADIENTS, '')))})(\d+)$")
+GRADIENT_TAG = re.compile(
+    rf"^(?:{re.escape(per_layer(GRADIENTS, ''))}|{re.escape(old_name(per_layer(GRADIENTS, '')))})(\d+)$"
+)
 # Hydra names single runs "<date>_<time>_<override_dirname>" (configs/hydra/default.yaml).
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_?")
 
 
 def is_run(path: Path) -> bool:
-    return (
-        (path / "metrics.json").is_file()
-        or (path / ".hydra").is_dir()
-        or any(path.glob("events.out.tfevents.*"))
-    )
+    return (path / "metrics.json").is_file() or (path / ".hydra").is_dir() or any(path.glob("events.out.tfevents.*"))
 
 
 def find_runs(root: Path | str) -> list[Path]:
@@ -131,23 +130,29 @@ def select(cfg, key: str, overrides: list[str]):
     return value
 
 
-def load_run(path: Path | str, root: Path | str | None = None, metric: str = "val/acc", group: str | None = None) -> dict:
+def load_run(
+    path: Path | str, root: Path | str | None = None, metric: str = "val/acc", group: str | None = None
+) -> dict:
     """One table row. Beyond COLUMNS: `message`, `group` (the value of the group key), `curve`
     ((epochs, values) of `metric`) and `gradients` (first_gradients) for plotting."""
     path = Path(path)
     name = str(path.relative_to(root)) if root is not None else path.name
     overrides = read_overrides(path)
-    row = dict.fromkeys(COLUMNS) | {"run": path.name if name == "." else name, "overrides": " ".join(overrides), "message": ""}
-    if (path / "metrics.json").is_file():
-        report = json.loads((path / "metrics.json").read_text())
-        metrics = report["metrics"]
-        row |= {"status": report["status"], "message": report.get("message", ""), "time_s": report.get("time_s")}
+    row = dict.fromkeys(COLUMNS) | {
+        "run": path.name if name == "." else name,
+        "overrides": " ".join(overrides),
+        "message": "",
+    }
+    recorded = report.read(path)
+    if recorded is not None:
+        metrics = recorded["metrics"]
+        row |= {"status": recorded["status"], "message": recorded.get("message", ""), "time_s": recorded.get("time_s")}
         row |= {key: metrics.get(key) for key in (*FINAL, "epochs")}
-        if report["status"] == "diverged":  # NaN logits: argmax says class 0, val/acc ≈ 0.1, no result
+        if recorded["status"] != report.COMPLETED:  # NaN logits: argmax says class 0, val/acc ≈ 0.1, no result
             row |= dict.fromkeys(FINAL)
     elif (path / "error.txt").is_file():
         lines = (path / "error.txt").read_text().strip().splitlines()
-        row |= {"status": "failed", "message": lines[-1] if lines else ""}
+        row |= {"status": report.FAILED, "message": lines[-1] if lines else ""}
     else:  # still running, or killed before it could write anything
         row["status"] = "incomplete"
     scalars = read_scalars(path)
@@ -193,7 +198,9 @@ def run_table(rows: list[dict], group: str | None) -> tuple[list[str], list[list
     columns = list(COLUMNS)
     if group:
         columns.insert(2, group)
-    return columns, [[cell(r["group"] if c == group else r[c], 1 if c == "time_s" else 4) for c in columns] for r in rows]
+    return columns, [
+        [cell(r["group"] if c == group else r[c], 1 if c == "time_s" else 4) for c in columns] for r in rows
+    ]
 
 
 def counted(stats: dict) -> str:
@@ -219,7 +226,7 @@ def sections(rows: list[dict], group: str | None) -> list[tuple[str, list[str], 
     if group:
         heading = f"Final metrics, mean ± std (ddof={DDOF}) over runs per {group}; runs without final metrics left out"
         out.append((heading, *group_table(group_stats(rows), group)))
-    diverged = [r for r in rows if r["status"] == "diverged"]
+    diverged = [r for r in rows if r["status"] == report.DIVERGED]
     if diverged:
         out.append(("Diverged: final metrics missing, left out of the means", *apart_table(diverged)))
     unfinished = [r for r in rows if r["status"] not in FINISHED]
@@ -261,7 +268,11 @@ def draw(rows: list[dict], metric: str, group: str | None, out: Path) -> list[st
 
 
 def summarize(
-    root: Path | str, group: str | None = None, metric: str = "val/acc", out: Path | str | None = None, include_unfinished: bool = False
+    root: Path | str,
+    group: str | None = None,
+    metric: str = "val/acc",
+    out: Path | str | None = None,
+    include_unfinished: bool = False,
 ) -> list[dict]:
     """Load every run below root; write summary.csv, summary.md and the figures into out (default:
     root itself, where a sweep keeps its own summary). Failed and incomplete runs are drawn only
@@ -293,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path, help="a sweep directory, outputs/, or any folder holding runs")
     parser.add_argument("--group", help="config key whose value groups the runs, e.g. model.activation")
     parser.add_argument("--metric", default="val/acc", help="validation curve to plot (default: val/acc)")
-    parser.add_argument("--out", type=Path, help=f"where to write summary.csv, summary.md and the figures (default: PATH/{OUT})")
+    parser.add_argument(
+        "--out", type=Path, help=f"where to write summary.csv, summary.md and the figures (default: PATH/{OUT})"
+    )
     parser.add_argument("--all", action="store_true", help="draw the curves of failed and incomplete runs too")
     args = parser.parse_args(argv)
     if not args.path.is_dir():

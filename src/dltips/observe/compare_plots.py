@@ -3,6 +3,7 @@ the gradient flow of the runs at their first logged step (the lecture's vanishin
 
 Each function returns a bare matplotlib `Figure` (Agg, no pyplot state); the caller saves it.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,7 +83,14 @@ def curves_figure(series: dict[str, list], metric: str, title: str, grouped: boo
     style = styles(list(series))
     for label, curves in series.items():
         epochs, mean, std = mean_curve(curves)
-        ax.plot(epochs, mean, marker="o", markersize=3, label=f"{label} (n={len(curves)})" if grouped else label, **style[label])
+        ax.plot(
+            epochs,
+            mean,
+            marker="o",
+            markersize=3,
+            label=f"{label} (n={len(curves)})" if grouped else label,
+            **style[label],
+        )
         if grouped and len(curves) > 1:
             ax.fill_between(epochs, *band(mean, std, metric), color=style[label]["color"], alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -114,7 +122,9 @@ def gradient_flow_figure(series: dict[str, list[np.ndarray]], title: str, groupe
     for label, norms in series.items():
         y = geometric_mean(norms)
         layers = np.arange(1, len(y) + 1)
-        ax.semilogy(layers, y, marker="o", markersize=4, label=f"{label} (n={len(norms)})" if grouped else label, **style[label])
+        ax.semilogy(
+            layers, y, marker="o", markersize=4, label=f"{label} (n={len(norms)})" if grouped else label, **style[label]
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="layer l (1 = next to the input)", ylabel="‖∂C/∂W^l‖ (log scale)", title=title)
     ax.grid(alpha=0.3, which="both")

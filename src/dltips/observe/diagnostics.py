@@ -5,6 +5,7 @@ Layers are numbered like the lecture's l: 1 is next to the input, L is the outpu
 Everything here runs every `trainer.log_every_n_steps` steps, right after the optimizer step,
 while the step's gradients are still in `.grad`.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,10 @@ from dltips.nn import MLP, Maxout
 from dltips.nn.activations import Activation, PReLU
 from dltips.observe.tags import ACTIVATIONS, DELTA, GRADIENT_FLOW, GRADIENTS, OPTIM, WEIGHTS, per_layer
 
-SATURATING = {"sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / 0.25, "tanh": lambda z: 1 - torch.tanh(z) ** 2}
+SATURATING = {
+    "sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / 0.25,
+    "tanh": lambda z: 1 - torch.tanh(z) ** 2,
+}
 RELU_LIKE = ("relu", "leaky_relu", "prelu", "softplus")
 SATURATED_BELOW = 0.1  # a unit is saturated where σ'(z) is under 10% of its peak value
 
@@ -43,7 +47,9 @@ def unit_statistics(activation: str, zs: list[torch.Tensor]) -> dict[str, torch.
     out = {}
     for i, z in enumerate(zs, start=1):
         if activation in SATURATING:
-            out[per_layer(ACTIVATIONS, i, "saturated_layer")] = (SATURATING[activation](z) < SATURATED_BELOW).float().mean()
+            out[per_layer(ACTIVATIONS, i, "saturated_layer")] = (
+                (SATURATING[activation](z) < SATURATED_BELOW).float().mean()
+            )
         elif activation in RELU_LIKE:
             out[per_layer(ACTIVATIONS, i, "dead_layer")] = (z <= 0).all(dim=0).float().mean()
         elif activation == "maxout":
@@ -83,7 +89,11 @@ class GradientFlow:
             out[per_layer(WEIGHTS, i, "moved_layer")] = (layer.weight - w0).norm() / w0.norm()
         # log10 as tags of their own: sigmoid's first layers sit orders of magnitude below its
         # last ones, which a chart with a linear axis draws as a flat line at 0.
-        out |= {tag.replace("/layer_", "/log10_layer_"): v.log10() for tag, v in out.items() if tag.startswith((GRADIENTS, DELTA))}
+        out |= {
+            tag.replace("/layer_", "/log10_layer_"): v.log10()
+            for tag, v in out.items()
+            if tag.startswith((GRADIENTS, DELTA))
+        }
         if step is not None:
             self.steps.append(step)
             self.norms.append(norms)

@@ -10,6 +10,7 @@ as metrics in sorted order, the `train/*` and `val/*` curves first (the rest sta
 Numbers that are integers are written as strings ("32", not TensorBoard's "32.000"), unless the
 sweep gives the key a float somewhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,6 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dltips.config.plan import Plan
 from dltips.observe.tags import END
+from dltips.run import report
 
 # Config keys every run records, besides its config groups and the keys overridden.
 MAIN_KEYS = (
@@ -45,7 +47,7 @@ METRICS = {
     "test/loss": END["test/loss"],
     "best_epoch": END["best_epoch"],
 }
-STATUSES = ["completed", "diverged"]
+STATUSES = list(report.FINISHED)
 # Config groups that say nothing about the experiment.
 NOT_SHOWN = ("hydra",)
 
@@ -125,7 +127,9 @@ def write_experiment(writer: SummaryWriter, exp: api_pb2.Experiment) -> None:
 SWEEP_FILE = "hparams.tfevents"
 
 
-def write_sweep_experiment(sweep_dir: Path, cfg: DictConfig, choices: dict[str, str], overrides: list[str], plan: Plan) -> None:
+def write_sweep_experiment(
+    sweep_dir: Path, cfg: DictConfig, choices: dict[str, str], overrides: list[str], plan: Plan
+) -> None:
     """The sweep's table in a file of its own at the sweep's root (TensorBoard's run "."),
     replaced, not appended to, when the sweep is re-run into its directory."""
     with tempfile.TemporaryDirectory(dir=sweep_dir, prefix=".hparams-") as tmp:
@@ -140,9 +144,11 @@ def write_session(writer: SummaryWriter, hparams: dict, status: str) -> None:
     """A run's own row in the HPARAMS table: its values and status."""
     start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
     for key, value in (hparams | {"status": status}).items():
-        field = "bool_value" if isinstance(value, bool) else "number_value" if isinstance(value, float) else "string_value"
+        field = (
+            "bool_value" if isinstance(value, bool) else "number_value" if isinstance(value, float) else "string_value"
+        )
         setattr(start.hparams[key], field, value)
-    ended = api_pb2.STATUS_SUCCESS if status == "completed" else api_pb2.STATUS_FAILURE
+    ended = api_pb2.STATUS_SUCCESS if status == report.COMPLETED else api_pb2.STATUS_FAILURE
     end = plugin_data_pb2.SessionEndInfo(status=ended, end_time_secs=time.time())
     for tag, data in ((metadata.SESSION_START_INFO_TAG, start), (metadata.SESSION_END_INFO_TAG, end)):
         key = "session_start_info" if tag == metadata.SESSION_START_INFO_TAG else "session_end_info"

@@ -3,6 +3,7 @@ gradient-flow figure (per-layer norms over training and against the layer index,
 
 Figures are bare matplotlib `Figure`s rendered with Agg: no pyplot state, no display needed.
 """
+
 from __future__ import annotations
 
 import numpy as np

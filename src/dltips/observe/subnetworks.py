@@ -8,6 +8,7 @@ their predictions (arithmetic or normalized geometric mean), and compares accura
 KL to the weight-scaling prediction as N grows. An explicit ensemble of independently trained
 models gives the curve to compare against.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence

@@ -9,6 +9,7 @@ bookkeeping, end-of-run numbers and diagnostics are listed, collapsed, below the
 metrics.json keeps the plain names (`test/acc`, `best_epoch`); the HPARAMS table shows those
 names for the tags below (dltips.observe.hparams).
 """
+
 from __future__ import annotations
 
 # The curves, measured every epoch in eval mode over the whole split (train/loss: the mini-batch
@@ -36,7 +37,6 @@ ACTIVATIONS = "~activations"  # saturated_layer_l, dead_layer_l, idle_pieces_lay
 OPTIM = "~optim"  # step_size_layer_l: the optimizer's mean effective step
 GRADIENT_FLOW = "~gradient_flow"  # images: the lecture's gradient-flow figure over training
 SUBNETWORKS = "~subnetworks"  # dropout's sampled sub-networks averaged: ~subnetworks/dropout/<mean>/<metric>, step N
-
 
 
 def old_name(tag: str) -> str:

@@ -1,17 +1,19 @@
-"""TensorBoard and metrics.json: what a run leaves behind for comparison."""
+"""TensorBoard event files: a writer that writes in the calling thread, many scalars as one event,
+and the epoch and end-of-run scalars of a run."""
+
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import torch
-from torch.utils.tensorboard import SummaryWriter
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import _AsyncWriter
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import scalar
 
-from dltips.run.checkpoint import atomic_write
+from dltips.observe.tags import END, EPOCH, LR, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
+from dltips.run import report
 
 
 class SyncRecords:
@@ -63,17 +65,17 @@ def log_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
         writer.file_writer.add_summary(merged, step)
 
 
-def write_json(path: Path, data: dict) -> None:
-    """metrics.json and friends, written atomically (see checkpoint.atomic_write). NaN and
-    infinities (a missing metric) are written as null: JSON has no NaN."""
-    atomic_write(path, lambda f: f.write(json.dumps(finite(data), indent=2, sort_keys=True, allow_nan=False).encode()))
+def log_epoch(writer, metrics: dict, epoch: int, step: int, lr: float, model: nn.Module, histograms: bool) -> None:
+    # train/loss itself is the mini-batch curve
+    values = {TRAIN_LOSS_EPOCH if tag == TRAIN_LOSS else tag: value for tag, value in metrics.items()}
+    log_scalars(writer, values | {LR: lr, EPOCH: epoch}, step)
+    if histograms:
+        for i, layer in enumerate(model.linears(), start=1):
+            writer.add_histogram(per_layer(WEIGHTS, i), layer.weight, step)
 
 
-def finite(data):
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite(v) for v in data]
-    return data
+def log_end(writer, final: dict[str, float], step: int, status: str) -> None:
+    """The end-of-run numbers, under their own tags (dltips.observe.tags.END). A diverged run's test
+    metrics are left out: they are those of NaN weights (accuracy 0.1 from argmax), not a result."""
+    shown = END if status == report.COMPLETED else {k: v for k, v in END.items() if not k.startswith("test/")}
+    log_scalars(writer, {tag: final[name] for name, tag in shown.items()}, step)

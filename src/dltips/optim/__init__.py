@@ -1,5 +1,6 @@
 """The lecture's optimizers, parameter groups for weight decay, learning-rate schedules, and
 per-member hyper-parameters for stacked networks."""
+
 from dltips.optim.adagrad import Adagrad
 from dltips.optim.momentum import Momentum
 from dltips.optim.param_groups import param_groups

@@ -1,4 +1,5 @@
 """Adagrad exactly as the lecture writes it."""
+
 from __future__ import annotations
 
 import math

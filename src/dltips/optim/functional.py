@@ -5,6 +5,7 @@ parameters, gradients and state tensors it updates in place. Every hyper-paramet
 a (K,) tensor, one value per member, broadcast over each parameter's first dimension (its K stacked
 members): a scalar argument of torch's (alpha=, value=) becomes a broadcast product here.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Split parameters so weight decay touches the weights only."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -18,7 +19,9 @@ def param_groups(model: nn.Module, weight_decay: float, split: bool | None = Non
     # By name and shape: a stacked ensemble (dltips.nn.stacked) holds biases as matrices too, and
     # a 1-d "weight" (torch's PReLU α, a norm's scale) is not a weight matrix.
     params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    if not (weight_decay != 0 if split is None else split):  # one group: a second would only cost time in every optimizer step
+    if not (
+        weight_decay != 0 if split is None else split
+    ):  # one group: a second would only cost time in every optimizer step
         return [{"params": [p for _, p in params], "weight_decay": 0.0}]
     is_matrix = [name.endswith("weight") and p.dim() >= 2 for name, p in params]
     decay = [p for (_, p), matrix in zip(params, is_matrix) if matrix]

@@ -7,8 +7,10 @@ subclass in dltips.optim.torch_optimizers, which takes (K,) tensors and keeps to
 a member's slice of the state_dict loads into a plain torch optimizer. dltips.optim's own
 optimizers broadcast natively.
 """
+
 from __future__ import annotations
 
+import copy
 import inspect
 
 import torch
@@ -43,13 +45,19 @@ def per_member(
     """
     cls = type(stacked)
     if not all(isinstance(stacked, type(m)) for m in members):
-        raise ValueError(f"Invalid member optimizers {[type(m).__name__ for m in members]} for a stacked {cls.__name__}")
+        raise ValueError(
+            f"Invalid member optimizers {[type(m).__name__ for m in members]} for a stacked {cls.__name__}"
+        )
     if any(len(m.param_groups) != len(stacked.param_groups) for m in members):
         counts = [len(m.param_groups) for m in members]
-        raise ValueError(f"Invalid member optimizers with {counts} param groups; allowed: {len(stacked.param_groups)} each")
+        raise ValueError(
+            f"Invalid member optimizers with {counts} param groups; allowed: {len(stacked.param_groups)} each"
+        )
     # Member settings, first the defaults (a group added later reads them), then group by group.
     settings = [[m.defaults for m in members], *(list(gs) for gs in zip(*(m.param_groups for m in members)))]
-    differing = {key: values for groups in settings for key, values in member_settings(groups).items() if not same(values)}
+    differing = {
+        key: values for groups in settings for key, values in member_settings(groups).items() if not same(values)
+    }
     target = per_member_class(cls, differing, force)
     rebuild = bool(differing or force) and target is not cls
     flags = sorted({f for g in stacked.param_groups for f in TORCH_ONLY_FLAGS if g.get(f)}) if rebuild else []
@@ -154,3 +162,34 @@ def copy_initial_state(stacked: torch.optim.Optimizer, members: list[torch.optim
             for key, value in stacked.state.get(p, {}).items():
                 if torch.is_tensor(value) and value.shape == p.shape:
                     value.copy_(torch.stack([m.state[q][key] for m, q in zip(members, qs)]))
+
+
+def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
+    """The optimizer's state_dict as member k's own optimizer would hold it: every per-element
+    buffer sliced, shared counters (Adam's step, …) copied, per-member numbers its own."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    full = optimizer.state_dict()
+    state = {}
+    for i, buffers in full["state"].items():
+        shape = params[i].shape
+        state[i] = {
+            key: value[k].clone() if torch.is_tensor(value) and value.shape == shape else copy.deepcopy(value)
+            for key, value in buffers.items()
+        }
+    return {"state": state, "param_groups": [member_values(group, k) for group in full["param_groups"]]}
+
+
+def stacked_optimizer_state(optimizer: torch.optim.Optimizer, states: list[dict], source: int) -> dict:
+    """The inverse of member_optimizer_state: the members' own states stacked, shared counters
+    from member `source`, the stacked optimizer's own groups (its per-member numbers)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state = {}
+    for i, buffers in states[source]["state"].items():
+        member_shape = params[int(i)].shape[1:]
+        state[i] = {
+            key: torch.stack([s["state"][i][key] for s in states])
+            if torch.is_tensor(value) and value.shape == member_shape and value.dim() > 0
+            else value
+            for key, value in buffers.items()
+        }
+    return {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}

@@ -1,5 +1,6 @@
 """Learning-rate schedules: pure functions from the step (or epoch) t = 0, 1, … to a factor
 that multiplies the base learning rate, η^t = η · factor(t)."""
+
 from __future__ import annotations
 
 import math

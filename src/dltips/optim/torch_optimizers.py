@@ -4,6 +4,7 @@ Each is a subclass of torch's class whose `step` gathers parameters, gradients a
 calls the update of dltips.optim.functional. State keys and initialisation are torch's, so the
 state_dict is torch's, and a member's slice of it loads into a plain torch optimizer.
 """
+
 from __future__ import annotations
 
 import torch

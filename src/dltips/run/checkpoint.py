@@ -3,56 +3,27 @@
 A checkpoint holds plain tensors, numbers and strings only, so it loads with
 `torch.load(weights_only=True)`: nothing in it is unpickled as code.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import queue
 import random
-import secrets
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable
 
 import numpy as np
 import torch
+
+from dltips.run.files import atomic_write
 
 log = logging.getLogger("dltips")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message names the file."""
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`:
-    a reader never sees half a file, and a crash or a full disk mid-write leaves the previous
-    version intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def create_temporary(path: Path) -> tuple[int, Path]:
-    """A new, empty file next to `path`, open for writing, with the mode any newly created file
-    gets (0666 less the umask, or the directory's default ACL): the rename keeps it, and
-    tempfile.mkstemp's 0600 would leave checkpoints and metrics.json unreadable to the group
-    that can read every other file of the run. The umask is applied by the kernel, not read and
-    restored with os.umask, which would race with files other threads create meanwhile."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
-        except FileExistsError:  # a 1 in 2⁴⁸ draw of a name in use: draw again
-            continue
 
 
 def save(path: Path, state: dict) -> None:
@@ -152,7 +123,9 @@ def rng_state(generator: torch.Generator) -> dict:
 
 def set_rng_state(state: dict, generator: torch.Generator) -> None:
     random.setstate((3, tuple(state["python"].tolist()), state["python_gauss"]))
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], *state["numpy_gauss"]))
+    np.random.set_state(
+        ("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], *state["numpy_gauss"])
+    )
     torch.set_rng_state(state["torch"])
     if torch.cuda.is_available() and len(state["cuda"]):
         torch.cuda.set_rng_state_all(list(state["cuda"]))

@@ -6,6 +6,7 @@ would. A second Ctrl-C stops at once.
 A signal another handler waits for (submitit's for SIGUSR2, which SLURM sends before a job's time
 limit: it requeues the job) is treated the same way while the loop runs, and then handed on to
 that handler (`hand_on`), so that the requeued job finds last.pt where it stopped."""
+
 from __future__ import annotations
 
 import signal
@@ -13,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from dltips.observe.writer import write_json
+from dltips.run import report
 
 
 class Interrupted(KeyboardInterrupt):
@@ -61,7 +62,7 @@ def record_interrupted(
     """After last.pt: the run's metrics.json says `interrupted` and how to go on (`resume`: the
     directory to resume, the run's own unless said); returns the Interrupted to raise."""
     message = f"{signal.Signals(signum).name} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{resume or run_dir}'\""
-    write_json(run_dir / "metrics.json", {"status": "interrupted", "message": message, "metrics": {}, "time_s": time_s})
+    report.write(run_dir, report.INTERRUPTED, message, time_s=time_s)
     return Interrupted(signum, message, epoch, step)
 
 

@@ -5,26 +5,19 @@ A checkpoint is written at the end of an epoch, or in the middle of one when the
 interrupted (Ctrl-C, SIGTERM): then it also holds the epoch's batch order and how many of its
 batches were trained, and the resumed run trains the rest of that epoch first.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from dltips.config.errors import ConfigError
+from dltips.config.validate import CONFIG_DIR, compose_train
 from dltips.run import checkpoint
-from dltips.config.validate import CONFIG_DIR, ConfigError, compose_train
-from dltips.nn.stacked import (
-    member_optimizer_state,
-    member_state,
-    stacked_optimizer_state,
-)
-
-if TYPE_CHECKING:
-    from dltips.engine.members import Members
 
 # What may change when a run is continued: how long it trains, and how progress is shown.
 RESUME_OVERRIDES = ("resume", "trainer.max_epochs", "trainer.progress")
@@ -35,7 +28,16 @@ WHERE = ("output_dir", "resume")
 # (trainer.seeds: a member's own config always says 1; trainer.ensemble is its old name.)
 OUTPUT_ONLY = tuple(
     f"trainer.{key}"
-    for key in ("max_epochs", "progress", "checkpoint_every_n_epochs", "log_every_n_steps", "weight_histograms", "threads", "seeds", "ensemble")
+    for key in (
+        "max_epochs",
+        "progress",
+        "checkpoint_every_n_epochs",
+        "log_every_n_steps",
+        "weight_histograms",
+        "threads",
+        "seeds",
+        "ensemble",
+    )
 ) + ("eval_subnetworks", "ensemble_eval")  # what is scored at the end (ensemble_eval: its old name)
 
 
@@ -90,7 +92,9 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
     try:
         saved = OmegaConf.load(run_dir / "config.yaml")
     except Exception as err:  # yaml's scanner and parser errors share no base class worth naming
-        raise ConfigError(f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); allowed: the config.yaml the run wrote") from err
+        raise ConfigError(
+            f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); allowed: the config.yaml the run wrote"
+        ) from err
     # A run saved before a trainer key existed resumes with that key's default.
     saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
     if "trainer.max_epochs" in changed:
@@ -98,6 +102,16 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
     saved.trainer.progress = cfg.trainer.progress
     saved.output_dir, saved.resume = str(run_dir), str(run_dir)
     return saved
+
+
+def write_config(cfg: DictConfig, out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, out / "config.yaml")
+    except OSError as err:
+        raise ConfigError(
+            f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory"
+        ) from err
 
 
 def trained_with(cfg: DictConfig) -> dict:
@@ -120,84 +134,6 @@ def check_same_run(cfg: DictConfig, state: dict, path: Path) -> None:
                 f"Invalid {key}: {now.get(key)!r} in {Path(cfg.output_dir) / 'config.yaml'}; allowed: "
                 f"{recorded.get(key)!r}, what {path} was trained with"
             )
-
-
-def member_checkpoint(ms: Members, k: int, at: Position) -> dict:
-    """Everything member k goes on from, as a run alone holds it (a stacked member's slice of
-    the weights and optimizer state, its dropout generator as torch's default one, its row of
-    the batch order). `at.epoch` is the last epoch finished, or the one interrupted when
-    `at.order` is set."""
-    m = ms.members[k]
-    rng = checkpoint.rng_state(m.shuffle)
-    if m.dropout_rng is not None:
-        if ms.device.type == "cuda":
-            rng["cuda"][ms.device.index or torch.cuda.current_device()] = m.dropout_rng.get_state()
-        else:
-            rng["torch"] = m.dropout_rng.get_state()
-    order = at.order[k] if at.order is not None and ms.stacked else at.order
-    if m.recorded is None:
-        m.recorded = trained_with(m.cfg)
-    return {
-        "epoch": at.epoch,
-        "step": at.step,
-        "order": order,
-        "batch": at.batch,
-        "config": m.recorded,
-        "model": member_state(ms.model.state_dict(), k) if ms.stacked else ms.model.state_dict(),
-        "optimizer": member_optimizer_state(ms.optimizer, k) if ms.stacked else ms.optimizer.state_dict(),
-        "early_stopping": m.stopper.state_dict(),
-        "initial_weights": m.flow.initial if m.flow else [],
-        "gradient_flow": m.flow.history() if m.flow else None,
-        "rng": rng,
-    }
-
-
-def restore(ms: Members, resumed: list[int]) -> Position:
-    """Load the last.pt of each resumed member into its part of the objects; returns where the
-    running ones go on (the same place for all: they were saved together)."""
-    states, at = {}, {}
-    for k in resumed:
-        m = ms.members[k]
-        path = m.out / "last.pt"
-        state = states[k] = checkpoint.load(path)
-        check_same_run(m.cfg, state, path)
-        try:
-            if ms.stacked:
-                params = ms.model.state_dict()
-                for name, value in state["model"].items():
-                    if params[name][k].shape != value.shape:
-                        raise RuntimeError(f"size mismatch for {name}: {tuple(value.shape)} saved, {tuple(params[name][k].shape)} now")
-                    params[name][k].copy_(value)
-            else:
-                ms.model.load_state_dict(state["model"])
-                ms.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            first = str(err).strip().splitlines()[0]
-            raise checkpoint.CheckpointError(f"{path} does not fit the run's config.yaml: {first}") from err
-        m.stopper.load_state_dict(state["early_stopping"])
-        if m.flow and state["initial_weights"]:
-            m.flow.initial = [w.to(ms.device) for w in state["initial_weights"]]
-        if m.flow and state.get("gradient_flow"):  # checkpoints written before it was kept have none
-            m.flow.load_history(*state["gradient_flow"])
-        checkpoint.set_rng_state(state["rng"], m.shuffle)
-        if m.dropout_rng is not None:
-            m.dropout_rng.set_state(state["rng"]["cuda"][ms.device.index or 0] if ms.device.type == "cuda" else state["rng"]["torch"])
-        if m.status == "running":
-            at[k] = (state["epoch"], state["step"], state["batch"])
-    if len(set(at.values())) > 1:
-        where = ", ".join(f"{ms.members[k].out} at epoch {e} step {s}" for k, (e, s, _) in at.items())
-        raise checkpoint.CheckpointError(f"the members' last.pt files were written at different points ({where}); resume each alone")
-    if not at:
-        return Position()
-    source = next(iter(at))  # a running member: its counters (Adam's step) are the stack's
-    if ms.stacked:  # members without a checkpoint (finished before writing one) take its place
-        full = [states.get(k, states[source]) for k in range(len(ms.members))]
-        ms.optimizer.load_state_dict(stacked_optimizer_state(ms.optimizer, [s["optimizer"] for s in full], source))
-    first = states[source]
-    if first.get("order") is not None:  # interrupted inside this epoch
-        order = torch.stack([first["order"] if s.get("order") is None else s["order"] for s in full]) if ms.stacked else first["order"]
-        return Position(first["epoch"], first["step"], order.to(ms.device), first["batch"])
-    return Position(first["epoch"] + 1, first["step"])
 
 
 def drop_newer_best(best: Path, first_epoch: int) -> None:

@@ -4,12 +4,11 @@ that were killed.
 The lock is an flock on `<run>/.lock`: the kernel drops it when the process ends however it
 ends (kill -9 included), so a stale lock never blocks a resume.
 """
+
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from dltips.config.errors import ConfigError
+from dltips.run import report
+from dltips.run.files import TEMPORARY
 
 log = logging.getLogger("dltips")
 
@@ -26,8 +27,6 @@ except ImportError:  # not POSIX: runs are not locked
     fcntl = None
 
 LOCK = ".lock"
-# checkpoint.atomic_write's temporary files: ".last.pt.<12 hex digits>".
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}$")
 
 
 @contextmanager
@@ -87,15 +86,11 @@ def attempt_to_redo(run_dir: Path) -> str:
 def finished_value(cfg) -> float | None:
     """A sweep job re-run in its own directory: its val/acc when it finished before (completed
     or diverged: NaN), so that it is skipped; None when it is to be trained."""
-    finished = Path(cfg.output_dir) / "metrics.json"
-    if not finished.is_file():
+    ended = report.finished(Path(cfg.output_dir))
+    if ended is None:
         return None
-    report = json.loads(finished.read_text())
-    if report.get("status") not in ("completed", "diverged"):
-        return None
-    log.info("already %s, skipped: %s", report["status"], finished.parent)
-    value = report["metrics"].get("val/acc")
-    return float("nan") if value is None else value
+    log.info("already %s, skipped: %s", ended["status"], cfg.output_dir)
+    return report.objective(ended)
 
 
 def redo(cfg):

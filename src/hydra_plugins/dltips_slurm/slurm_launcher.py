@@ -1,11 +1,13 @@
 """`hydra/launcher=slurm` (configs/hydra/launcher/slurm.yaml): Hydra's submitit SLURM launcher,
 whose sweep goes on past a job SLURM cancels or kills. Hydra instantiates launchers only from the
 `hydra_plugins` package; the work is done in dltips.launch.slurm."""
+
 from __future__ import annotations
 
 from typing import Sequence
 
 from hydra.core.utils import JobReturn
+
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 

@@ -1,5 +1,6 @@
 """`hydra/launcher=stacked` (configs/hydra/launcher/stacked.yaml). Hydra instantiates launchers
 only from the `hydra_plugins` package; the work is done in dltips.launch.stacked."""
+
 from __future__ import annotations
 
 from typing import Sequence
