@@ -58,9 +58,12 @@ class EarlyStopping:
 
     def state_dict(self) -> dict:
         return {
-            "best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-            "best_state": self.best_state, "best_metrics": self.best_metrics,
-        }  # fmt: skip
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "best_state": self.best_state,
+            "best_metrics": self.best_metrics,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]

@@ -118,7 +118,8 @@ def prepare(
             is_int(train_size) and dataset.num_classes <= train_size <= len(y),
             "data.train_size",
             train_size,
-            f"null or an integer from {dataset.num_classes} (one per class) to {len(y)} (the training samples available)",
+            f"null or an integer from {dataset.num_classes} (one per class) "
+            f"to {len(y)} (the training samples available)",
         )
         if train_size < len(y):
             _, _, x, y = stratified_split(x, y, train_size, seed)

@@ -203,7 +203,8 @@ def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None =
     for cfg, key in zip(cfgs, keys):
         if key != keys[0]:
             raise ConfigError(
-                f"Invalid member {cfg.output_dir!r}: it differs from {cfgs[0].output_dir!r} in more than {', '.join(STACKABLE)}; allowed: configs that train stacked"
+                f"Invalid member {cfg.output_dir!r}: it differs from {cfgs[0].output_dir!r} in more than "
+                f"{', '.join(STACKABLE)}; allowed: configs that train stacked"
             )
     prepared: dict = {}
     setups, members, rngs = [], [], []
@@ -227,7 +228,8 @@ def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None =
         optimizer = build_optimizer(cfgs[0], model, split)
         if not isinstance(optimizer, ELEMENTWISE):
             raise ConfigError(
-                f"Invalid optimizer._target_: {cfgs[0].optimizer._target_!r}; allowed for networks trained together: an "
+                f"Invalid optimizer._target_: {cfgs[0].optimizer._target_!r}; "
+                "allowed for networks trained together: an "
                 "element-wise optimizer (its update of one weight reads no other weight, so members stay apart): "
                 + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
             )

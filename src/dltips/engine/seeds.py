@@ -85,6 +85,10 @@ def summarise(cfg: DictConfig, ms: Networks, time_s: float) -> dict[str, float]:
     )
     log.info(
         "%d/%d seeds completed: test/acc mean %.4f, their ensemble %.4f (%s)",
-        len(done), len(ms.members), summary["test/acc"], summary["ensemble/test/acc"], cfg.output_dir,
-    )  # fmt: skip
+        len(done),
+        len(ms.members),
+        summary["test/acc"],
+        summary["ensemble/test/acc"],
+        cfg.output_dir,
+    )
     return summary

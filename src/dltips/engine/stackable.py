@@ -18,11 +18,22 @@ from dltips.run.resume import flatten
 
 # Keys members trained together may differ in (fnmatch patterns over the flattened config).
 STACKABLE = (
-    "seed", "output_dir", "resume", "data.split_seed", "data.augment.*",
-    "optimizer.*", "regularizer.weight_decay", "regularizer.early_stopping.*",
-    "model.dropout", "model.input_dropout", "model.dropout_mode", "model.init", "model.bias_init",
-    "scheduler.factor.*", "eval_subnetworks",
-)  # fmt: skip
+    "seed",
+    "output_dir",
+    "resume",
+    "data.split_seed",
+    "data.augment.*",
+    "optimizer.*",
+    "regularizer.weight_decay",
+    "regularizer.early_stopping.*",
+    "model.dropout",
+    "model.input_dropout",
+    "model.dropout_mode",
+    "model.init",
+    "model.bias_init",
+    "scheduler.factor.*",
+    "eval_subnetworks",
+)  # fmt: skip (grouped by config section)
 # ... except these, which change the computation's shape or kind.
 SHARED = ("optimizer._target_", "optimizer._partial_", "scheduler.factor._target_", "scheduler.factor._partial_")
 DROPOUT_RATES = ("model.dropout", "model.input_dropout")
@@ -30,8 +41,14 @@ DROPOUT_RATES = ("model.dropout", "model.input_dropout")
 # Optimizers whose update of a weight reads only that weight's gradient and state: stacking
 # members into one tensor changes nothing. (Adafactor's factored statistics or LBFGS would not.)
 ELEMENTWISE = (
-    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad, Adagrad, Momentum,
-)  # fmt: skip
+    torch.optim.SGD,
+    torch.optim.Adam,
+    torch.optim.AdamW,
+    torch.optim.RMSprop,
+    torch.optim.Adagrad,
+    Adagrad,
+    Momentum,
+)  # fmt: skip (one list of classes)
 
 
 def stack_key(cfg: DictConfig) -> str:

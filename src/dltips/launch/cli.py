@@ -34,7 +34,8 @@ def main() -> None:
     except OSError as err:
         where = f" {err.filename!r}" if err.filename else ""
         print(
-            f"dltips-train: error: cannot write{where}: {err.strerror or err}; allowed: hydra.run.dir / hydra.sweep.dir in a writable directory",
+            f"dltips-train: error: cannot write{where}: {err.strerror or err}; "
+            "allowed: hydra.run.dir / hydra.sweep.dir in a writable directory",
             file=sys.stderr,
         )
         sys.exit(2)

@@ -130,7 +130,8 @@ def submit(launcher: Any, todo: list[Point]) -> list:
     shortest = shortest_timeout_min(params["signal_delay_s"])
     if params["timeout_min"] < shortest:
         log.warning(
-            "hydra.launcher.timeout_min=%s: SLURM's signal to stop (signal_delay_s=%s s before the limit, up to a minute "
+            "hydra.launcher.timeout_min=%s: SLURM's signal to stop "
+            "(signal_delay_s=%s s before the limit, up to a minute "
             "earlier) may come before a job has started training; use at least %d",
             params["timeout_min"],
             params["signal_delay_s"],

@@ -108,7 +108,8 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
         )
         if shared or (isinstance(module, nn.modules.dropout._DropoutNd)):
             raise ValueError(
-                f"Invalid model._target_ trained together (trainer.seeds, hydra/launcher=stacked): {name or 'the model'} is a {type(module).__name__}; "
+                "Invalid model._target_ trained together (trainer.seeds, hydra/launcher=stacked): "
+                f"{name or 'the model'} is a {type(module).__name__}; "
                 "allowed: layers that stack, torch.nn.Linear, dltips.nn.PReLU and dltips.nn.Dropout"
             )
     return stacked

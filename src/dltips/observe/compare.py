@@ -45,7 +45,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_?")
 
 
 def is_run(path: Path) -> bool:
-    return (path / "metrics.json").is_file() or (path / ".hydra").is_dir() or any(path.glob("events.out.tfevents.*"))
+    return report.path(path).is_file() or (path / ".hydra").is_dir() or any(path.glob("events.out.tfevents.*"))
 
 
 def find_runs(root: Path | str) -> list[Path]:

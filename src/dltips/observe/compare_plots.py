@@ -67,9 +67,12 @@ def legend_outside(fig: Figure, ax) -> None:
     if not handles:
         return
     legend = ax.legend(
-        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+        fontsize="small",
         ncols=math.ceil(len(handles) / LEGEND_ROWS),
-    )  # fmt: skip
+    )
     fig.draw_without_rendering()
     width = legend.get_window_extent().width / fig.dpi
     fig.set_size_inches(WIDTH + width + 0.2, HEIGHT)

@@ -182,6 +182,9 @@ class Adagrad(torch.optim.Adagrad):
 
 # Exact classes: a subclass of SGD may update differently.
 PER_MEMBER = {
-    torch.optim.SGD: SGD, torch.optim.Adam: Adam, torch.optim.AdamW: AdamW,
-    torch.optim.RMSprop: RMSprop, torch.optim.Adagrad: Adagrad,
-}  # fmt: skip
+    torch.optim.SGD: SGD,
+    torch.optim.Adam: Adam,
+    torch.optim.AdamW: AdamW,
+    torch.optim.RMSprop: RMSprop,
+    torch.optim.Adagrad: Adagrad,
+}  # fmt: skip (a table: torch's class -> ours)

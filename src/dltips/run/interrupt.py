@@ -61,7 +61,8 @@ def record_interrupted(
 ) -> Interrupted:
     """After last.pt: the run's metrics.json says `interrupted` and how to go on (`resume`: the
     directory to resume, the run's own unless said); returns the Interrupted to raise."""
-    message = f"{signal.Signals(signum).name} at step {step} (epoch {epoch}); resume with: dltips-train \"resume='{resume or run_dir}'\""
+    how = f"dltips-train \"resume='{resume or run_dir}'\""
+    message = f"{signal.Signals(signum).name} at step {step} (epoch {epoch}); resume with: {how}"
     report.write(run_dir, report.INTERRUPTED, message, time_s=time_s)
     return Interrupted(signum, message, epoch, step)
 

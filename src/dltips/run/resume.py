@@ -93,7 +93,8 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
         saved = OmegaConf.load(run_dir / "config.yaml")
     except Exception as err:  # yaml's scanner and parser errors share no base class worth naming
         raise ConfigError(
-            f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); allowed: the config.yaml the run wrote"
+            f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); "
+            "allowed: the config.yaml the run wrote"
         ) from err
     # A run saved before a trainer key existed resumes with that key's default.
     saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
