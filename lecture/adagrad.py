@@ -53,7 +53,7 @@ def hessian_diagonal(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
             if isinstance(layer, nn.Linear):
                 tail = nn.Sequential(*layers[i + 1 :])
                 with torch.enable_grad():
-                    d = second_derivatives(lambda z: nn.functional.cross_entropy(tail(z), y), layer(a))
+                    d = second_derivatives(lambda z, tail=tail: nn.functional.cross_entropy(tail(z), y), layer(a))
                 out.append(((d.T @ a**2), d.sum(dim=0)))  # (out, in), (out,)
             a = layer(a)
     return out
@@ -128,11 +128,11 @@ def adagrad(lab: Lab) -> list[Section]:
         Section(
             title="Adagrad: a larger gradient does not mean a larger step",
             claim="Under gradient descent the step is η·|g|: a larger gradient, a larger step. Adagrad divides by the "
-            "root of the parameter's summed squared gradients, so what counts is the contrast with its own past: the same "
-            "gradient 0.1 is a big step after tiny gradients and a tiny step after large ones.",
-            rule="held if, fed the lecture's two sequences, dltips.optim.Adagrad's step for the final gradient 0.1 is at "
-            "least 100× larger after the small gradients than after the large ones (gradient descent: equal steps), and "
-            "the large sequence's 12.1 gets a smaller step than the small sequence's 0.1.",
+            "root of the parameter's summed squared gradients, so what counts is the contrast with its own past: the "
+            "same gradient 0.1 is a big step after tiny gradients and a tiny step after large ones.",
+            rule="held if, fed the lecture's two sequences, dltips.optim.Adagrad's step for the final gradient 0.1 is "
+            "at least 100× larger after the small gradients than after the large ones (gradient descent: equal steps), "
+            "and the large sequence's 12.1 gets a smaller step than the small sequence's 0.1.",
             held=contrast >= 100 and inverted,
             headline=f"step for the last gradient 0.1, Adagrad: {ada[small][-1]:.3f}η after small gradients vs "
             f"{ada[large][-1]:.4f}η after large ones ({contrast:.0f}×); gradient descent 0.1η both; the 12.1 gets "
@@ -159,9 +159,9 @@ def adagrad(lab: Lab) -> list[Section]:
             title="Adagrad's σ ranks the parameters by their second derivative",
             claim="The best step is |first derivative| / second derivative; Adagrad's σ, the root mean square of a "
             "parameter's past gradients, estimates the second derivative from first derivatives alone.",
-            rule=f"held if, on the MNIST-1D 40-32-10 ReLU network trained with the lecture's Adagrad, the Spearman rank "
-            f"correlation between σ and \\|∂²C/∂w²\\| over the parameters at step {last} has its 95% interval over seeds "
-            "above 0.7.",
+            rule=f"held if, on the MNIST-1D 40-32-10 ReLU network trained with the lecture's Adagrad, the Spearman "
+            f"rank correlation between σ and \\|∂²C/∂w²\\| over the parameters at step {last} has its 95% interval "
+            "over seeds above 0.7.",
             held=low > 0.7,
             headline="Spearman ρ(σ, \\|∂²C/∂w²\\|): "
             + ", ".join(f"step {t} {fmt(rho['sigma'][t])}" for t in steps if t in OUTSIDE or t == last)
@@ -175,8 +175,8 @@ def adagrad(lab: Lab) -> list[Section]:
             published="outside check on the same network: ρ = 0.79 at step 10, 0.94 at 300, 0.97 at 3,000",
             notes=[
                 "∂²C/∂w²: the exact diagonal of the Hessian of the mean cross-entropy over the whole training set, "
-                "for all 1,642 weights and biases: W enters C only through z = W·a, so ∂²C/∂W_ji² = Σ_n a_ni² ∂²C/∂z_nj², "
-                "with ∂²C/∂z_nj² from one Hessian-vector product per unit (torch.func; checked against "
+                "for all 1,642 weights and biases: W enters C only through z = W·a, so ∂²C/∂W_ji² = Σ_n a_ni² "
+                "∂²C/∂z_nj², with ∂²C/∂z_nj² from one Hessian-vector product per unit (torch.func; checked against "
                 "torch.autograd.functional.hessian in the tests).",
                 f"σ: from dltips.optim.Adagrad's state (lr 0.05, batches of 100), {lab.seeds} seeds on one split; "
                 "ρ(\\|∂C/∂w\\| now, ·) uses the current whole-training-set gradient instead: one gradient, no history.",

@@ -24,7 +24,8 @@ VARIANTS = {
 REMEDIES = ("softplus", "relu, bias 0.5", "leaky_relu", "prelu", "maxout")
 # Why a remedy may not help here, said in the report where it did not.
 LIKELY = {
-    "softplus": "softplus's gradient σ(z) vanishes for z ≪ 0 too: a softplus unit pushed far below 0 is as dead as a ReLU",
+    "softplus": "softplus's gradient σ(z) vanishes for z ≪ 0 too: a softplus unit pushed far below 0 is as dead as "
+    "a ReLU",
     "relu, bias 0.5": "Adam moves every weight by about the rate, 0.03, per step whatever its gradient: a few dozen "
     "steps undo a bias start of 0.5",
     "leaky_relu": "an off leaky unit still learns, but at slope 0.01 it adds almost nothing to the output, so the "
@@ -93,8 +94,8 @@ def dead_units(lab: Lab) -> Section:
         "exactly zero gradient over the whole training set, and each remedy at 0.03 both has fewer such units on "
         "average and a higher test accuracy than ReLU seed by seed (95% interval of the difference above 0).",
         held=kills and not failed,
-        headline=f"units off everywhere: relu {fmt(dead['relu'], 2)} at lr 0.03 vs {fmt(dead['relu, lr 0.001'], 2)} at 0.001, "
-        f"max \\|∂C/∂w\\| into them {grad:.0e}; test acc remedy − relu: "
+        headline=f"units off everywhere: relu {fmt(dead['relu'], 2)} at lr 0.03 "
+        f"vs {fmt(dead['relu, lr 0.001'], 2)} at 0.001, max \\|∂C/∂w\\| into them {grad:.0e}; test acc remedy − relu: "
         + ", ".join(f"{r} {fmt_paired(acc[r], acc['relu'])}" for r in REMEDIES),
         table=table(
             [
@@ -117,8 +118,8 @@ def dead_units(lab: Lab) -> Section:
             f"{epochs} epochs, batches of 32, 5 seeds per variant on one split; relu at lr 0.001 is the same network "
             "at Adam's usual rate, for comparison.",
             *(
-                f"{r} did not help in both respects (off {fmt(dead[r], 2)}, Δ test acc {fmt_paired(acc[r], acc['relu'])}); "
-                f"likely: {LIKELY[r]}."
+                f"{r} did not help in both respects (off {fmt(dead[r], 2)}, "
+                f"Δ test acc {fmt_paired(acc[r], acc['relu'])}); likely: {LIKELY[r]}."
                 for r in failed
             ),
         ],

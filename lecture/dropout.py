@@ -99,8 +99,8 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
                     f"{a} {explicit[a][0]['arithmetic/acc']:.4f} → {explicit[a][-1]['arithmetic/acc']:.4f}"
                     for a in acts
                 ),
-                f"{seeds} dropout networks per activation (seeds 0 … {seeds - 1}); the sampled sub-networks share one mask "
-                "per network across the test set (dltips.observe.subnetworks.sample_probs).",
+                f"{seeds} dropout networks per activation (seeds 0 … {seeds - 1}); the sampled sub-networks share one "
+                "mask per network across the test set (dltips.observe.subnetworks.sample_probs).",
             ],
         ),
         Section(
@@ -118,7 +118,8 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
             ),
             figure=figure,
             data="mnist5k (1,000 test)",
-            published="Goodfellow et al. 2013: weight scaling is closer to the geometric mean for maxout than for tanh (figure, no table)",
+            published="Goodfellow et al. 2013: weight scaling is closer to the geometric mean for maxout than for tanh "
+            "(figure, no table)",
             notes=[
                 "same seed: same split and batch order; maxout and tanh differ in architecture, so not the same init"
             ]
@@ -128,8 +129,8 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
                 else [
                     "Did not hold at this scale, seed after seed: the likely reason is the training, not the sampling. "
                     "Goodfellow et al. trained large maxout networks to convergence on all of MNIST; these train for "
-                    f"{lab.epochs(10)} epochs on 3,600 digits, where maxout's pieces still switch often between nearby inputs, "
-                    "so dropping units changes which piece wins and the sub-networks disagree more than tanh's."
+                    f"{lab.epochs(10)} epochs on 3,600 digits, where maxout's pieces still switch often between nearby "
+                    "inputs, so dropping units changes which piece wins and the sub-networks disagree more than tanh's."
                 ]
             ),
         ),

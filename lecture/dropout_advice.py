@@ -52,8 +52,8 @@ def dropout_advice(lab: Lab) -> Section:
         claim="A network trained with dropout rate p has fewer units at work in each step: if the task needs n units, "
         "use n/(1 − p), train longer, with a higher learning rate or a larger momentum; then dropout matches or beats "
         "the same-size network without it.",
-        rule=f"held if dropout (p = {P}) in the same 2×64 network is worse than no dropout seed by seed (95% interval of "
-        "the difference below 0) and at least one of the advice's variants (128 units, alone or with 2× epochs, "
+        rule=f"held if dropout (p = {P}) in the same 2×64 network is worse than no dropout seed by seed (95% interval "
+        "of the difference below 0) and at least one of the advice's variants (128 units, alone or with 2× epochs, "
         "2× the rate or momentum 0.95) is not worse than the network without dropout beyond the noise (the interval's "
         "upper end ≥ 0).",
         held=same_worse and bool(recovered),
@@ -70,7 +70,8 @@ def dropout_advice(lab: Lab) -> Section:
         ]
         + (
             [
-                f"The control beats the best advice variant ({best}) seed by seed, {fmt_paired(acc[CONTROL], acc[best])}: "
+                f"The control beats the best advice variant ({best}) seed by seed, "
+                f"{fmt_paired(acc[CONTROL], acc[best])}: "
                 "at this size the extra units help more without dropout than with it."
             ]
             if paired(acc[CONTROL], acc[best])[1] > 0

@@ -40,8 +40,8 @@ def lr_decay(lab: Lab) -> Section:
         claim="Far from the destination a large rate moves fast; close to it the same rate overshoots and bounces. "
         "Decaying it, η^t = η/√(t+1), takes smaller steps near the end and gets closer.",
         rule=f"held if, from the same start (same seed) and the same η = 0.5, η/√(t+1) ends at a lower training loss "
-        f"than the constant rate seed by seed (95% interval of the difference below 0) and its training loss moves less "
-        f"over the last {LAST} epochs (mean std).",
+        f"than the constant rate seed by seed (95% interval of the difference below 0) and its training loss moves "
+        f"less over the last {LAST} epochs (mean std).",
         held=high < 0 and calmer,
         headline=f"final training loss η/√(t+1) − constant {fmt_paired(loss['inverse_sqrt'], loss['constant'], 4)}; "
         f"std over the last {LAST} epochs {fmt(spread['inverse_sqrt'], 4)} vs {fmt(spread['constant'], 4)}",
@@ -58,9 +58,9 @@ def lr_decay(lab: Lab) -> Section:
             []
             if high < 0
             else [
-                "Not beyond the noise: the decayed rate ends lower on average, but the constant rate's last epoch lands "
-                "anywhere in its bounce (its final loss spreads over seeds several times as much), so 5 seeds do not "
-                "separate the two; the smaller end-of-run movement is the effect the lecture describes."
+                "Not beyond the noise: the decayed rate ends lower on average, but the constant rate's last epoch "
+                "lands anywhere in its bounce (its final loss spreads over seeds several times as much), so 5 seeds do "
+                "not separate the two; the smaller end-of-run movement is the effect the lecture describes."
             ]
         ),
     )

@@ -108,12 +108,14 @@ def maxout(lab: Lab) -> list[Section]:
     return [
         Section(
             title="ReLU is maxout with two pieces, one held at zero",
-            claim="A maxout unit with two pieces, one of them fixed at 0 (weights and bias zero, not trained), computes "
-            "max(0, w·x + b): ReLU. Its forward pass, its gradients and hence a whole training run are the ReLU network's.",
+            claim="A maxout unit with two pieces, one of them fixed at 0 (weights and bias zero, not trained), "
+            "computes max(0, w·x + b): ReLU. Its forward pass, its gradients and hence a whole training run are the "
+            "ReLU network's.",
             rule="held if, from the same seed, the ReLU network and the maxout network with model.zero_piece=true give "
             "the same validation loss at every epoch and the same test loss (within 1e-6), every seed.",
             held=gap <= 1e-6,
-            headline=f"largest \\|Δ\\| of val/loss (every epoch) and test loss: {gap:.1e}; of the final weights: {wgap:.1e}",
+            headline=f"largest \\|Δ\\| of val/loss (every epoch) and test loss: {gap:.1e}; "
+            f"of the final weights: {wgap:.1e}",
             table=table(
                 ["network", "test acc", "test loss"],
                 [
@@ -128,17 +130,17 @@ def maxout(lab: Lab) -> list[Section]:
                 f"2×64 units, SGD 0.1, {epochs} epochs, {len(pair['relu'])} seeds each; the zero piece comes first, so "
                 "that a tie at z = 0 routes no gradient, as ReLU's derivative at 0 is 0. tests/test_lecture_more.py "
                 "checks forward and gradients on random inputs.",
-                "The figure is the other direction: what maxout units learn when no piece is held at zero (next claim's "
-                "networks, seed 0).",
+                "The figure is the other direction: what maxout units learn when no piece is held at zero (next "
+                "claim's networks, seed 0).",
             ],
         ),
         Section(
             title="Maxout trains a thin linear network per example, and every piece gets trained",
             claim="In a maxout network only the winning piece of each unit passes the gradient: each example trains a "
             "thin linear network. Different examples pick different pieces, so all the pieces get trained.",
-            rule=f"held if, in every seed of a 2×64 maxout network with 4 pieces, the gradient of a single example reaches "
-            f"only its winning pieces (checked on {CHECKED} training examples) and in each layer ≥ 90% of the pieces win "
-            "on at least one training example.",
+            rule=f"held if, in every seed of a 2×64 maxout network with 4 pieces, the gradient of a single example "
+            f"reaches only its winning pieces (checked on {CHECKED} training examples) and in each layer ≥ 90% of the "
+            "pieces win on at least one training example.",
             held=all(only) and bool((win_share >= 0.9).all()),
             headline="pieces winning on ≥ 1 training example: "
             + ", ".join(f"layer {l + 1} {fmt(win_share[:, l], 3)}" for l in range(win_share.shape[1]))

@@ -80,7 +80,8 @@ def normalization(lab: Lab) -> Section:
         _, low, _ = paired(steps["none"], steps["standard"])
         held &= low > 0
         headline.append(
-            f"{data}: epochs to {TARGET:.0%} train acc, none − standard {fmt_paired(steps['none'], steps['standard'], 0)}"
+            f"{data}: epochs to {TARGET:.0%} train acc, none − standard "
+            f"{fmt_paired(steps['none'], steps['standard'], 0)}"
         )
         for v in VARIANTS:
             reached = sum(s <= cap for s in steps[v])
@@ -112,7 +113,8 @@ def normalization(lab: Lab) -> Section:
             rows,
         ),
         figure=figure,
-        data="wine (128 train / 27 test rows), breast_cancer (410 / 86): small tables, the test sets cannot reach 1,000",
+        data="wine (128 train / 27 test rows), breast_cancer (410 / 86): "
+        "small tables, the test sets cannot reach 1,000",
         published="— (the lecture's argument; no number)",
         notes=notes,
     )

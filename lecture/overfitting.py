@@ -78,7 +78,8 @@ def overfitting(lab: Lab) -> Section:
         + f"; none: mnist1d {fmt(acc(one_d['none']))}, mnist5k {fmt(acc(images['none']))}",
         table=table(["data", "remedy", "train acc", "test acc", "Δ test acc vs none (95% CI)"], rows),
         figure=lab.figure(fig, "overfitting.png"),
-        data="mnist1d (3,600 train / 1,000 test) for weight decay, early stopping, dropout; mnist5k (3,600 / 1,000) for augmentation",
+        data="mnist1d (3,600 train / 1,000 test) for weight decay, early stopping, dropout; mnist5k (3,600 / 1,000) "
+        "for augmentation",
         published="MNIST-1D paper: MLP 68% test accuracy, logistic regression 32%",
         notes=[
             *(
@@ -86,9 +87,12 @@ def overfitting(lab: Lab) -> Section:
                 for m, (a, b) in gains.items()
                 if m not in helped
             ),
-            "mnist1d: the MNIST-1D paper's MLP (2×100 ReLU, Adam 1e-2, batch 100), 60 epochs; weight decay λ = 1e-3 and "
-            "hidden dropout p = 0.2 (no input dropout): a pilot with λ = 0.01 and input/hidden dropout 0.2/0.5 underfit "
-            "(test accuracy about 0.51 and 0.44). Early stopping: patience 5 on val/acc (a quick run stopping on val/loss stopped at the loss minimum near epoch 6, below the baseline), its seeds trained one by one.",
-            "mnist5k: 2×256 ReLU, SGD 0.1, 12 epochs, pixels / 255 (no standardization); augmentation rotates up to 15° and shifts by up to 1 pixel.",
+            "mnist1d: the MNIST-1D paper's MLP (2×100 ReLU, Adam 1e-2, batch 100), 60 epochs; weight decay λ = 1e-3 "
+            "and hidden dropout p = 0.2 (no input dropout): a pilot with λ = 0.01 and input/hidden dropout 0.2/0.5 "
+            "underfit (test accuracy about 0.51 and 0.44). Early stopping: patience 5 on val/acc (a quick run "
+            "stopping on val/loss stopped at the loss minimum near epoch 6, below the baseline), "
+            "its seeds trained one by one.",
+            "mnist5k: 2×256 ReLU, SGD 0.1, 12 epochs, pixels / 255 (no standardization); augmentation rotates up to "
+            "15° and shifts by up to 1 pixel.",
         ],
     )

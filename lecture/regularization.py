@@ -65,10 +65,10 @@ def weight_decay_noise(lab: Lab) -> Section:
     }
     return Section(
         title="Weight decay makes the output less sensitive to noise in the input",
-        claim="With z′ = z + w·ε, noise ε in an input moves the output by w·ε: smaller weights, a smaller change. Weight "
-        "decay keeps the weights small, so its network is less sensitive to noisy inputs.",
-        rule="held if the test accuracy lost between clean inputs and Gaussian noise of σ = 1 (the inputs' own spread) is "
-        "smaller with weight decay (λ = 0.01) than without, seed by seed: the 95% interval of the difference of the "
+        claim="With z′ = z + w·ε, noise ε in an input moves the output by w·ε: smaller weights, a smaller change. "
+        "Weight decay keeps the weights small, so its network is less sensitive to noisy inputs.",
+        rule="held if the test accuracy lost between clean inputs and Gaussian noise of σ = 1 (the inputs' own spread) "
+        "is smaller with weight decay (λ = 0.01) than without, seed by seed: the 95% interval of the difference of the "
         "losses lies below 0.",
         held=high < 0,
         headline=f"accuracy lost at noise σ = 1: weight decay {fmt(drop['weight_decay'])}, none {fmt(drop['none'])}; "
@@ -88,8 +88,8 @@ def weight_decay_noise(lab: Lab) -> Section:
         data="digits (270 test)",
         published="— (the lecture's argument; no number)",
         notes=[
-            f"2×128 ReLU, SGD 0.1, {lab.epochs(20)} epochs; noise: {DRAWS} Gaussian draws per test digit and size, added "
-            "to the standardized inputs (σ = 1 per pixel), the same draws for every network.",
+            f"2×128 ReLU, SGD 0.1, {lab.epochs(20)} epochs; noise: {DRAWS} Gaussian draws per test digit and size, "
+            "added to the standardized inputs (σ = 1 per pixel), the same draws for every network.",
             f"‖W‖ over all weight matrices at the end: none {norms['none']}, weight decay {norms['weight_decay']}.",
         ],
     )
@@ -152,11 +152,11 @@ def early_stopping(lab: Lab) -> Section:
     ]
     return Section(
         title="Early stopping: the validation loss turns up while the training loss keeps falling",
-        claim="Training longer keeps lowering the training loss, but past some epoch the network fits the training set's "
-        "noise and the validation loss rises: stop where the validation loss is lowest and keep those weights.",
-        rule="held if in every seed the validation loss reaches its minimum before the last epoch while the training loss "
-        "at the end is below its value there, and the weights of that epoch have a lower test loss than the last ones "
-        "seed by seed (95% interval of the difference below 0).",
+        claim="Training longer keeps lowering the training loss, but past some epoch the network fits the training "
+        "set's noise and the validation loss rises: stop where the validation loss is lowest and keep those weights.",
+        rule="held if in every seed the validation loss reaches its minimum before the last epoch while the training "
+        "loss at the end is below its value there, and the weights of that epoch have a lower test loss than the last "
+        "ones seed by seed (95% interval of the difference below 0).",
         held=falls and high < 0,
         headline=f"lowest val/loss after {fmt(np.add(chosen, 1), 1)} of {epochs} epochs; test loss there − at the end "
         f"{fmt_paired(loss_best, loss_end)}; test acc there {fmt([b[1] for b in at_best['val/loss']])} vs at the end "
@@ -168,8 +168,8 @@ def early_stopping(lab: Lab) -> Section:
         notes=[
             f"The MNIST-1D paper's MLP (2×100 ReLU, Adam 1e-2, batches of 100), {epochs} epochs; the weights at the "
             "best epoch are the run's best.pt (regularizer.early_stopping.monitor), one run per monitor.",
-            f"With the usual patience rule ({PATIENCE} epochs without a new minimum of val/loss) training would end after "
-            f"{fmt(np.add(stop, 1), 1)} epochs and keep the same weights.",
+            f"With the usual patience rule ({PATIENCE} epochs without a new minimum of val/loss) training would end "
+            f"after {fmt(np.add(stop, 1), 1)} epochs and keep the same weights.",
             "The validation loss turns up early because the network grows confident on the examples it gets wrong; "
             "its accuracy still rises for a while, which is why stopping by val/acc stops later.",
         ],

@@ -85,14 +85,15 @@ def vanishing_gradient(lab: Lab) -> list[Section]:
     return [
         Section(
             title="Sigmoid gradients vanish toward the input; ReLU and maxout do not",
-            claim="In a deep sigmoid network δ shrinks layer by layer (σ' ≤ 1/4): the first layer's gradient is orders of "
-            "magnitude below the last layer's and its weights stay near their random start. ReLU and maxout pass the "
-            "gradient through their active units.",
+            claim="In a deep sigmoid network δ shrinks layer by layer (σ' ≤ 1/4): the first layer's gradient is orders "
+            "of magnitude below the last layer's and its weights stay near their random start. ReLU and maxout pass "
+            "the gradient through their active units.",
             rule="held if, in the 10-hidden-layer net (xavier init for all), sigmoid's ‖∂C/∂W^L‖/‖∂C/∂W¹‖ ≥ 100 near "
             "the start and layer 1 moves < 1% of its initial norm, while ReLU's and maxout's ratios are < 10.",
             held=held,
-            headline=f"gradient ratio last/first layer: sigmoid {fmt(ratio['sigmoid'], 0)}, relu {fmt(ratio['relu'], 1)}, "
-            f"maxout {fmt(ratio['maxout'], 1)}; sigmoid layer 1 moved {fmt(moved['sigmoid'], 4)}",
+            headline=f"gradient ratio last/first layer: sigmoid {fmt(ratio['sigmoid'], 0)}, relu "
+            f"{fmt(ratio['relu'], 1)}, maxout {fmt(ratio['maxout'], 1)}; sigmoid layer 1 moved "
+            f"{fmt(moved['sigmoid'], 4)}",
             table=table(
                 [
                     "activation",
@@ -140,8 +141,8 @@ def activations(lab: Lab) -> Section:
         title="ReLU-like units and maxout keep deep networks trainable",
         claim="Sigmoid networks get harder to train as they get deeper; ReLU, its variants and maxout do not suffer "
         "from the vanishing gradient.",
-        rule=f"held if at depth {deep} ReLU's and maxout's test accuracy beat sigmoid's by more than 0.10 seed by seed: "
-        "the 95% interval of the difference lies above 0.10.",
+        rule=f"held if at depth {deep} ReLU's and maxout's test accuracy beat sigmoid's by more than 0.10 seed by "
+        "seed: the 95% interval of the difference lies above 0.10.",
         held=held,
         headline=f"test acc at depth {deep}: relu − sigmoid {fmt_paired(acc[('relu', deep)], acc[('sigmoid', deep)])}, "
         f"maxout − sigmoid {fmt_paired(acc[('maxout', deep)], acc[('sigmoid', deep)])}",
@@ -177,8 +178,8 @@ def faster_start(
         rule=f"held if '{better}' has a higher mean validation accuracy over the first 3 epochs than '{worse}' seed "
         "by seed: the 95% interval of the difference lies above 0.",
         held=low > 0,
-        headline=f"val/acc over the first 3 epochs: {better} {fmt(early(variants[better]))}, {worse} {fmt(early(variants[worse]))}; "
-        f"difference {fmt_paired(early(variants[better]), early(variants[worse]))}",
+        headline=f"val/acc over the first 3 epochs: {better} {fmt(early(variants[better]))}, {worse} "
+        f"{fmt(early(variants[worse]))}; difference {fmt_paired(early(variants[better]), early(variants[worse]))}",
         table=table([key, "val/acc, first 3 epochs", "test acc"], rows),
         figure=plot_curves(
             lab,
@@ -202,8 +203,8 @@ def cost(lab: Lab) -> Section:
         worse="mse",
         shown="softmax + cross-entropy vs quadratic cost",
         title="Softmax + cross-entropy learns faster than the quadratic cost",
-        claim="With softmax + cross-entropy δ^L = y − ŷ stays large while the prediction is wrong, so learning does not "
-        "slow down the way it does with the quadratic cost on saturated outputs.",
+        claim="With softmax + cross-entropy δ^L = y − ŷ stays large while the prediction is wrong, so learning does "
+        "not slow down the way it does with the quadratic cost on saturated outputs.",
         data="digits (270 test)",
         published="— (the lecture's argument; no number)",
     )

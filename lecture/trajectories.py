@@ -160,7 +160,8 @@ def momentum_surfaces(lab: Lab) -> Section:
             f = surf.fn(torch.from_numpy(p[-1])).item()
             out = escaped(p)
             extra = (
-                f"{near[o]} steps within {NEAR} of ★, \\|y\\| ≥ 1 at step {out if out is not None else f'> {len(p) - 1}'}"
+                f"{near[o]} steps within {NEAR} of ★, \\|y\\| ≥ 1 at step "
+                f"{out if out is not None else f'> {len(p) - 1}'}"
                 if s == "saddle"
                 else f"distance to ★ {np.linalg.norm(p[-1] - np.array(surf.minimum)):.3f}"
             )
@@ -184,13 +185,14 @@ def momentum_surfaces(lab: Lab) -> Section:
         "Momentum keeps part of its past movement, so it can roll over a low barrier past a local minimum and leaves a "
         "saddle faster.",
         rule=f"held if, on x⁴ − 3x² + x + y² from (2.2, 1), gradient descent ends in the local minimum's basin after "
-        f"{STEPS} steps at every η in {list(GRID)} while momentum (λ = 0.9) at the same η ends in the global one for at "
-        f"least half of them; and on z = x² − y² from (1, 0.001) at η = 0.01 gradient descent spends at least 3× as "
+        f"{STEPS} steps at every η in {list(GRID)} while momentum (λ = 0.9) at the same η ends in the global one for "
+        f"at least half of them; and on z = x² − y² from (1, 0.001) at η = 0.01 gradient descent spends at least 3× as "
         f"many steps within {NEAR} of the saddle point as momentum.",
         held=gd_stops and 2 * len(passed) >= len(GRID) and crawl,
-        headline=f"two minima: gradient descent ends in the local minimum at {sum(grid[('sgd', lr)][0] > TWO_MINIMA_BARRIER for lr in GRID)}/"
-        f"{len(GRID)} rates, momentum passes it at {len(passed)}/{len(GRID)} ({', '.join(f'{lr:g}' for lr in passed)}); "
-        f"saddle: steps within {NEAR} gradient descent {near['sgd']}, momentum {near['momentum']}, adagrad {near['adagrad']}, adam {near['adam']}",
+        headline=f"two minima: gradient descent ends in the local minimum at "
+        f"{sum(grid[('sgd', lr)][0] > TWO_MINIMA_BARRIER for lr in GRID)}/{len(GRID)} rates, momentum passes it at "
+        f"{len(passed)}/{len(GRID)} ({', '.join(f'{lr:g}' for lr in passed)}); saddle: steps within {NEAR} gradient "
+        f"descent {near['sgd']}, momentum {near['momentum']}, adagrad {near['adagrad']}, adam {near['adam']}",
         table=table(["surface", "optimizer", "lr", "steps", "end", "f(end)", ""], rows)
         + "\n\nWhere gradient descent and momentum end on x⁴ − 3x² + x + y², by η (local: x > 0.17):\n\n"
         + table(["η", "gradient descent", "momentum"], grid_rows),
@@ -201,7 +203,8 @@ def momentum_surfaces(lab: Lab) -> Section:
             f"Animated: [figures/{gif.name}](figures/{gif.name}). Any optimizer config, on any of these surfaces: "
             "`uv run python scripts/trajectories.py optimizer=rmsprop optimizer.lr=0.01`.",
             "Each optimizer is the class and settings of configs/optimizer/<name>.yaml with the rate in the legend; "
-            "adagrad and adam scale each coordinate's step by its own gradient history, so they get rates of their own.",
+            "adagrad and adam scale each coordinate's step by its own gradient history, "
+            "so they get rates of their own.",
             "Beale's function is drawn for the lecture's picture; no claim rests on it.",
         ],
     )

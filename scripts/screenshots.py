@@ -5,7 +5,8 @@
 Trains `dltips-train -m experiment=vanishing_gradient seed=0,1` (sigmoid, ReLU and maxout, 10
 hidden layers, two seeds each), serves it with `tensorboard` on 127.0.0.1 and screenshots the
 HPARAMS table, TIME SERIES, CUSTOM SCALARS and IMAGES tabs in headless Chromium into
-outputs/screenshots/, with the sigmoid and ReLU runs' gradient-flow figures at full size. `--sweep DIR` screenshots an existing sweep instead of training one.
+outputs/screenshots/, with the sigmoid and ReLU runs' gradient-flow figures at full size. \
+`--sweep DIR` screenshots an existing sweep instead of training one.
 """
 
 from __future__ import annotations
@@ -35,9 +36,17 @@ TABS = {
     "images": "gradient_flow_images",  # the lecture's figure, per run, over training
 }
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--virtual-time-budget=20000",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=20000",
+]
 # TIME SERIES draws its charts with WebGL, which headless Chromium without a GPU leaves blank;
 # TensorBoard's forceSVG switch draws the same charts as SVG.
 URL = "http://127.0.0.1:{port}/?forceSVG=true#{tab}"
@@ -57,8 +66,9 @@ def serve(logdir: Path) -> tuple[subprocess.Popen, int]:
         port = s.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -79,9 +89,18 @@ def screenshot(url: str, out: Path, height: int = 1000) -> None:
         raise SystemExit("chromium not found: apt-get install -y chromium")
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--window-size=1600,{height}", f"--user-data-dir={profile}", f"--screenshot={out}", url],
-            check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--window-size=1600,{height}",
+                f"--user-data-dir={profile}",
+                f"--screenshot={out}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
     print(f"wrote {out}")
 
 

@@ -128,7 +128,8 @@ def configs(root: Path, ports: dict[str, int]) -> str:
         "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/none\n"
         "MpiDefault=none\nSwitchType=switch/none\nReturnToService=2\nKillWait=5\nInactiveLimit=0\n"
         "SelectType=select/cons_tres\nSelectTypeParameters=CR_CPU_Memory\n"
-        "SchedulerParameters=sched_interval=1\n"  # a requeued job starts once it may (EligibleTime), not up to 60 s later
+        # a requeued job starts once it may (EligibleTime), not up to 60 s later
+        "SchedulerParameters=sched_interval=1\n"
         f"AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\nAccountingStoragePort={ports['slurmdbd']}\n"
         f"AccountingStoragePass={root}/munge.socket\n"  # the munge socket slurmctld reaches slurmdbd through
         f"NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN\n"
@@ -230,7 +231,7 @@ def stop(cluster: Cluster) -> None:
         deadline = time.monotonic() + 15
         while cluster.run("squeue", "--noheader", check=False).strip() and time.monotonic() < deadline:
             time.sleep(0.2)
-    for name, process in reversed(list(cluster.daemons.items())):
+    for _name, process in reversed(list(cluster.daemons.items())):
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:

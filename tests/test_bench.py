@@ -17,8 +17,17 @@ TINY = bench.Workload(
     ("dltips", "dltips_diagnostics", "hand", "dataloader", "lightning"),
 )
 RUN_KEYS = {"steady_s", "all_in_s", "cpu_steady_s", "cpu_all_in_s", "samples_per_s", "setup_s", "wall_s"}
-MACHINE = {"torch": "2.x", "python": "3.x", "threads": 2, "cores": 2, "cpu": "test", "device": "cpu", "lightning": None,
-           "load_average": (1.0, 1.0, 1.0), "load_average_end": None}  # fmt: skip
+MACHINE = {
+    "torch": "2.x",
+    "python": "3.x",
+    "threads": 2,
+    "cores": 2,
+    "cpu": "test",
+    "device": "cpu",
+    "lightning": None,
+    "load_average": (1.0, 1.0, 1.0),
+    "load_average_end": None,
+}
 
 
 def test_step_clock_stamps_every_optimizer_step_of_any_loop(tmp_path):
@@ -97,8 +106,15 @@ def test_stacked_seeds_are_timed_against_the_same_runs_one_after_another(tmp_pat
 
 def sweep_result(walls: dict[str, list[float]], difference: float = 0.0) -> dict:
     runs = {v: [{"wall_s": w, "cpu_s": w * 0.9, "load": 1.5, "phases": None} for w in ws] for v, ws in walls.items()}
-    return {"key": "tiny sweep", "name": "2 seeds", "points": 2, "goal": 3.0, "command": "dltips-train -m seed=0,1",
-            "max_val_acc_difference": difference, "runs": runs}  # fmt: skip
+    return {
+        "key": "tiny sweep",
+        "name": "2 seeds",
+        "points": 2,
+        "goal": 3.0,
+        "command": "dltips-train -m seed=0,1",
+        "max_val_acc_difference": difference,
+        "runs": runs,
+    }
 
 
 def test_sweep_report_pairs_the_launchers_by_repeat():
@@ -115,8 +131,8 @@ def test_sweep_report_pairs_the_launchers_by_repeat():
     text = bench.render(report)
     # per-pair ratios 3.0, 2.0, 4.0: median 3.00, range 2.00–4.00
     assert (
-        "| tiny sweep: hydra/launcher=stacked ≥ 3× the basic launcher | 3.00× (2.00–4.00) | met | 3.00× (2.00–4.00) | met |"
-        in text
+        "| tiny sweep: hydra/launcher=stacked ≥ 3× the basic launcher | 3.00× (2.00–4.00) | met "
+        "| 3.00× (2.00–4.00) | met |" in text
     )
     assert "| basic | 36.0 | 30.0–40.0 | 1.00× | 32.4 | 1.00× | 18.00 | – | – | – |" in text
     assert "| stacked | 10.0 | 9.0–20.0 | 3.00× | 9.0 | 3.00× | 5.00 |" in text
@@ -153,7 +169,7 @@ def test_sweep_phases_come_from_the_log_time_stamps():
         "[2026-11-29 05:10:25,000][dltips][INFO] - completed: test/acc 0.9 ...\n"
         "[2026-11-29 05:10:26,250][HYDRA] diverged: test/acc nan ...\n"
         "[2026-11-29 05:10:27,000][HYDRA] sweep summary: /tmp/s/summary.md\n"
-    )  # fmt: skip
+    )
     launched = bench.sweeps.datetime(2026, 11, 29, 5, 10, 15).timestamp()
     found = bench.sweeps.phases(log, launched, launched + 13.0)
     assert found == pytest.approx({"to the first run": 5.5, "training": 5.75, "summary and exit": 1.75})
@@ -164,9 +180,10 @@ def test_previous_figures_are_read_from_the_bench_md_replaced(tmp_path):
     (tmp_path / "BENCH.md").write_text(
         "# old\n\n## Targets\n\n| target | wall clock | met | CPU time | met |\n|---|---|---|---|---|\n"
         "| digits: the same, per-epoch work included | 0.74× (0.46–0.80) | **not met** | 0.77× | **not met** |\n"
-        "| digits: trainer.ensemble=16 ≥ 2.5× 16 runs one after another | 2.37× (2.19–2.45) | **not met** | 2.44× | **not met** |\n"
+        "| digits: trainer.ensemble=16 ≥ 2.5× 16 runs one after another | 2.37× (2.19–2.45) | **not met** "
+        "| 2.44× | **not met** |\n"
         "\n## Per step\n\n| variant | µs/step | a | b | c |\n"
-    )  # fmt: skip
+    )
     previous = bench.report.previous_targets(tmp_path / "BENCH.md")
     assert previous == {
         "digits: the same, per-epoch work included": "0.74× (0.46–0.80)",

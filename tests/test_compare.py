@@ -60,9 +60,14 @@ def write_gradients(writer: SummaryWriter, activation: str, seed: int, old_tags:
 
 
 def make_run(
-    path: Path, activation: str, seed: int, hydra: bool = True, status: str = "completed",
-    grads: str | None = None, epoch_tag: str = "epoch",
-) -> None:  # fmt: skip
+    path: Path,
+    activation: str,
+    seed: int,
+    hydra: bool = True,
+    status: str = "completed",
+    grads: str | None = None,
+    epoch_tag: str = "epoch",
+) -> None:
     """A finished run; status "diverged": it stops after 2 epochs with the metrics of NaN logits.
     grads: "new" or "old" writes per-layer gradient norms under that tag name."""
     path.mkdir(parents=True)
@@ -279,8 +284,14 @@ def messy(tmp_path_factory):
     root = tmp_path_factory.mktemp("messy")
     for seed in RELU_DONE + RELU_DIVERGED:
         status = "diverged" if seed in RELU_DIVERGED else "completed"
-        make_run(root / name("relu", seed), "relu", seed, status=status, grads="old" if seed == 1 else "new",
-                 epoch_tag=EPOCH if seed == 2 else "epoch")  # fmt: skip
+        make_run(
+            root / name("relu", seed),
+            "relu",
+            seed,
+            status=status,
+            grads="old" if seed == 1 else "new",
+            epoch_tag=EPOCH if seed == 2 else "epoch",
+        )
     make_run(root / name("sigmoid", 0), "sigmoid", 0, grads="new")
     make_unfinished(root)
     return root

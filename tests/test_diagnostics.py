@@ -333,9 +333,16 @@ UNIT_FAMILIES = {
     "maxout": "idle_pieces_layer",
 }
 OTHER_TAGS = [
-    "train/loss", "val/loss", "val/acc", "~end/test/acc", "~run/lr", "~weights/layer_1", "~end/best_epoch",
-    *(f"~gradients/layer_{i}" for i in range(1, 5)), *(f"~delta/layer_{i}" for i in range(1, 5)),
-]  # fmt: skip
+    "train/loss",
+    "val/loss",
+    "val/acc",
+    "~end/test/acc",
+    "~run/lr",
+    "~weights/layer_1",
+    "~end/best_epoch",
+    *(f"~gradients/layer_{i}" for i in range(1, 5)),
+    *(f"~delta/layer_{i}" for i in range(1, 5)),
+]
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "maxout", "identity"])

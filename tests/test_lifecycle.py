@@ -104,9 +104,20 @@ def test_a_diverged_run_records_its_metrics_as_missing(tmp_path):
 
 def test_train_log_holds_every_epoch_under_a_progress_bar(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "dltips.train", *RUN, "trainer.max_epochs=3", "trainer.progress=bar", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dltips.train",
+            *RUN,
+            "trainer.max_epochs=3",
+            "trainer.progress=bar",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "run" / "train.log").read_text()
     assert [f"epoch {e}:" in log for e in range(3)] == [True] * 3
@@ -132,8 +143,10 @@ def test_a_signal_stops_after_the_step_and_the_run_resumes_exactly(tmp_path, sig
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "dltips.train", *SLOW_EPOCHS, f"hydra.run.dir={run}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not (run / "last.pt").exists():  # the end of epoch 0, then into epoch 1
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before the signal"

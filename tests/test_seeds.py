@@ -229,7 +229,8 @@ def test_layers_that_would_be_shared_are_refused(layer):
     models = [torch.nn.Sequential(torch.nn.Linear(3, 4), layer) for _ in range(2)]
     with pytest.raises(
         ValueError,
-        match=rf"^Invalid model._target_ trained together \(trainer.seeds, hydra/launcher=stacked\): 1 is a {type(layer).__name__}",
+        match=rf"^Invalid model._target_ trained together \(trainer.seeds, hydra/launcher=stacked\): 1 is a "
+        rf"{type(layer).__name__}",
     ):
         stack(models, [torch.Generator() for _ in models])
 

@@ -31,8 +31,12 @@ SMALL = [
 def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dltips.train", "-m", *args, *SMALL],
-        cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def jobs(sweep_dir: Path) -> list[Path]:
@@ -82,9 +86,13 @@ def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):
     """8 jobs that differ in learning rate, weight decay (0 or not: other parameter groups),
     seed (and with it the data split), trained as one stack; early stopping stops some."""
     grid = [
-        "optimizer=momentum", "optimizer.lr=0.05,0.3", "regularizer.weight_decay=0,0.01", "seed=0,1",
-        "model.dropout=0.2", "regularizer.early_stopping.patience=1",
-    ]  # fmt: skip
+        "optimizer=momentum",
+        "optimizer.lr=0.05,0.3",
+        "regularizer.weight_decay=0,0.01",
+        "seed=0,1",
+        "model.dropout=0.2",
+        "regularizer.early_stopping.patience=1",
+    ]
     basic = sweep(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}", cwd=tmp_path)
     assert basic.returncode == 0, basic.stderr[-3000:]
     stacked = sweep(*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path / 'stacked'}", cwd=tmp_path)
@@ -120,7 +128,7 @@ def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fai
         "activation=foo,lr=0.1": "failed", "activation=foo,lr=10000": "failed",
         "activation=relu,lr=0.1": "completed", "activation=relu,lr=10000": "diverged",
         "activation=tanh,lr=0.1": "completed", "activation=tanh,lr=10000": "diverged",
-    }  # fmt: skip
+    }  # fmt: skip  # a grid: one row per activation, lr=0.1 then lr=10000
     assert "Invalid model.activation: 'foo'" in (out / "activation=foo,lr=0.1" / "error.txt").read_text()
     # A re-run skips what finished (diverged included); the failed jobs are tried again, alone.
     again = sweep(*grid, f"hydra.sweep.dir={out}", cwd=tmp_path)
@@ -132,12 +140,25 @@ def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fai
 @pytest.mark.parametrize(
     "change, together",
     [
-        ("seed=1", True), ("optimizer.lr=0.3", True), ("regularizer.weight_decay=0.01", True), ("model.dropout=0.3", True),
-        ("model.init=xavier", True), ("model.dropout_mode=inverted", True), ("regularizer.early_stopping.patience=2", True), ("data.augment.rotate=10", True),
-        ("model.dropout=0", False), ("model.input_dropout=0.2", False), ("model.width=32", False), ("model.activation=tanh", False), ("data.batch_size=64", False),
-        ("optimizer=adam", False), ("data=wine", False), ("trainer.max_epochs=5", False), ("loss=mse", False),
+        ("seed=1", True),
+        ("optimizer.lr=0.3", True),
+        ("regularizer.weight_decay=0.01", True),
+        ("model.dropout=0.3", True),
+        ("model.init=xavier", True),
+        ("model.dropout_mode=inverted", True),
+        ("regularizer.early_stopping.patience=2", True),
+        ("data.augment.rotate=10", True),
+        ("model.dropout=0", False),
+        ("model.input_dropout=0.2", False),
+        ("model.width=32", False),
+        ("model.activation=tanh", False),
+        ("data.batch_size=64", False),
+        ("optimizer=adam", False),
+        ("data=wine", False),
+        ("trainer.max_epochs=5", False),
+        ("loss=mse", False),
     ],
-)  # fmt: skip
+)
 def test_what_may_differ_within_a_stack(change, together, tmp_path):
     base = ["model.dropout=0.1"]
     a = compose_config(base, tmp_path / "a")
@@ -153,8 +174,17 @@ def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optim
     from dltips.engine.members import HydraContext
     from dltips.train import train
 
-    base = ["model.width=16", "data.train_size=300", "trainer.max_epochs=2", "trainer.progress=log", f"optimizer={optimizer}",
-            "scheduler=step", "scheduler.interval=step", "scheduler.factor.step_size=5", "data.split_seed=0"]  # fmt: skip
+    base = [
+        "model.width=16",
+        "data.train_size=300",
+        "trainer.max_epochs=2",
+        "trainer.progress=log",
+        f"optimizer={optimizer}",
+        "scheduler=step",
+        "scheduler.interval=step",
+        "scheduler.factor.step_size=5",
+        "data.split_seed=0",
+    ]
     variants = [
         ["scheduler.factor.gamma=0.9", "model.dropout=0.1"],
         [

@@ -14,10 +14,19 @@ EXCLUDED = ["trainer.device", "trainer.progress", "output_dir", "resume"]
 
 def test_plan_keeps_only_keys_with_more_than_one_value():
     plan = Plan.of(
-        ["model.activation=sigmoid,relu", "trainer.max_epochs=5", "seed=range(0,3)", "experiment=vanishing_gradient",
-         "trainer.device=cpu,cuda", "hydra.sweep.dir=x", "model.width=choice(64)"],
-        {}, EXCLUDED, numbered=False,
-    )  # fmt: skip
+        [
+            "model.activation=sigmoid,relu",
+            "trainer.max_epochs=5",
+            "seed=range(0,3)",
+            "experiment=vanishing_gradient",
+            "trainer.device=cpu,cuda",
+            "hydra.sweep.dir=x",
+            "model.width=choice(64)",
+        ],
+        {},
+        EXCLUDED,
+        numbered=False,
+    )
     assert plan.swept == {"model.activation": ["sigmoid", "relu"], "seed": [0, 1, 2]}
     assert plan.keys == ["model.activation", "seed"] and not plan.intervals
 
@@ -46,9 +55,13 @@ def test_plan_round_trips_through_the_sweep_directory(tmp_path):
 def test_short_keys_are_the_shortest_unambiguous_suffixes():
     keys = ["model.activation", "model.depth", "model.dropout", "data.augment.dropout", "seed", "optimizer"]
     assert short_keys(keys) == {
-        "model.activation": "activation", "model.depth": "depth", "model.dropout": "model.dropout",
-        "data.augment.dropout": "augment.dropout", "seed": "seed", "optimizer": "optimizer",
-    }  # fmt: skip
+        "model.activation": "activation",
+        "model.depth": "depth",
+        "model.dropout": "model.dropout",
+        "data.augment.dropout": "augment.dropout",
+        "seed": "seed",
+        "optimizer": "optimizer",
+    }
 
 
 @pytest.mark.parametrize(

@@ -130,10 +130,22 @@ def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=b
     (the one its UI reads), retrying until `ready(answer)` while it loads the event files."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
-         "--reload_interval", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline, answer = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
@@ -183,11 +195,17 @@ def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
 
     # Each run's row holds its own value of the swept key and its status.
     groups = tensorboard_json(
-        out, "/data/plugin/hparams/session_groups",
-        {"experimentName": "", "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING", "STATUS_UNKNOWN"],
-         "colParams": [], "startIndex": 0, "sliceSize": 100},
+        out,
+        "/data/plugin/hparams/session_groups",
+        {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING", "STATUS_UNKNOWN"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 100,
+        },
         ready=lambda a: len(a.get("sessionGroups", [])) == 2,
-    )  # fmt: skip
+    )
     rows = {g["name"]: g["hparams"] for g in groups["sessionGroups"]}
     assert {name: h["model.activation"] for name, h in rows.items()} == {
         "activation=sigmoid": "sigmoid",

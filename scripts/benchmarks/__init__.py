@@ -32,7 +32,7 @@ from .loops import (
     lightning_module,
     make_case,
     runner,
-)  # fmt: skip
+)
 from .report import paired, render, targets, write
 from .seeds import bench_seeds
 from .startup import STARTUP_CHILDREN, child_env, parse_marks, time_startup
@@ -40,11 +40,36 @@ from .sweeps import QUICK, SWEEPS, Sweep, bench_sweep
 from .timing import Run, StepClock, bench_workload, gemm_rate, per_step, time_run
 
 __all__ = [
-    "LABELS", "PARTS", "QUICK", "SWEEPS", "WORKLOADS", "Case", "Run", "StepClock", "Sweep", "Workload", "bench_seeds",
-    "bench_sweep", "bench_workload", "benchmark", "child_env", "dataloader_loop", "gemm_rate", "hand_written",
-    "lightning_fit", "make_case", "paired", "parse_marks", "per_step", "render", "runner", "targets", "time_run",
-    "time_startup", "write",
-]  # fmt: skip
+    "LABELS",
+    "PARTS",
+    "QUICK",
+    "SWEEPS",
+    "WORKLOADS",
+    "Case",
+    "Run",
+    "StepClock",
+    "Sweep",
+    "Workload",
+    "bench_seeds",
+    "bench_sweep",
+    "bench_workload",
+    "benchmark",
+    "child_env",
+    "dataloader_loop",
+    "gemm_rate",
+    "hand_written",
+    "lightning_fit",
+    "make_case",
+    "paired",
+    "parse_marks",
+    "per_step",
+    "render",
+    "runner",
+    "targets",
+    "time_run",
+    "time_startup",
+    "write",
+]
 
 PARTS = ("loops", "seeds", "sweeps", "startup")
 

@@ -57,19 +57,24 @@ def targets(report: dict) -> list[tuple[str, str, str, bool | None, bool | None]
             )
     for e in report.get("seeds", []):
         measured = [paired(e["runs"], "stacked", "sequential", key) for key in ("wall_s", "cpu_s")]
-        rows.append((
-            f"digits: trainer.seeds={e['k']} ≥ 2.5× {e['k']} runs one after another{setting(e)}",
-            *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
-            *(r >= 2.5 for r, _, _ in measured),
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"digits: trainer.seeds={e['k']} ≥ 2.5× {e['k']} runs one after another{setting(e)}",
+                *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
+                *(r >= 2.5 for r, _, _ in measured),
+            )
+        )
     for w in report.get("sweeps", []):
         measured = [paired(w["runs"], "stacked", "basic", key) for key in ("wall_s", "cpu_s")]
         goal = w["goal"]
-        rows.append((
-            f"{w['key']}: hydra/launcher=stacked " + (f"≥ {goal:g}× the basic launcher" if goal else "against the basic launcher"),
-            *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
-            *((r >= goal if goal else None) for r, _, _ in measured),
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"{w['key']}: hydra/launcher=stacked "
+                + (f"≥ {goal:g}× the basic launcher" if goal else "against the basic launcher"),
+                *(f"{r:.2f}× ({lo:.2f}–{hi:.2f})" for r, lo, hi in measured),
+                *((r >= goal if goal else None) for r, _, _ in measured),
+            )
+        )
     return rows
 
 
@@ -88,14 +93,16 @@ def seeds_table(e: dict) -> list[str]:
         f"{e['name']}; {e['steps_per_epoch']} steps per epoch; median of {len(runs['stacked'])} interleaved pair(s). "
         f"Whole `train(cfg)` calls: data, per-epoch evaluation, logging and checkpoints included.",
         "",
-        "| variant | wall s | vs sequential | CPU s | vs sequential | µs per optimizer step | µs per member-step | vs sequential |",
+        "| variant | wall s | vs sequential | CPU s | vs sequential "
+        "| µs per optimizer step | µs per member-step | vs sequential |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v, label in (("sequential", f"{k} runs one after another"), ("stacked", f"trainer.seeds={k}")):
         lines.append(
-            f"| {label} | {med[v]['wall_s']:.1f} | {paired(runs, v, 'sequential', 'wall_s')[0]:.2f}× | {med[v]['cpu_s']:.1f} | "
-            f"{paired(runs, v, 'sequential', 'cpu_s')[0]:.2f}× | {med[v]['step_s'] * 1e6:,.0f} | {per_member[v] * 1e6:,.0f} | "
-            f"{per_member['sequential'] / per_member[v]:.2f}× |"
+            f"| {label} | {med[v]['wall_s']:.1f} | {paired(runs, v, 'sequential', 'wall_s')[0]:.2f}× "
+            f"| {med[v]['cpu_s']:.1f} | {paired(runs, v, 'sequential', 'cpu_s')[0]:.2f}× "
+            f"| {med[v]['step_s'] * 1e6:,.0f} | {per_member[v] * 1e6:,.0f} "
+            f"| {per_member['sequential'] / per_member[v]:.2f}× |"
         )
     return [*lines, ""]
 
@@ -115,8 +122,9 @@ def sweep_table(w: dict) -> list[str]:
         + (
             "Every job's val/acc is the same with both launchers."
             if same == 0
-            else f"{w.get('equal_jobs', '?')} of {n} jobs end with the same val/acc with both launchers; the largest difference is {same:.2g} "
-            "(a batched matmul rounds differently from a plain one: ~1e-7 a step, which a long run at a high learning rate can grow)."
+            else f"{w.get('equal_jobs', '?')} of {n} jobs end with the same val/acc with both launchers; the largest "
+            f"difference is {same:.2g} (a batched matmul rounds differently from a plain one: ~1e-7 a step, which a "
+            "long run at a high learning rate can grow)."
         ),
         "",
         "| launcher | wall s | min–max | vs basic | CPU s | vs basic | wall s per job | "
@@ -130,10 +138,9 @@ def sweep_table(w: dict) -> list[str]:
         timed = [r["phases"] for r in runs[v] if r.get("phases")]
         split = [f"{statistics.median(t[p] for t in timed):.1f}" if timed else "–" for p in PHASES]
         lines.append(
-            f"| {v} | {statistics.median(wall):.1f} | {min(wall):.1f}–{max(wall):.1f} | {paired(runs, v, 'basic', 'wall_s')[0]:.2f}× | "
-            f"{cpu:.1f} | {paired(runs, v, 'basic', 'cpu_s')[0]:.2f}× | {statistics.median(wall) / n:.2f} | "
-            + " | ".join(split)
-            + " |"
+            f"| {v} | {statistics.median(wall):.1f} | {min(wall):.1f}–{max(wall):.1f} "
+            f"| {paired(runs, v, 'basic', 'wall_s')[0]:.2f}× | {cpu:.1f} | {paired(runs, v, 'basic', 'cpu_s')[0]:.2f}× "
+            f"| {statistics.median(wall) / n:.2f} | " + " | ".join(split) + " |"
         )
     return [*lines, ""]
 
@@ -143,7 +150,8 @@ def workload_table(w: dict, gemm: float) -> list[str]:
         f"### {w['name']}",
         "",
         f"{w['n_train']} training samples, {w['steps_per_epoch']} steps per epoch, {w['epochs']} epochs per run "
-        f"(the first is warm-up), {w['repeats']} repeats, {w['flops_per_sample'] * w['batch_size'] / 1e6:.2f} MFLOP per full step.",
+        f"(the first is warm-up), {w['repeats']} repeats, {w['flops_per_sample'] * w['batch_size'] / 1e6:.2f} MFLOP "
+        "per full step.",
         "",
         "| variant | µs/step | min–max | steps/s vs (b) | CPU µs/step | vs (b) | samples/s | % of GEMM peak "
         "| µs/step incl. per-epoch work | vs (b) | CPU, incl. per-epoch | vs (b) | run setup, s |",
@@ -170,7 +178,8 @@ def workload_table(w: dict, gemm: float) -> list[str]:
     if spread > 1.5:
         lines += [
             "",
-            f"Noisy: one variant's slowest repeat took {spread:.1f}× its fastest (wall clock); the CPU-time columns are steadier.",
+            f"Noisy: one variant's slowest repeat took {spread:.1f}× its fastest (wall clock); the CPU-time columns "
+            "are steadier.",
         ]
     return [*lines, ""]
 
@@ -232,8 +241,8 @@ def busy_warning(m: dict) -> list[str]:
     if load < 0.5 * m["cores"] or m["threads"] == 1:
         return []
     return [
-        f"**Busy machine**: load average up to {load:.1f} on {m['cores']} cores while torch used {m['threads']} threads "
-        "per op; each op waits for its slowest thread, so single runs can be many times slower. Rerun on an "
+        f"**Busy machine**: load average up to {load:.1f} on {m['cores']} cores while torch used {m['threads']} "
+        "threads per op; each op waits for its slowest thread, so single runs can be many times slower. Rerun on an "
         "idle machine, or compare with `--threads 1`.",
         "",
     ]
@@ -279,8 +288,8 @@ def render(report: dict) -> str:
         *busy_warning(m),
         "## Targets",
         "",
-        "How many times faster (steps/s; whole runs and sweeps: their time), median (min–max) of the per-repeat ratios; "
-        "diagnostics: extra time per step."
+        "How many times faster (steps/s; whole runs and sweeps: their time), median (min–max) of the per-repeat "
+        "ratios; diagnostics: extra time per step."
         + (" *Previous*: the wall-clock figure in the BENCH.md this run replaced." if previous else ""),
         "",
         "| target | wall clock | met | CPU time | met |" + (" previous |" if previous else ""),
@@ -309,12 +318,13 @@ def render(report: dict) -> str:
         lines += [
             "## Sweeps: hydra/launcher=stacked against the basic launcher",
             "",
-            "Each sweep is a fresh `dltips-train -m` process (`python -m dltips.train -m ... trainer.progress=log`), timed "
-            "from launch to exit: imports, every job's config and files, training and the sweep's summary. *vs basic*: how "
-            "many times faster, the median of the per-pair ratios. The phases, from the log's time stamps: launch to the "
-            "first job's `run directory` line (imports, Hydra composing and checking every job's config, setting up the "
-            "jobs: all of them and the stack with `stacked`, the first with `basic`), from there to the last job's result "
-            "(`basic` sets up each later job in between), and the rest (the sweep's summary and figure, interpreter exit).",
+            "Each sweep is a fresh `dltips-train -m` process (`python -m dltips.train -m ... trainer.progress=log`), "
+            "timed from launch to exit: imports, every job's config and files, training and the sweep's summary. *vs "
+            "basic*: how many times faster, the median of the per-pair ratios. The phases, from the log's time stamps: "
+            "launch to the first job's `run directory` line (imports, Hydra composing and checking every job's config, "
+            "setting up the jobs: all of them and the stack with `stacked`, the first with `basic`), from there to the "
+            "last job's result (`basic` sets up each later job in between), and the rest (the sweep's summary and "
+            "figure, interpreter exit).",
             "",
         ]
         for w in report["sweeps"]:
@@ -326,7 +336,8 @@ def render(report: dict) -> str:
             "",
             f"Median seconds from launch over {n} run(s).",
             "",
-            "| command | interpreter up | imports done | setup done (config, data, model, optimizer) | first step done |",
+            "| command | interpreter up | imports done "
+            "| setup done (config, data, model, optimizer) | first step done |",
             "|---|---:|---:|---:|---:|",
         ]
         for name, marks in report["startup"].items():

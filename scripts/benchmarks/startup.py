@@ -42,7 +42,8 @@ import json, sys, time
 marks = {"interpreter": time.time()}
 import torch
 marks["imports"] = time.time()
-model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), \
+torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 marks["setup"] = time.time()
 torch.nn.functional.cross_entropy(model(torch.randn(32, 64)), torch.randint(0, 10, (32,))).backward()

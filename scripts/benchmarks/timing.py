@@ -61,11 +61,14 @@ class StepClock:
             raise RuntimeError(f"expected whole epochs of {k} steps, at least 2; got {n} steps")
         (steady, all_in), (cpu_steady, cpu_all_in) = per_step(self.times, k), per_step(self.cpu, k)
         return Run(
-            steady, all_in, cpu_steady, cpu_all_in,
+            steady,
+            all_in,
+            cpu_steady,
+            cpu_all_in,
             samples_per_s=(n_train - batch_size) / (steady * (k - 1)),  # steps 2…k of each epoch
             setup_s=self.times[0] - self.start,
             wall_s=self.end - self.start,
-        )  # fmt: skip
+        )
 
 
 def time_run(variant: str, case: Case, epochs: int, scratch: Path) -> Run:

@@ -33,7 +33,7 @@ STACKABLE = (
     "model.bias_init",
     "scheduler.factor.*",
     "eval_subnetworks",
-)  # fmt: skip (grouped by config section)
+)
 # ... except these, which change the computation's shape or kind.
 SHARED = ("optimizer._target_", "optimizer._partial_", "scheduler.factor._target_", "scheduler.factor._partial_")
 DROPOUT_RATES = ("model.dropout", "model.input_dropout")
@@ -48,7 +48,7 @@ ELEMENTWISE = (
     torch.optim.Adagrad,
     Adagrad,
     Momentum,
-)  # fmt: skip (one list of classes)
+)
 
 
 def stack_key(cfg: DictConfig) -> str:

@@ -67,7 +67,7 @@ CYCLE = [
     "#c7c7c7",
     "#dbdb8d",
     "#9edae5",
-]  # fmt: skip (two rows of ten: the cycle's light and dark halves)
+]
 
 
 def known_name(label: str) -> str | None:

@@ -187,4 +187,4 @@ PER_MEMBER = {
     torch.optim.AdamW: AdamW,
     torch.optim.RMSprop: RMSprop,
     torch.optim.Adagrad: Adagrad,
-}  # fmt: skip (a table: torch's class -> ours)
+}
