@@ -90,6 +90,18 @@ def test_a_run_that_stopped_early_stays_stopped_when_resumed(tmp_path):
     assert report(tmp_path / "run")["stopped_early"]
 
 
+@pytest.mark.parametrize("stop", ["completed", "stopped early"])
+def test_a_finished_run_resumed_as_is_writes_nothing(tmp_path, stop):
+    run = tmp_path / "run"
+    extra = ["regularizer.early_stopping.patience=1", "regularizer.early_stopping.min_delta=0.05"]
+    first = train(compose_config([*RUN, "trainer.max_epochs=6", *(extra if stop == "stopped early" else [])], run))
+    files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+    again = train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+    assert again == first
+    # No second event file, no checkpoint or report rewritten (a second ~end/* would be logged twice).
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"} == files
+
+
 def test_a_diverged_run_records_its_metrics_as_missing(tmp_path):
     cfg = compose_config(
         [*RUN, "loss=mse", "loss.output=identity", "optimizer.lr=10000", "trainer.max_epochs=2"], tmp_path / "run"

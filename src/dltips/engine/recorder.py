@@ -52,13 +52,15 @@ class Recorder:
         ms = self.ms
         resumed = [k for k, m in enumerate(ms.members) if m.cfg.get("resume")]
         for k in resumed:  # one that diverged stays as it ended: its last.pt is from before
-            ended = report.read(ms.members[k].out)
-            if ended is not None and ended["status"] == report.DIVERGED:
-                ms.members[k].done, ms.members[k].report = True, ended
+            self.adopt(k, report.DIVERGED)
         with_checkpoint = [k for k in resumed if (ms.members[k].out / "last.pt").is_file() or not ms.members[k].done]
         for m in ms.members:
             m.flow = GradientFlow(m.view) if m.cfg.diagnostics else None
         at = restore(ms, with_checkpoint) if with_checkpoint else Position()
+        for k in with_checkpoint:  # completed, with nothing more to train: its files stay as they are
+            m = ms.members[k]
+            if not m.done and (m.stopper.should_stop or at.epoch >= m.cfg.trainer.max_epochs):
+                self.adopt(k, report.COMPLETED)
         for k in ms.running():
             m = ms.members[k]
             if k in with_checkpoint:
@@ -80,6 +82,17 @@ class Recorder:
                 )
                 self.finish(k, STOPPED_EARLY, at.epoch - 1, at.step)
         return at
+
+    def adopt(self, k: int, status: str) -> None:
+        """A resumed network whose metrics.json already says `status` is done as it ended: no
+        event, checkpoint or report is written for it again."""
+        m = self.ms.members[k]
+        ended = report.read(m.out)
+        if ended is None or ended["status"] != status:
+            return
+        ended["metrics"] = {key: math.nan if v is None else v for key, v in ended["metrics"].items()}
+        m.done, m.report, m.final_state = True, ended, final_weights(m)
+        log.info("already %s: %s", status, m.out, extra=about(m))
 
     def epochs(self, epochs: range) -> Epochs:
         self.progress = Epochs(epochs, self.ms.cfg.trainer.progress)
@@ -164,9 +177,8 @@ class Recorder:
                 m.out,
                 extra=about(m),
             )
-        if m.stopper.patience is not None and m.stopper.best_state is not None:
-            m.view.load_state_dict(m.stopper.best_state)  # early stopping keeps the best weights
-        m.final_state = {name: t.detach().clone() for name, t in m.view.state_dict().items()}
+        m.final_state = final_weights(m)
+        m.view.load_state_dict(m.final_state)
         final = evaluate_splits(m.view, ms.loss_fn, m.splits, ("train", "val", "test"))
         final |= {"epochs": epoch + 1, "steps": step, "stop_epoch": epoch, "best_epoch": m.stopper.best_epoch}
         log_end(m.writer, final, step, status)
@@ -210,6 +222,13 @@ class Recorder:
             self.saver.wait()  # last.pt on disk before metrics.json says how to resume from it
             err = record_interrupted(m.out, signum, at.epoch, at.step, time.perf_counter() - self.started)
         return err
+
+
+def final_weights(m: Member) -> dict:
+    """The weights a network ends with: early stopping keeps the best ones, else the last."""
+    if m.stopper.patience is not None and m.stopper.best_state is not None:
+        return {name: t.detach().clone() for name, t in m.stopper.best_state.items()}
+    return {name: t.detach().clone() for name, t in m.view.state_dict().items()}
 
 
 def due(epoch: int, trainer) -> bool:

@@ -104,7 +104,7 @@ def sample_probs(model: nn.Module, x: torch.Tensor, n: int, generator: torch.Gen
     # Several sub-networks share one forward pass: x is repeated `size` times along the batch and
     # block i of the batch gets sub-network i's masks. Small x (the usual test split, or a unit
     # test) then costs a few forward passes instead of n. This relies on the eval-mode model
-    # treating examples independently, as chunked evaluation in train.py does too.
+    # treating examples independently, as chunked evaluation in dltips.engine.evaluate does too.
     group = max(1, CHUNK // max(1, min(len(x), CHUNK)))
     masks: dict[nn.Module, torch.Tensor] = {}
     size = 0
