@@ -84,7 +84,10 @@ def read_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value)] over all event files directly in the run directory."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its INFO lines say nothing useful here
+    # Its INFO lines say nothing useful here, and its warning "Detected out of order event.step"
+    # is the purge a resumed run writes on purpose (steps its killed attempt logged after its last
+    # checkpoint are dropped): the summary reads them as TensorBoard shows them.
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
 
     if not any(path.glob("events.out.tfevents.*")):
         return {}
