@@ -126,3 +126,15 @@ def test_sweep_experiment_lists_swept_keys_first_then_fixed_keys_and_the_metrics
     assert infos["optimizer.lr"].type == api_pb2.DATA_TYPE_FLOAT64 and not infos["optimizer.lr"].differs
     assert list(infos["status"].domain_discrete) == ["completed", "diverged"]
     assert [(m.display_name, m.name.tag) for m in exp.metric_infos] == list(METRICS.items())
+
+
+def test_a_path_in_an_override_never_nests_the_run_directory(tmp_path):
+    from dltips.config.plan import Plan, job_name
+    from dltips.config.resolvers import suffix
+
+    assert "/" not in suffix("data.cache_dir=/data/mnist,seed=1")
+    assert suffix("seed=1") == "_seed=1"
+    Plan.of(["data.cache_dir=/a/b,/c", "seed=1"], {}, excluded=[], numbered=False).save(tmp_path)
+    name = job_name(str(tmp_path), ["data.cache_dir=/a/b", "seed=1"], 0, "")
+    assert "/" not in name and name.startswith("cache_dir=")
+    assert "/" not in job_name(str(tmp_path / "no plan"), ["data.cache_dir=/x"], 3, "data.cache_dir=/x")

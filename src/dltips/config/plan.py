@@ -17,6 +17,14 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 FILE = "sweep.yaml"
+# An override's value may hold a path (data.cache_dir=/data/mnist): in a directory name its slashes
+# would nest the run's directory; the division slash reads the same and is one name.
+SLASH = "\u2215"
+
+
+def one_name(text: str) -> str:
+    """`text` as a single path component."""
+    return text.replace("/", SLASH)
 
 
 def parse(overrides: list[str]):
@@ -105,8 +113,9 @@ def job_name(sweep_dir: str, overrides: list[str], num: int, fallback: str) -> s
     `fallback` (Hydra's override_dirname), or the job number when that is empty."""
     plan = Plan.load(sweep_dir)
     if plan is None or not plan.keys:
-        return fallback or str(num)
+        return one_name(fallback) or str(num)
     values = {o.key_or_group: o.get_value_element_as_str() for o in parse(overrides)}
     short = short_keys(plan.keys)
     name = ",".join(f"{short[k]}={value_text(values[k])}" for k in plan.keys if k in values)
-    return f"{num:03d}_{name}" if plan.numbered else name or fallback or str(num)
+    name = one_name(name)
+    return f"{num:03d}_{name}" if plan.numbered else name or one_name(fallback) or str(num)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from dltips.config.plan import job_name
+from dltips.config.plan import job_name, one_name
 
 # Only the repo's configs/ in a checkout; the copy bundled into the package in a wheel.
 _PACKAGE = Path(__file__).resolve().parents[1]  # src/dltips (this file is in dltips/config/)
@@ -23,9 +23,10 @@ NAME_BYTES = 220
 def suffix(overrides: str) -> str:
     """Run directories: outputs/runs/<date>_<time>_<overrides>, without a dangling "_" when none;
     overrides too long for a file name (a value with 300 digits) end in a hash of the rest
-    (the run's config.yaml holds them whole)."""
+    (the run's config.yaml holds them whole); a value's slashes do not nest the directory."""
     if not overrides:
         return ""
+    overrides = one_name(overrides)
     if len(overrides.encode()) > NAME_BYTES:
         digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
         overrides = overrides.encode()[: NAME_BYTES - 12].decode(errors="ignore") + "…" + digest  # "…": 3 bytes
