@@ -196,6 +196,21 @@ def test_a_run_directory_in_use_is_refused_and_left_alone(tmp_path):
     assert report(run)["metrics"]["epochs"] == 2
 
 
+def test_a_second_run_into_a_directory_in_use_writes_nothing_there(tmp_path):
+    from dltips.run.rundir import lock
+
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+    with lock(run):  # the first run still training
+        with pytest.raises(ConfigError, match=r"Invalid output_dir: .* is in use by another process"):
+            train(compose_config([*RUN, "trainer.max_epochs=1", "model.width=32"], run))
+    # Its config.yaml is what its last.pt was trained with: it still resumes.
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"} == before
+    train(compose_config([f"resume={run}", "trainer.max_epochs=2"], tmp_path / "ignored"))
+    assert report(run)["metrics"]["epochs"] == 2
+
+
 def test_half_written_checkpoints_of_a_killed_write_are_removed(tmp_path):
     run = tmp_path / "run"
     train(compose_config([*RUN, "trainer.max_epochs=1"], run))

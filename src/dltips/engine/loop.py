@@ -29,12 +29,12 @@ def train_networks(cfgs: list[DictConfig], contexts: list[HydraContext], root: D
     config in its own); returns them, each member with its metrics.json as `report`."""
     ms = build_networks(cfgs, contexts)  # every bad value is reported here, before anything is written
     use_threads(cfgs[0].trainer.threads, ms.model)
-    for c in ([root] if root is not None else []) + [m.cfg for m in ms.members]:
-        if not c.get("resume"):
-            write_config(c, Path(c.output_dir))
     roots = [Path(root.output_dir)] if root is not None else []
     rec = Recorder(ms)
-    with owned(*roots, *(m.out for m in ms.members)):  # one process per run directory
+    with owned(*roots, *(m.out for m in ms.members)):  # one process per run directory, before any write
+        for c in ([root] if root is not None else []) + [m.cfg for m in ms.members]:
+            if not c.get("resume"):
+                write_config(c, Path(c.output_dir))
         try:
             fit(ms, rec)
         finally:  # whatever stopped the loop, what it saved reaches the disk
