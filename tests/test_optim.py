@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dltips.config.errors import ConfigError
-from dltips.engine.build import TORCH_OPTIMIZER_ERRORS, build_optimizer, check_step_without_closure, optimizer_errors
+from dltips.config.optimizer import TORCH_OPTIMIZER_ERRORS, check_step_without_closure, optimizer_errors
+from dltips.engine.build import build_optimizer
 from dltips.nn import MLP, PReLU
 from dltips.optim import Adagrad, Momentum, param_groups
 from dltips.optim.schedules import constant, inverse_sqrt, step_decay
@@ -497,3 +498,24 @@ def test_no_weight_decay_is_one_group_of_every_parameter():
     model = decay_model("prelu")
     (group,) = param_groups(model, 0.0)
     assert group["weight_decay"] == 0.0 and len(group["params"]) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+optimizer.foo=1"], "Invalid optimizer.foo: 1; allowed: the arguments of torch.optim.SGD: lr, momentum"),
+        (["optimizer=adam", "+optimizer.betas=[0.9]"], r"Invalid optimizer.betas: \[0.9\]; allowed: a list of 2 numbers"),
+        (["+optimizer.dampening=abc"], "Invalid optimizer.dampening: 'abc'; allowed: a number"),
+        (["optimizer=adam", "+optimizer.amsgrad=maybe"], "Invalid optimizer.amsgrad: 'maybe'; allowed: true or false"),
+        (["optimizer._target_=torch.nn.Linear"], "Invalid optimizer._target_: 'torch.nn.Linear'; allowed: a torch.optim"),
+        (["optimizer=adagrad", "+optimizer.eps=[1]"], r"Invalid optimizer.eps: \[1\]; allowed: a number"),
+    ],
+)
+def test_optimizer_values_are_checked_against_its_constructor_with_the_key(overrides, message, tmp_path):
+    from dltips.config.errors import ConfigError
+    from dltips.train import train
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match=message):
+        train(compose_config([*overrides, "trainer.max_epochs=1"], tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # refused before anything is written

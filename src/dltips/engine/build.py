@@ -4,9 +4,7 @@ augmentation, model, loss, optimizer, schedule, early stopping (dltips.engine.lo
 from __future__ import annotations
 
 import functools
-import inspect
 import random
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dltips.config.errors import ConfigError
-from dltips.config.validate import check, check_batch_size, check_run, config_errors, resolve_device
+from dltips.config.optimizer import check_optimizer, optimizer_errors
+from dltips.config.validate import check_batch_size, check_run, config_errors, resolve_device
 from dltips.data import Augment, Splits, prepare
 from dltips.early_stopping import EarlyStopping
 from dltips.engine.members import HydraContext, Member, One, Stack
@@ -104,76 +103,13 @@ def compile_model(model: nn.Module, backend: bool | str) -> nn.Module:
 def build_optimizer(cfg: DictConfig, model: nn.Module, split: bool | None = None) -> torch.optim.Optimizer:
     """The configured optimizer over the model's parameter groups (`split`: dltips.optim.param_groups)."""
     factory = instantiate(cfg.optimizer)
-    check_step_without_closure(cfg.optimizer._target_, getattr(factory, "func", factory))
+    check_optimizer(cfg.optimizer, getattr(factory, "func", factory))
     groups = param_groups(model, cfg.regularizer.weight_decay, split)
     with optimizer_errors(cfg.optimizer):
         optimizer = factory(groups)
     for group in optimizer.param_groups:  # schedules scale this; it is saved with the optimizer
         group.setdefault("initial_lr", group["lr"])
     return optimizer
-
-
-def check_step_without_closure(target: str, optimizer_class: type) -> None:
-    """The loop calls optimizer.step() once per batch, after its own backward pass; an optimizer
-    that re-evaluates the loss itself (torch.optim.LBFGS) needs step(closure) and would fail at
-    the first step, after the run directory is written."""
-    step = getattr(optimizer_class, "step", None)
-    if step is None:
-        return
-    try:
-        inspect.signature(step).bind(None)  # None for self: does step() need anything more?
-        steps_alone = True
-    except TypeError:
-        steps_alone = False
-    check(
-        steps_alone,
-        "optimizer._target_",
-        target,
-        "an optimizer whose step() works without a closure (the loop calls step() after its own backward)",
-    )
-
-
-# torch.optim's own checks name the argument, not the config key, and leave out what is allowed
-# (`Invalid beta parameter at index 0: 2`): how each message starts -> (key under optimizer,
-# what is allowed). optimizer.weight_decay is rejected before (check_run): no entry for it.
-TORCH_OPTIMIZER_ERRORS = {
-    "Invalid learning rate": ("lr", "a number > 0"),
-    "Learning rate should be": ("lr", "a number > 0"),
-    "Invalid epsilon value": ("eps", "a number >= 0"),
-    "epsilon1 should be": ("eps", "[null or a number >= 0, a number >= 0]"),
-    "epsilon2 should be": ("eps", "[null or a number >= 0, a number >= 0]"),
-    "Invalid beta parameter": ("betas", "two numbers in [0, 1), such as [0.9, 0.999]"),
-    "Invalid momentum value": ("momentum", "0 <= momentum < 1"),
-    "momentum should be": ("momentum", "0 <= momentum < 1"),
-    "Invalid alpha value": ("alpha", "a number >= 0"),
-    "Invalid lr_decay value": ("lr_decay", "a number >= 0"),
-    "Invalid initial_accumulator_value value": ("initial_accumulator_value", "a number >= 0"),
-    "Invalid rho value": ("rho", "0 <= rho <= 1"),
-    "Invalid lambd value": ("lambd", "a number >= 0"),
-    "Invalid momentum_decay value": ("momentum_decay", "a number >= 0"),
-    "Invalid eta values": ("etas", "[eta_minus, eta_plus] with 0 < eta_minus < 1 < eta_plus"),
-    "Nesterov momentum requires": ("nesterov", "true only with momentum > 0 and dampening = 0"),
-    "beta2_decay should be": ("beta2_decay", "a number <= 0"),
-    "Clipping threshold d": ("d", "a number >= 1"),
-}
-
-
-@contextmanager
-def optimizer_errors(optimizer: DictConfig):
-    """The optimizer constructor's ValueError as `Invalid optimizer.<key>: <value>; allowed: …`
-    where its message is one of TORCH_OPTIMIZER_ERRORS; any other as it is."""
-    try:
-        yield
-    except ValueError as err:
-        message = str(err)
-        for start, (key, allowed) in TORCH_OPTIMIZER_ERRORS.items():
-            if message.startswith(start) and key in optimizer:
-                value = optimizer[key]
-                value = (
-                    OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-                )  # [2, 0.9], not ListConfig
-                check(False, f"optimizer.{key}", value, allowed)
-        raise
 
 
 def seed_everything(seed: int) -> None:
