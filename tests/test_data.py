@@ -946,3 +946,30 @@ def test_train_on_bundled_set(name, overrides, mnist1d_cache, tmp_path):
     assert result["epochs"] == 1 and result["steps"] >= 1
     assert all(np.isfinite(result[k]) for k in ("train/loss", "val/loss", "test/loss"))
     assert 0 <= result["test/acc"] <= 1
+
+
+def source_with_nan() -> Dataset:
+    """A custom data source (data.source._target_) whose inputs hold a NaN."""
+    x, y = torch.randn(60, 4), torch.arange(60) % 3
+    x[7, 2] = float("nan")
+    return Dataset(x, y, num_classes=3, name="with_nan")
+
+
+def test_non_finite_inputs_are_refused_when_loaded_naming_the_source(tmp_path):
+    cfg = compose_config(
+        ["data.source._target_=tests.test_data.source_with_nan", "trainer.max_epochs=1"], tmp_path / "r"
+    )
+    with pytest.raises(
+        ConfigError, match=r"Invalid data.source: 'with_nan'; allowed: finite inputs; 1 of its 60 .*sample 7"
+    ):
+        train(cfg)
+    assert not (tmp_path / "r").exists()  # refused before anything is written, not reported as a divergence
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 3], [-1, 0, 1], [0.0, 1.0, 2.0]])
+def test_labels_out_of_range_are_refused_when_loaded(labels):
+    y = torch.tensor(labels * 20)
+    with pytest.raises(
+        ValueError, match=r"Invalid data.source: 'bad'; allowed: one integer label per sample from 0 to 2"
+    ):
+        prepare(Dataset(torch.randn(60, 4), y, num_classes=3, name="bad"), train_size=None, normalize="none", **SPLIT)

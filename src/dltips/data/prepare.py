@@ -92,6 +92,36 @@ def stratified_split(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: 
     return x[rest], y[rest], x[part], y[part]
 
 
+def check_dataset(dataset: Dataset) -> None:
+    """What a data source returned, checked where it is loaded: a NaN in the inputs would
+    otherwise read as a diverged run ("the learning rate is likely too high"), and a label out
+    of range as an index error inside the loss."""
+    parts = [("", dataset.x, dataset.y)] + ([(" (its test split)", *dataset.test)] if dataset.test is not None else [])
+    for where, x, y in parts:
+        bad = (~torch.isfinite(x)).any(dim=tuple(range(1, x.dim()))) if x.numel() else torch.zeros(0, dtype=torch.bool)
+        require(
+            not bad.any(),
+            "data.source",
+            dataset.name,
+            f"finite inputs; {int(bad.sum())} of its {len(x)} samples{where} hold NaN or inf "
+            f"(the first: sample {int(bad.nonzero()[0]) if bad.any() else -1})",
+        )
+        labels = not y.is_floating_point() and not y.is_complex() and y.dim() == 1 and len(y) == len(x)
+        in_range = labels and (len(y) == 0 or (int(y.min()) >= 0 and int(y.max()) < dataset.num_classes))
+        found = (
+            f"{int(y.min())} to {int(y.max())}"
+            if labels and len(y)
+            else f"a {y.dtype} tensor of shape {tuple(y.shape)}"
+        )
+        require(
+            in_range,
+            "data.source",
+            dataset.name,
+            f"one integer label per sample from 0 to {dataset.num_classes - 1} ({dataset.num_classes} classes); "
+            f"its labels{where} are {found}",
+        )
+
+
 def prepare(
     dataset: Dataset,
     *,
@@ -106,6 +136,7 @@ def prepare(
     for key, value in [("val_fraction", val_fraction), ("test_fraction", test_fraction)]:
         require(is_number(value) and 0.0 < value < 1.0, f"data.{key}", value, f"0 < {key} < 1")
     require_choice("data.normalize", normalize, NORMALIZATIONS)
+    check_dataset(dataset)
     x, y = dataset.x, dataset.y
     check_fractions(len(y), dataset.num_classes, val_fraction, None if dataset.test is not None else test_fraction)
     if dataset.test is not None:
