@@ -351,3 +351,35 @@ def test_interrupted_seeds_resume_together_or_alone_exactly(tmp_path):
     train(compose_config([f"resume={run}"], tmp_path / "ignored"))
     together = report(run / "member_01")["metrics"]
     assert together == pytest.approx(alone, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", ["no such directory", "an empty directory", "config.yaml only", "a file"])
+def test_resume_of_a_directory_no_run_wrote_is_refused_before_anything_is_written(tmp_path, case):
+    target = tmp_path / "target"
+    if case != "no such directory":
+        target.mkdir() if case != "a file" else target.write_text("not a run")
+    if case == "config.yaml only":
+        (target / "config.yaml").write_text("seed: 0\n")
+    before = sorted(p.name for p in target.iterdir()) if target.is_dir() else None
+    done = subprocess.run(
+        [sys.executable, "-m", "dltips.train", f"resume={target}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("dltips-train: error: config error: Invalid resume:")
+    assert (
+        sorted(p.name for p in target.iterdir()) if target.is_dir() else None
+    ) == before  # nothing written or removed
+    assert target.exists() == (case != "no such directory") and not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("text", ["", "[1, 2]\n", "seed: 0\n"])
+def test_resume_with_a_config_yaml_that_is_no_runs_config_is_one_error(tmp_path, text):
+    run = tmp_path / "run"
+    train(compose_config([*RUN, "trainer.max_epochs=1"], run))
+    (run / "config.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"Invalid resume: .*config.yaml"):
+        train(compose_config([f"resume={run}"], tmp_path / "ignored"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dltips.config.errors import ConfigError
 from dltips.config.plan import job_name, one_name
 
 # Only the repo's configs/ in a checkout; the copy bundled into the package in a wheel.
@@ -63,9 +64,34 @@ def claim(path: str) -> str:
     raise FileExistsError(path)
 
 
-OmegaConf.register_new_resolver(
-    "dltips.run_dir", lambda resume, new: str(resume) if resume else claim(new), replace=True, use_cache=True
-)
+def not_a_run(path: str | Path) -> str | None:
+    """Why `path` is not a run directory dltips wrote, or None when it is one: a resumed run's
+    directory is where Hydra writes its log, so anything else is refused before it does."""
+    path = Path(path)
+    if not path.is_dir():
+        return "not a directory" if path.exists() else "no such directory"
+    if not (path / "config.yaml").is_file():
+        return "no config.yaml in it"
+    if not ((path / "last.pt").is_file() or (path / "metrics.json").is_file()):
+        return "neither last.pt nor metrics.json in it"
+    return None
+
+
+def run_dir(resume: str | None, new: str) -> str:
+    """hydra.run.dir: with resume=<run dir> that run's own directory (refused unless a run wrote
+    it), else a new one of its own."""
+    if not resume:
+        return claim(new)
+    why = not_a_run(resume)
+    if why is not None:
+        raise ConfigError(
+            f"Invalid resume: {str(resume)!r} ({why}); allowed: a run directory dltips wrote "
+            "(its config.yaml and last.pt or metrics.json)"
+        )
+    return str(resume)
+
+
+OmegaConf.register_new_resolver("dltips.run_dir", run_dir, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.claim", claim, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)
 # SLURM jobs ask for a GPU only when the run is to use one: a GPU request is refused at once on a

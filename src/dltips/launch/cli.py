@@ -13,6 +13,7 @@ import hydra
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
+from dltips.config.errors import ConfigError
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
 
 
@@ -42,6 +43,21 @@ def main() -> None:
     except CompactHydraException as err:  # what Hydra itself tells without a traceback
         print(f"dltips-train: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except Exception as err:
+        cause = config_error(err)  # a resolver's (resume=), wrapped by OmegaConf and Hydra
+        if cause is None:
+            raise
+        print(f"dltips-train: error: config error: {cause}", file=sys.stderr)
+        sys.exit(2)
+
+
+def config_error(err: BaseException) -> ConfigError | None:
+    """The ConfigError an exception was raised from, if any."""
+    while err is not None:
+        if isinstance(err, ConfigError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 if __name__ == "__main__":

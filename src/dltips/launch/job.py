@@ -132,8 +132,10 @@ def not_requeued(err: Exception) -> bool:
 
 def remove_if_only_hydras(run_dir: Path) -> None:
     """Hydra opens a run's directory (.hydra/ and train.log) before the config is checked: a
-    rejected command leaves nothing behind. A directory holding anything else is left alone."""
-    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - {".hydra", "train.log"}:
+    rejected command leaves nothing behind. A directory holding anything else, or without Hydra's
+    .hydra/ record of this start (a resumed run's, a directory the user made), is left alone."""
+    names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
+    if ".hydra" not in names or names - {".hydra", "train.log"}:
         return
     root = logging.getLogger()
     for handler in list(root.handlers):  # Hydra's file handler has train.log open

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dltips.config.errors import ConfigError
+from dltips.config.resolvers import run_dir as run_dir_of
 from dltips.config.validate import CONFIG_DIR, compose_train
 from dltips.run import checkpoint
 
@@ -80,8 +81,7 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
     if not cfg.get("resume"):
         return cfg
     run_dir = Path(cfg.resume)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"Invalid resume: {str(run_dir)!r}; allowed: a run directory holding config.yaml and last.pt")
+    run_dir_of(str(run_dir), "")  # refused unless a run wrote it
     changed = changed_keys(cfg, overrides)
     for key, value in changed.items():
         if key not in (*RESUME_OVERRIDES, *WHERE):
@@ -96,6 +96,11 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
             f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); "
             "allowed: the config.yaml the run wrote"
         ) from err
+    if not isinstance(saved, DictConfig) or not all(key in saved for key in ("model", "optimizer", "trainer", "data")):
+        raise ConfigError(
+            f"Invalid resume: {run_dir / 'config.yaml'} is not a run's config (model, optimizer, data, trainer); "
+            "allowed: the config.yaml the run wrote"
+        )
     # A run saved before a trainer key existed resumes with that key's default.
     saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
     if "trainer.max_epochs" in changed:
