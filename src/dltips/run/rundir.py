@@ -44,8 +44,13 @@ def lock(run_dir: Path) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:  # under a file, somewhere unwritable: nothing of the run is written yet
+        raise ConfigError(
+            f"Invalid output_dir: {str(run_dir)!r} cannot be written ({err.strerror}); allowed: a writable directory"
+        ) from err
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
