@@ -84,3 +84,19 @@ def test_help_main_keys_are_real_keys(help_page):
 @pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"], ["--info"], ["optimizer=adam", "--help"]])
 def test_answers_without_importing_torch(args, tmp_path):
     assert dltips_train(*args, cwd=tmp_path).splitlines()[-1] == "torch imported: False"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-m", "--cfg", "job"], "dltips-train: error: --multirun and --cfg do not go together"),
+        (["-m", "--info"], "dltips-train: error: --multirun and --info do not go together"),
+        (["-m", "hydra/launcher=nonexistent", "seed=0,1"], "dltips-train: error: In 'hydra/config': Could not find"),
+    ],
+)
+def test_hydras_own_errors_are_one_line_without_an_unrelated_hint(args, message, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "dltips.train", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(message), done.stderr
+    assert "hydra.run.dir / hydra.sweep.dir in a writable directory" not in done.stderr
+    assert not (tmp_path / "outputs").exists()

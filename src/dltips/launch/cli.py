@@ -25,13 +25,24 @@ def hydra_main(cfg: DictConfig) -> float:
     return run(cfg)
 
 
+# Hydra's modes, each one flag with its short form: a command takes one.
+MODES = (("--multirun", "-m"), ("--cfg", "-c"), ("--info", "-i"), ("--run", "-r"), ("--shell-completion", "-sc"))
+
+
 def main() -> None:
     """`dltips-train`. Hydra lets errors through whole (HYDRA_FULL_ERROR) so that the ones a user
     can fix are told in one line: a run directory that cannot be created (under a file, an
     unwritable place), and Hydra's own composition errors (an unknown key or option)."""
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    modes = [flags[0] for flags in MODES if any(arg.split("=")[0] in flags for arg in sys.argv[1:])]
+    if len(modes) > 1:  # Hydra would raise a ValueError with its traceback
+        print(f"dltips-train: error: {' and '.join(modes)} do not go together; allowed: one of them", file=sys.stderr)
+        sys.exit(2)
     try:
         hydra_main()
+    except CompactHydraException as err:  # what Hydra itself tells without a traceback (before
+        print(f"dltips-train: error: {err}", file=sys.stderr)  # OSError: a missing config is both)
+        sys.exit(1)
     except OSError as err:
         where = f" {err.filename!r}" if err.filename else ""
         print(
@@ -40,9 +51,6 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    except CompactHydraException as err:  # what Hydra itself tells without a traceback
-        print(f"dltips-train: error: {err}", file=sys.stderr)
-        sys.exit(1)
     except Exception as err:
         cause = config_error(err)  # a resolver's (resume=), wrapped by OmegaConf and Hydra
         if cause is None:
