@@ -383,3 +383,27 @@ def test_resume_with_a_config_yaml_that_is_no_runs_config_is_one_error(tmp_path,
     (run / "config.yaml").write_text(text)
     with pytest.raises(ConfigError, match=r"Invalid resume: .*config.yaml"):
         train(compose_config([f"resume={run}"], tmp_path / "ignored"))
+
+
+def source_that_is_interrupted(signum: int):
+    """A data source during whose loading the command gets a signal (set-up, before the loop)."""
+    import signal as signals
+
+    os.kill(os.getpid(), getattr(signals, f"SIG{signum}") if isinstance(signum, str) else signum)
+    time.sleep(1)  # the handler runs at the next bytecode
+    raise AssertionError("not interrupted")
+
+
+@pytest.mark.parametrize("name, code", [("INT", 130), ("TERM", 143)])
+def test_a_signal_during_set_up_is_one_line_and_leaves_nothing(tmp_path, name, code):
+    args = ["data.source._target_=tests.test_lifecycle.source_that_is_interrupted", f"+data.source.signum={name}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "dltips.train", *args, f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
+    assert f"interrupted by SIG{name} before training started" in done.stdout + done.stderr
+    assert not (tmp_path / "run").exists()  # nothing to resume: the command's own directory is gone

@@ -7,6 +7,7 @@ something to train, so `--help`, `--cfg` and `--info` answer at once.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import hydra
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 
 from dltips.config.errors import ConfigError
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
+from dltips.run.interrupt import stop_on_sigterm
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
@@ -34,6 +36,7 @@ def main() -> None:
     can fix are told in one line: a run directory that cannot be created (under a file, an
     unwritable place), and Hydra's own composition errors (an unknown key or option)."""
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    stop_on_sigterm()
     modes = [flags[0] for flags in MODES if any(arg.split("=")[0] in flags for arg in sys.argv[1:])]
     if len(modes) > 1:  # Hydra would raise a ValueError with its traceback
         print(f"dltips-train: error: {' and '.join(modes)} do not go together; allowed: one of them", file=sys.stderr)
@@ -51,6 +54,10 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    except KeyboardInterrupt as err:  # outside any job (Hydra's set-up, a sweep's summary)
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"dltips-train: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        sys.exit(128 + signum)
     except Exception as err:
         cause = config_error(err)  # a resolver's (resume=), wrapped by OmegaConf and Hydra
         if cause is None:

@@ -26,7 +26,7 @@ from dltips.config.plan import Plan
 from dltips.engine.members import HydraContext
 from dltips.launch.sweep import log_failure, record_failure, share_cores
 from dltips.observe.hparams import chosen_groups
-from dltips.run import checkpoint
+from dltips.run import checkpoint, report
 from dltips.run.interrupt import Interrupted, hand_on
 from dltips.run.rundir import finished_value, redo
 from dltips.train import prepare, train_prepared
@@ -84,7 +84,12 @@ def ended(err: BaseException, run_dirs: list[Path], in_sweep: bool) -> None:
         except Exception as refused:  # noqa: BLE001 (submitit's reason not to requeue)
             log.warning("not requeued: %s; re-running the sweep into its directory continues it", refused)
         raise SystemExit(err.exit_code) from None
-    if not isinstance(err, Exception):  # SystemExit, a second Ctrl-C
+    if isinstance(err, KeyboardInterrupt):  # a signal outside the loop: set-up, the final evaluation
+        signum = getattr(err, "signum", signal.SIGINT)
+        for run_dir in run_dirs:
+            stopped_outside_the_loop(run_dir, signum, in_sweep)
+        raise SystemExit(128 + signum) from None
+    if not isinstance(err, Exception):  # SystemExit
         raise err
     known = isinstance(err, (ConfigError, checkpoint.CheckpointError))
     if not in_sweep and not known:
@@ -99,6 +104,21 @@ def ended(err: BaseException, run_dirs: list[Path], in_sweep: bool) -> None:
         raise SystemExit(2) from None
     for run_dir in run_dirs:
         record_failure(run_dir, err)
+
+
+def stopped_outside_the_loop(run_dir: Path, signum: int, in_sweep: bool) -> None:
+    """A run stopped by a signal before or after its loop: `interrupted` where it has a last.pt
+    to go on from and no final report yet; else nothing to resume, and a command's own new
+    directory is removed as for a rejected config."""
+    name = signal.Signals(signum).name
+    if (run_dir / "last.pt").is_file() and report.finished(run_dir) is None:
+        hint = f"dltips-train \"resume='{run_dir}'\""
+        report.write(run_dir, report.INTERRUPTED, f"{name} outside the training loop; resume with: {hint}")
+        log.warning("interrupted by %s; resume with: %s", name, hint)
+        return
+    log.warning("interrupted by %s before training started: nothing to resume (%s)", name, run_dir)
+    if not in_sweep:
+        remove_if_only_hydras(run_dir)
 
 
 def command_line_overrides(cfg: DictConfig) -> list[str]:

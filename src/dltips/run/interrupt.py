@@ -29,6 +29,26 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM outside the training loop (imports, set-up, the final evaluation): stops the
+    command as Ctrl-C does there, so that it ends in one line and exits 143."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_sigterm() -> None:
+    """From now on (the command's first instruction), SIGTERM outside the loop raises Stopped
+    instead of killing the process with nothing said (the loop installs its own handler)."""
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 # The loop stands in for these only while a handler (not the default action) is installed.
 HANDED_ON = tuple(getattr(signal, name) for name in ("SIGUSR1", "SIGUSR2") if hasattr(signal, name))
 
