@@ -973,3 +973,9 @@ def test_labels_out_of_range_are_refused_when_loaded(labels):
         ValueError, match=r"Invalid data.source: 'bad'; allowed: one integer label per sample from 0 to 2"
     ):
         prepare(Dataset(torch.randn(60, 4), y, num_classes=3, name="bad"), train_size=None, normalize="none", **SPLIT)
+
+
+def test_a_data_set_too_small_for_any_split_blames_the_source(tmp_path):
+    cfg = compose_config(["data=synthetic", "data.source.n_samples=3", "trainer.max_epochs=1"], tmp_path / "r")
+    with pytest.raises(ConfigError, match=r"Invalid data.source: 'synthetic'; allowed: a data set of at least 6"):
+        train(cfg)

@@ -96,6 +96,15 @@ def check_dataset(dataset: Dataset) -> None:
     """What a data source returned, checked where it is loaded: a NaN in the inputs would
     otherwise read as a diverged run ("the learning rate is likely too high"), and a label out
     of range as an index error inside the loss."""
+    # One training sample per class, one for validation and, unless the source has its own, one for test.
+    least = dataset.num_classes + (1 if dataset.test is not None else 2)
+    require(
+        len(dataset.y) >= least,
+        "data.source",
+        dataset.name,
+        f"a data set of at least {least} samples ({dataset.num_classes} classes: one training sample per class, "
+        f"one for validation{'' if dataset.test is not None else ', one for test'}); it has {len(dataset.y)}",
+    )
     parts = [("", dataset.x, dataset.y)] + ([(" (its test split)", *dataset.test)] if dataset.test is not None else [])
     for where, x, y in parts:
         bad = (~torch.isfinite(x)).any(dim=tuple(range(1, x.dim()))) if x.numel() else torch.zeros(0, dtype=torch.bool)
