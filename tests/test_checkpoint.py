@@ -226,3 +226,27 @@ def test_a_failed_checkpoint_write_is_raised_in_the_training_thread(tmp_path):
     with pytest.raises(OSError):
         saver.wait()
     saver.wait()  # reported once
+
+
+def test_a_full_disk_while_writing_a_checkpoint_is_one_error_and_the_run_resumes(tmp_path, monkeypatch):
+    import errno
+
+    from dltips.run import checkpoint as checkpoints
+
+    reference = train(compose_config([*RUN, "trainer.max_epochs=3"], tmp_path / "reference"))
+    run, written, real = tmp_path / "run", [], checkpoints.atomic_write
+
+    def disk_full_at_the_second_last_pt(path, write):
+        if path.name == "last.pt":
+            written.append(path)
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, write)
+
+    monkeypatch.setattr(checkpoints, "atomic_write", disk_full_at_the_second_last_pt)
+    with pytest.raises(checkpoints.CheckpointError, match=r"last.pt cannot be written \(No space left on device\)"):
+        train(compose_config([*RUN, "trainer.max_epochs=3"], run))
+    assert checkpoints.load(run / "last.pt")["epoch"] == 0  # the previous one, whole
+    monkeypatch.undo()
+    resumed = train(compose_config([f"resume={run}", "trainer.max_epochs=3"], tmp_path / "ignored"))
+    assert resumed == reference

@@ -54,6 +54,13 @@ class Saver:
             try:
                 if self.error is None:  # after a failed write, later ones would only hide it
                     write(*args)
+            except OSError as err:  # a full disk, a file made read-only: the previous file is intact
+                path = [a for a in args if isinstance(a, Path)][-1]
+                self.error = CheckpointError(
+                    f"{path} cannot be written ({err.strerror or err}); the previous {path.name} is kept: "
+                    "free space (or make it writable) and resume the run"
+                )
+                self.error.__cause__ = err
             except BaseException as err:  # noqa: BLE001 (handed to the training thread by wait)
                 self.error = err
             finally:
