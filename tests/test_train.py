@@ -196,9 +196,10 @@ def test_events_are_written_in_the_calling_thread(tmp_path):
 def test_threads_auto_is_one_for_small_networks_and_torchs_count_for_large_ones(monkeypatch):
     from dltips.engine import threads
 
-    monkeypatch.setattr(threads, "cap", 2)
+    monkeypatch.setattr(threads, "TORCH_DEFAULT", 2)
     assert threads.resolve("auto", 26_122) == 1  # the digits MLP
     assert threads.resolve("auto", threads.AUTO_ONE_THREAD_BELOW) == 2
+    assert threads.resolve("auto", threads.AUTO_ONE_THREAD_BELOW, most=1) == 1  # a joblib job's share
     assert threads.resolve(3, 26_122) == 3
     for bad in (0, -1, 1.5, "two", True):
         with pytest.raises(ConfigError, match=r"Invalid trainer.threads: .*; allowed: auto or an integer >= 1"):

@@ -28,7 +28,7 @@ def train_networks(cfgs: list[DictConfig], contexts: list[HydraContext], root: D
     """Train one network, or several stacked, each in its own run directory (and `root`'s
     config in its own); returns them, each member with its metrics.json as `report`."""
     ms = build_networks(cfgs, contexts)  # every bad value is reported here, before anything is written
-    use_threads(cfgs[0].trainer.threads, ms.model)
+    use_threads(cfgs[0].trainer.threads, ms.model, contexts[0].cores)
     roots = [Path(root.output_dir)] if root is not None else []
     rec = Recorder(ms)
     with owned(*roots, *(m.out for m in ms.members)):  # one process per run directory, before any write

@@ -35,11 +35,13 @@ from dltips.optim.per_member import member_optimizer_state, stacked_optimizer_st
 
 @dataclass(frozen=True)
 class HydraContext:
-    """What Hydra chose for a job: its config groups, command-line overrides and sweep plan."""
+    """What Hydra chose for a job: its config groups, command-line overrides and sweep plan,
+    and the cores it may use when its launcher runs jobs side by side (None: all of torch's)."""
 
     choices: dict = field(default_factory=dict)
     overrides: list = field(default_factory=list)
     plan: object = None
+    cores: int | None = None
 
 
 @dataclass

@@ -20,21 +20,23 @@ from dltips.checks import is_int
 from dltips.config.errors import ConfigError
 
 AUTO_ONE_THREAD_BELOW = 5_000_000  # parameters: every network measured below it ran fastest on one
-# torch's thread count before dltips changed it: the most `auto` uses (sweep.share_cores lowers it).
-cap = torch.get_num_threads()
+# torch's thread count when this process started, before dltips set it: what `auto` gives a large
+# network unless the launcher shares the cores between jobs running side by side.
+TORCH_DEFAULT = torch.get_num_threads()
 
 
-def resolve(threads, parameters: int) -> int:
-    """The thread count for `trainer.threads` (`auto` or an integer >= 1) and a model size."""
+def resolve(threads, parameters: int, most: int | None = None) -> int:
+    """The thread count for `trainer.threads` (`auto` or an integer >= 1) and a model size;
+    `most`: the cores this job may use (the joblib launcher's share), by default torch's count."""
     if threads == "auto":
-        return 1 if parameters < AUTO_ONE_THREAD_BELOW else cap
+        return 1 if parameters < AUTO_ONE_THREAD_BELOW else most or TORCH_DEFAULT
     if not (is_int(threads) and threads >= 1):
         raise ConfigError(f"Invalid trainer.threads: {threads!r}; allowed: auto or an integer >= 1")
     return threads
 
 
-def use_threads(threads, model: nn.Module) -> int:
+def use_threads(threads, model: nn.Module, most: int | None = None) -> int:
     """Set torch's thread count for this run; returns it."""
-    n = resolve(threads, sum(p.numel() for p in model.parameters()))
+    n = resolve(threads, sum(p.numel() for p in model.parameters()), most)
     torch.set_num_threads(n)
     return n

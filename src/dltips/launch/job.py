@@ -48,10 +48,10 @@ class Job:
 
 def run(cfg: DictConfig) -> float:
     """The task function: run the job; returns its val/acc (the objective of Hydra's Optuna sweeper)."""
-    share_cores(HydraConfig.get().launcher)
+    cores = share_cores(HydraConfig.get().launcher)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        job = set_up(cfg)
+        job = set_up(cfg, cores)
         if not isinstance(job, Job):
             return job
         return train_prepared(job.cfg, job.context)["val/acc"]
@@ -60,7 +60,7 @@ def run(cfg: DictConfig) -> float:
     return float("nan")
 
 
-def set_up(cfg: DictConfig) -> Job | float:
+def set_up(cfg: DictConfig, cores: int | None = None) -> Job | float:
     """Inside the job's Hydra context: a finished sweep job's val/acc (a re-run skips it), or
     the job to train, its unfinished earlier attempt resumed from its last.pt."""
     hydra = HydraConfig.get()
@@ -69,7 +69,7 @@ def set_up(cfg: DictConfig) -> Job | float:
         if value is not None:
             return value
         cfg = redo(cfg)
-    return Job(prepare(cfg, command_line_overrides(cfg)), HydraContext(*hydra_context()))
+    return Job(prepare(cfg, command_line_overrides(cfg)), HydraContext(*hydra_context(), cores=cores))
 
 
 def ended(err: BaseException, run_dirs: list[Path], in_sweep: bool) -> None:

@@ -16,7 +16,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dltips.config.plan import Plan
-from dltips.engine import threads
 from dltips.observe.hparams import chosen_groups, write_sweep_experiment
 from dltips.run import report
 
@@ -64,17 +63,18 @@ class SweepSummary(Callback):
             raise SystemExit("; ".join(problems))
 
 
-def share_cores(launcher: DictConfig) -> None:
+def share_cores(launcher: DictConfig) -> int | None:
     """Jobs running side by side (the joblib launcher) split the cores between them instead of
-    each starting one torch thread per core and oversubscribing the CPU: the share is the most
-    threads a job uses (dltips.engine.threads.cap)."""
+    each starting one torch thread per core and oversubscribing the CPU: returns a job's share,
+    the most threads it uses (None for launchers that run one job at a time)."""
     if "joblib" not in str(launcher.get("_target_", "")):
-        return
+        return None
     cores = os.cpu_count() or 1
     n_jobs = launcher.get("n_jobs") or -1
     parallel = min(cores, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)  # joblib: -1 = all cores
-    threads.cap = max(1, cores // max(1, parallel))
-    torch.set_num_threads(threads.cap)
+    share = max(1, cores // max(1, parallel))
+    torch.set_num_threads(share)  # its set-up (loading the data) too
+    return share
 
 
 def log_failure(err: BaseException) -> None:
