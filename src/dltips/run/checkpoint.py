@@ -26,6 +26,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message names the file."""
 
 
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint that cannot be written (a full disk, a read-only file): told in one line
+    like a CheckpointError, and still the OSError it comes from for callers that catch that."""
+
+
 def save(path: Path, state: dict) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
@@ -56,9 +61,9 @@ class Saver:
                     write(*args)
             except OSError as err:  # a full disk, a file made read-only: the previous file is intact
                 path = [a for a in args if isinstance(a, Path)][-1]
-                self.error = CheckpointError(
+                self.error = CheckpointWriteError(
                     f"{path} cannot be written ({err.strerror or err}); the previous {path.name} is kept: "
-                    "free space (or make it writable) and resume the run"
+                    "make room (free space, a writable file) and resume the run"
                 )
                 self.error.__cause__ = err
             except BaseException as err:  # noqa: BLE001 (handed to the training thread by wait)
