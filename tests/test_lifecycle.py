@@ -353,14 +353,31 @@ def test_interrupted_seeds_resume_together_or_alone_exactly(tmp_path):
     assert together == pytest.approx(alone, rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.parametrize("case", ["no such directory", "an empty directory", "config.yaml only", "a file"])
-def test_resume_of_a_directory_no_run_wrote_is_refused_before_anything_is_written(tmp_path, case):
+def a_directory_no_run_wrote(tmp_path: Path, case: str) -> Path:
     target = tmp_path / "target"
-    if case != "no such directory":
-        target.mkdir() if case != "a file" else target.write_text("not a run")
+    if case == "a file":
+        target.write_text("not a run")
+    elif case != "no such directory":
+        target.mkdir()
     if case == "config.yaml only":
         (target / "config.yaml").write_text("seed: 0\n")
-    before = sorted(p.name for p in target.iterdir()) if target.is_dir() else None
+    return target
+
+
+@pytest.mark.parametrize("case", ["no such directory", "an empty directory", "config.yaml only", "a file"])
+def test_resume_takes_only_a_directory_a_run_wrote(tmp_path, case):
+    from dltips.config.resolvers import run_dir
+
+    target = a_directory_no_run_wrote(tmp_path, case)
+    with pytest.raises(ConfigError, match=r"Invalid resume: .* allowed: a run directory dltips wrote"):
+        run_dir(str(target), str(tmp_path / "new"))  # what picks hydra.run.dir, before Hydra writes there
+    with pytest.raises(ConfigError, match=r"Invalid resume: "):
+        train(compose_config([f"resume={target}"], tmp_path / "ignored"))
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_of_a_directory_no_run_wrote_is_one_line_and_writes_nothing(tmp_path):
+    target = a_directory_no_run_wrote(tmp_path, "an empty directory")
     done = subprocess.run(
         [sys.executable, "-m", "dltips.train", f"resume={target}"],
         cwd=tmp_path,
@@ -370,10 +387,8 @@ def test_resume_of_a_directory_no_run_wrote_is_refused_before_anything_is_writte
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("dltips-train: error: config error: Invalid resume:")
-    assert (
-        sorted(p.name for p in target.iterdir()) if target.is_dir() else None
-    ) == before  # nothing written or removed
-    assert target.exists() == (case != "no such directory") and not (tmp_path / "outputs").exists()
+    assert target.is_dir() and not any(target.iterdir())  # not written into, not removed
+    assert not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.parametrize("text", ["", "[1, 2]\n", "seed: 0\n"])
