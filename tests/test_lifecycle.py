@@ -422,3 +422,32 @@ def test_a_signal_during_set_up_is_one_line_and_leaves_nothing(tmp_path, name, c
     assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
     assert f"interrupted by SIG{name} before training started" in done.stdout + done.stderr
     assert not (tmp_path / "run").exists()  # nothing to resume: the command's own directory is gone
+
+
+@pytest.mark.parametrize("second", ["the same hydra.run.dir", "resume of it"])
+def test_a_second_process_on_a_running_run_leaves_it_untouched(tmp_path, second):
+    run = tmp_path / "run"
+    slow = [*SLOW_EPOCHS[:1], "trainer.max_epochs=50", *SLOW_EPOCHS[2:], "optimizer.lr=0.01"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "dltips.train", *slow, f"hydra.run.dir={run}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (run / "last.pt").exists():  # training, with its files written
+        assert first.poll() is None and time.monotonic() < deadline, "the run ended before the second process"
+        time.sleep(0.01)
+    files = {p.relative_to(run): p.read_bytes() for p in run.rglob("*.yaml")}
+    assert first.poll() is None  # still training
+    args = ["model.width=32", f"hydra.run.dir={run}"] if second == "the same hydra.run.dir" else [f"resume={run}"]
+    other = subprocess.run([sys.executable, "-m", "dltips.train", *args], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr
+    assert "is in use by another process" in other.stderr
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*.yaml")} == files  # config.yaml, .hydra/
+    os.kill(first.pid, signal.SIGINT)
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, output
+    longer = checkpoint.load(run / "last.pt")["epoch"] + 2
+    resumed = train(compose_config([f"resume={run}", f"trainer.max_epochs={longer}"], tmp_path / "ignored"))
+    assert resumed["epochs"] == longer  # the first run goes on from its own files

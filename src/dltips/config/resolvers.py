@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dltips.config.claims import hold
 from dltips.config.errors import ConfigError
 from dltips.config.plan import job_name, one_name
 
@@ -93,7 +94,18 @@ def run_dir(resume: str | None, new: str) -> str:
 
 OmegaConf.register_new_resolver("dltips.run_dir", run_dir, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("dltips.claim", claim, replace=True, use_cache=True)
-OmegaConf.register_new_resolver("dltips.record_dir", lambda resume: None if resume else ".hydra", replace=True)
+
+
+def record_dir(resume: str | None, output_dir: str | None = None) -> str | None:
+    """hydra.output_subdir, read by Hydra just before it writes its .hydra/ record: the job's
+    directory is claimed first (dltips.config.claims), so a second process refused there writes
+    nothing over the first's record. A resumed run keeps its own record: none is written."""
+    if output_dir:
+        hold(output_dir)
+    return None if resume else ".hydra"
+
+
+OmegaConf.register_new_resolver("dltips.record_dir", record_dir, replace=True)
 # SLURM jobs ask for a GPU only when the run is to use one: a GPU request is refused at once on a
 # CPU-only partition (configs/hydra/launcher/slurm.yaml).
 OmegaConf.register_new_resolver("dltips.gpus", lambda device: 1 if device == "cuda" else 0, replace=True)

@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.config.plan import Plan
 from dltips.engine.members import HydraContext
@@ -50,13 +51,16 @@ def run(cfg: DictConfig) -> float:
     """The task function: run the job; returns its val/acc (the objective of Hydra's Optuna sweeper)."""
     cores = share_cores(HydraConfig.get().launcher)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    out = Path(HydraConfig.get().runtime.output_dir)
     try:
         job = set_up(cfg, cores)
         if not isinstance(job, Job):
             return job
         return train_prepared(job.cfg, job.context)["val/acc"]
     except BaseException as err:  # noqa: BLE001 (ended() re-raises what it does not handle)
-        ended(err, [Path(HydraConfig.get().runtime.output_dir)], in_sweep)
+        ended(err, [out], in_sweep)
+    finally:  # a job that ended before its run took its directory's claim over drops it
+        claims.release(out)
     return float("nan")
 
 
@@ -155,8 +159,9 @@ def remove_if_only_hydras(run_dir: Path) -> None:
     rejected command leaves nothing behind. A directory holding anything else, or without Hydra's
     .hydra/ record of this start (a resumed run's, a directory the user made), is left alone."""
     names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
-    if ".hydra" not in names or names - {".hydra", "train.log"}:
+    if ".hydra" not in names or names - {".hydra", "train.log", claims.LOCK}:
         return
+    claims.release(run_dir)
     root = logging.getLogger()
     for handler in list(root.handlers):  # Hydra's file handler has train.log open
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir.resolve():

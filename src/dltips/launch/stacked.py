@@ -28,6 +28,7 @@ from hydra.core.utils import (
 from hydra.types import HydraContext as Hydra
 from omegaconf import DictConfig, open_dict
 
+from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.engine.loop import train_networks
 from dltips.engine.stackable import stack_key
@@ -60,12 +61,14 @@ def prepare(cfg: DictConfig) -> Pending | float:
     try:
         job = set_up(cfg)
         if not isinstance(job, Job):
+            claims.release(out)  # finished: not trained, its directory free again
             return job
         with open_dict(job.cfg):  # Hydra's context is the job's only now
             job.cfg.output_dir = str(out)
         alone = job.cfg.get("resume") or job.cfg.trainer.seeds != 1
         return Pending(job, "" if alone else stack_key(job.cfg), out / f"{hydra.job.name}.log")
     except Exception as err:  # noqa: BLE001 (recorded in the job's directory; the sweep goes on)
+        claims.release(out)
         ended(err, [out], in_sweep=True)
     return math.nan
 

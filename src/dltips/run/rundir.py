@@ -1,8 +1,7 @@
 """A run directory while a run owns it: one process at a time, and nothing left from attempts
 that were killed.
 
-The lock is an flock on `<run>/.lock`: the kernel drops it when the process ends however it
-ends (kill -9 included), so a stale lock never blocks a resume.
+The lock (dltips.config.claims) is taken before anything of the run is written.
 """
 
 from __future__ import annotations
@@ -15,18 +14,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from dltips.config.errors import ConfigError
+from dltips.config import claims
 from dltips.run import report
 from dltips.run.files import TEMPORARY
 
 log = logging.getLogger("dltips")
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: runs are not locked
-    fcntl = None
-
-LOCK = ".lock"
 
 
 @contextmanager
@@ -41,30 +33,16 @@ def owned(*run_dirs: Path) -> Iterator[None]:
 
 @contextmanager
 def lock(run_dir: Path) -> Iterator[None]:
-    if fcntl is None:
-        yield
-        return
+    """Hold the directory's lock while the block runs: the claim Hydra's config made for this
+    job (dltips.config.claims), or a new one."""
+    fd = claims.take(run_dir)
+    if fd is None:
+        fd = claims.lock_file(run_dir)
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as err:  # under a file, somewhere unwritable: nothing of the run is written yet
-        raise ConfigError(
-            f"Invalid output_dir: {str(run_dir)!r} cannot be written ({err.strerror}); allowed: a writable directory"
-        ) from err
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise ConfigError(
-                f"Invalid output_dir: {str(run_dir)!r} is in use by another process (pid {holder}); "
-                "allowed: a run directory no process is training in"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
-        os.close(fd)  # releases the flock
+        if fd is not None:
+            os.close(fd)  # releases the flock
 
 
 def remove_temporaries(*run_dirs: Path) -> None:
