@@ -424,7 +424,8 @@ def test_a_signal_during_set_up_is_one_line_and_leaves_nothing(tmp_path, name, c
     assert not (tmp_path / "run").exists()  # nothing to resume: the command's own directory is gone
 
 
-@pytest.mark.parametrize("second", ["the same hydra.run.dir", "resume of it"])
+# (resume of a directory in use is also checked in-process: test_a_run_directory_in_use_is_refused_and_left_alone)
+@pytest.mark.parametrize("second", ["the same hydra.run.dir", pytest.param("resume of it", marks=pytest.mark.slow)])
 def test_a_second_process_on_a_running_run_leaves_it_untouched(tmp_path, second):
     run = tmp_path / "run"
     slow = [*SLOW_EPOCHS[:1], "trainer.max_epochs=50", *SLOW_EPOCHS[2:], "optimizer.lr=0.01"]
