@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,31 @@ def test_a_killed_stacked_sweep_rerun_goes_on_from_each_unfinished_jobs_checkpoi
     assert resumed.keys() == reference.keys()
     for key, value in reference.items():
         assert resumed[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.slow  # three sweeps in subprocesses, one stopped by a real signal
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_stacked_sweep_stopped_by_a_signal_and_rerun_equals_the_uninterrupted_one(tmp_path, sig):
+    grid = ["hydra/launcher=stacked", "model.activation=relu,tanh", "seed=0,1", "data.batch_size=4"]
+    reference = sweep(*grid, f"hydra.sweep.dir={tmp_path / 'reference'}", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dltips.train", "-m", *grid, f"hydra.sweep.dir={out}", *SMALL],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not list(out.glob("activation=tanh,*/last.pt")):  # the second stack in its first epochs
+        assert process.poll() is None and time.monotonic() < deadline, "the sweep ended before the signal"
+        time.sleep(0.01)
+    os.kill(process.pid, sig)
+    process.wait(timeout=120)
+    again = sweep(*grid, f"hydra.sweep.dir={out}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    for job in jobs(tmp_path / "reference"):
+        a, b = (json.loads((d / job.name / "metrics.json").read_text()) for d in (out, tmp_path / "reference"))
+        assert a["status"] == b["status"] == "completed", job.name
+        for key, value in b["metrics"].items():
+            assert a["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (job.name, key)
