@@ -100,3 +100,27 @@ def test_hydras_own_errors_are_one_line_without_an_unrelated_hint(args, message,
     assert done.stderr.startswith(message), done.stderr
     assert "hydra.run.dir / hydra.sweep.dir in a writable directory" not in done.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+INTERRUPTED_WHILE_LOADING = """
+import importlib.abc, signal, sys
+
+class Interrupting(importlib.abc.MetaPathFinder):  # Ctrl-C while the command's modules load
+    def find_spec(self, name, path, target=None):
+        if name == "hydra":
+            raise KeyboardInterrupt(signal.SIGINT)
+
+sys.meta_path.insert(0, Interrupting())
+from dltips.launch.command import main
+main()
+"""
+
+
+def test_a_signal_while_the_command_loads_is_one_line(tmp_path):
+    pyproject = (Path(CONFIG_DIR).parent / "pyproject.toml").read_text()
+    assert 'dltips-train = "dltips.launch.command:main"' in pyproject  # the console script starts here
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WHILE_LOADING], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "dltips-train: interrupted by SIGINT while starting"

@@ -6,6 +6,7 @@ something to train, so `--help`, `--cfg` and `--info` answer at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -57,6 +58,7 @@ def main() -> None:
     except KeyboardInterrupt as err:  # outside any job (Hydra's set-up, a sweep's summary)
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"dltips-train: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        logging.disable(logging.CRITICAL)  # the one line is all: no exit hook's log after it
         sys.exit(128 + signum)
     except Exception as err:
         cause = config_error(err)  # a resolver's (resume=), wrapped by OmegaConf and Hydra

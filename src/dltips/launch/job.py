@@ -87,11 +87,13 @@ def ended(err: BaseException, run_dirs: list[Path], in_sweep: bool) -> None:
             hand_on(err.signum)  # in a SLURM job: requeued, to go on from last.pt
         except Exception as refused:  # noqa: BLE001 (submitit's reason not to requeue)
             log.warning("not requeued: %s; re-running the sweep into its directory continues it", refused)
+        logging.disable(logging.CRITICAL)  # what it said is all: no exit hook's log after it
         raise SystemExit(err.exit_code) from None
     if isinstance(err, KeyboardInterrupt):  # a signal outside the loop: set-up, the final evaluation
         signum = getattr(err, "signum", signal.SIGINT)
         for run_dir in run_dirs:
             stopped_outside_the_loop(run_dir, signum, in_sweep)
+        logging.disable(logging.CRITICAL)  # what it said is all: no exit hook's log after it
         raise SystemExit(128 + signum) from None
     if not isinstance(err, Exception):  # SystemExit
         raise err
