@@ -31,6 +31,14 @@ def with_grads(group: dict) -> list[Tensor]:
     return [p for p in group["params"] if p.grad is not None]
 
 
+def states_of(optimizer: torch.optim.Optimizer, group: dict, params: list[Tensor], fresh) -> list[dict]:
+    """Each parameter's state, made by `fresh(p, group)` (torch's keys and dtypes) on its first step."""
+    for p in params:
+        if not optimizer.state[p]:
+            optimizer.state[p].update(fresh(p, group))
+    return [optimizer.state[p] for p in params]
+
+
 def column(states: list[dict], key: str) -> list[Tensor]:
     """Each state's `key`, for the parameters that have one (none: an empty list)."""
     return [s[key] for s in states if key in s]
@@ -75,15 +83,16 @@ class Adam(torch.optim.Adam):
         loss = closure_loss(closure)
         for group in self.param_groups:
             params = with_grads(group)
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.tensor(0.0, dtype=step_dtype())
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(p)
-            states = [self.state[p] for p in params]
+            states = states_of(
+                self,
+                group,
+                params,
+                lambda p, group: (
+                    {"step": torch.tensor(0.0, dtype=step_dtype()), "exp_avg": torch.zeros_like(p)}
+                    | {"exp_avg_sq": torch.zeros_like(p)}
+                    | ({"max_exp_avg_sq": torch.zeros_like(p)} if group["amsgrad"] else {})
+                ),
+            )
             beta1, beta2 = group["betas"]
             F.adam(
                 params,
@@ -121,16 +130,16 @@ class RMSprop(torch.optim.RMSprop):
         loss = closure_loss(closure)
         for group in self.param_groups:
             params = with_grads(group)
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=step_dtype())
-                    state["square_avg"] = torch.zeros_like(p)
-                    if applies(group["momentum"]):
-                        state["momentum_buffer"] = torch.zeros_like(p)
-                    if group["centered"]:
-                        state["grad_avg"] = torch.zeros_like(p)
-            states = [self.state[p] for p in params]
+            states = states_of(
+                self,
+                group,
+                params,
+                lambda p, group: (
+                    {"step": torch.zeros((), dtype=step_dtype()), "square_avg": torch.zeros_like(p)}
+                    | ({"momentum_buffer": torch.zeros_like(p)} if applies(group["momentum"]) else {})
+                    | ({"grad_avg": torch.zeros_like(p)} if group["centered"] else {})
+                ),
+            )
             F.rmsprop(
                 params,
                 [p.grad for p in params],
@@ -160,12 +169,16 @@ class Adagrad(torch.optim.Adagrad):
         loss = closure_loss(closure)
         for group in self.param_groups:
             params = with_grads(group)
-            for p in params:
-                state = self.state[p]
-                if not state:  # a group added after construction; torch reads the defaults too
-                    state["step"] = torch.tensor(0.0, dtype=step_dtype())
-                    state["sum"] = torch.zeros_like(p).add_(over_members(self.defaults["initial_accumulator_value"], p))
-            states = [self.state[p] for p in params]
+            # New state only for a group added after construction; torch reads the defaults too.
+            states = states_of(
+                self,
+                group,
+                params,
+                lambda p, group: (
+                    {"step": torch.tensor(0.0, dtype=step_dtype())}
+                    | {"sum": torch.zeros_like(p).add_(over_members(self.defaults["initial_accumulator_value"], p))}
+                ),
+            )
             F.adagrad(
                 params,
                 [p.grad for p in params],
