@@ -149,20 +149,26 @@ SLOW_EPOCHS = [
 ]
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_stops_after_the_step_and_the_run_resumes_exactly(tmp_path, sig, code):
-    reference = train(compose_config(SLOW_EPOCHS, tmp_path / "reference"))
-    run = tmp_path / "run"
+def training(overrides: list[str], run: Path) -> subprocess.Popen:
+    """A dltips-train process on `run`, once it has written its first last.pt and trains on."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "dltips.train", *SLOW_EPOCHS, f"hydra.run.dir={run}"],
+        [sys.executable, "-m", "dltips.train", *overrides, f"hydra.run.dir={run}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     deadline = time.monotonic() + 240
-    while not (run / "last.pt").exists():  # the end of epoch 0, then into epoch 1
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+    while not (run / "last.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
         time.sleep(0.01)
+    return process
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_after_the_step_and_the_run_resumes_exactly(tmp_path, sig, code):
+    reference = train(compose_config(SLOW_EPOCHS, tmp_path / "reference"))
+    run = tmp_path / "run"
+    process = training(SLOW_EPOCHS, run)  # the end of epoch 0, then into epoch 1
     time.sleep(0.1)
     os.kill(process.pid, sig)
     output, _ = process.communicate(timeout=120)
@@ -429,16 +435,7 @@ def test_a_signal_during_set_up_is_one_line_and_leaves_nothing(tmp_path, name, c
 def test_a_second_process_on_a_running_run_leaves_it_untouched(tmp_path, second):
     run = tmp_path / "run"
     slow = [*SLOW_EPOCHS[:1], "trainer.max_epochs=50", *SLOW_EPOCHS[2:], "optimizer.lr=0.01"]
-    first = subprocess.Popen(
-        [sys.executable, "-m", "dltips.train", *slow, f"hydra.run.dir={run}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 240
-    while not (run / "last.pt").exists():  # training, with its files written
-        assert first.poll() is None and time.monotonic() < deadline, "the run ended before the second process"
-        time.sleep(0.01)
+    first = training(slow, run)  # with its files written
     files = {p.relative_to(run): p.read_bytes() for p in run.rglob("*.yaml")}
     assert first.poll() is None  # still training
     args = ["model.width=32", f"hydra.run.dir={run}"] if second == "the same hydra.run.dir" else [f"resume={run}"]
