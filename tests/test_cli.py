@@ -103,24 +103,28 @@ def test_hydras_own_errors_are_one_line_without_an_unrelated_hint(args, message,
 
 
 INTERRUPTED_WHILE_LOADING = """
-import importlib.abc, signal, sys
+import importlib.abc, runpy, signal, sys
 
 class Interrupting(importlib.abc.MetaPathFinder):  # Ctrl-C while the command's modules load
     def find_spec(self, name, path, target=None):
-        if name == "hydra":
+        if name == "omegaconf":  # the first of Hydra's, torch's and dltips' own heavy imports
             raise KeyboardInterrupt(signal.SIGINT)
 
 sys.meta_path.insert(0, Interrupting())
-from dltips.launch.command import main
-main()
 """
 
+STARTS = {
+    "dltips-train": "from dltips.launch.command import main\nmain()",
+    "python -m dltips.train": "runpy.run_module('dltips.train', run_name='__main__', alter_sys=True)",
+}
 
-def test_a_signal_while_the_command_loads_is_one_line(tmp_path):
+
+@pytest.mark.parametrize("start", sorted(STARTS))
+def test_a_signal_while_the_command_loads_is_one_line(start, tmp_path):
     pyproject = (Path(CONFIG_DIR).parent / "pyproject.toml").read_text()
     assert 'dltips-train = "dltips.launch.command:main"' in pyproject  # the console script starts here
     done = subprocess.run(
-        [sys.executable, "-c", INTERRUPTED_WHILE_LOADING], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-c", INTERRUPTED_WHILE_LOADING + STARTS[start]], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip() == "dltips-train: interrupted by SIGINT while starting"

@@ -8,13 +8,20 @@ dltips.launch.cli, which calls this for every job).
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+if __name__ == "__main__":  # `python -m dltips.train` is the dltips-train command: hand over before
+    # torch and Hydra load, so that a Ctrl-C while they do meets the command's handler
+    from dltips.launch.command import main
 
-from dltips.config.validate import check_seeds, config_errors, use_aliases
-from dltips.engine.loop import train_networks
-from dltips.engine.members import HydraContext
-from dltips.engine.seeds import train_seeds
-from dltips.run.resume import resume_config
+    main()
+    raise SystemExit(0)
+
+from omegaconf import DictConfig  # noqa: E402
+
+from dltips.config.validate import check_seeds, config_errors, use_aliases  # noqa: E402
+from dltips.engine.loop import train_networks  # noqa: E402
+from dltips.engine.members import HydraContext  # noqa: E402
+from dltips.engine.seeds import train_seeds  # noqa: E402
+from dltips.run.resume import resume_config  # noqa: E402
 
 
 def train(cfg: DictConfig, context: HydraContext | None = None, overrides: list[str] | None = None) -> dict[str, float]:
@@ -39,9 +46,3 @@ def train_prepared(cfg: DictConfig, context: HydraContext) -> dict[str, float]:
     if cfg.trainer.seeds != 1:
         return train_seeds(cfg, context)
     return train_networks([cfg], [context]).members[0].report["metrics"]
-
-
-if __name__ == "__main__":  # `python -m dltips.train`: the dltips-train command
-    from dltips.launch.cli import main
-
-    main()
