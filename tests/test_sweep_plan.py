@@ -128,6 +128,15 @@ def test_sweep_experiment_lists_swept_keys_first_then_fixed_keys_and_the_metrics
     assert [(m.display_name, m.name.tag) for m in exp.metric_infos] == list(METRICS.items())
 
 
+def test_a_swept_key_with_values_of_mixed_types_is_a_string_column():
+    # optimizer.lr=0.1,abc: the bad point fails on its own; the table of the sweep is still written
+    plan = Plan.of(["optimizer.lr=0.1,abc", "model.depth=2,x"], {}, EXCLUDED, numbered=False)
+    infos = {i.name: i for i in experiment({}, plan).hparam_infos}
+    assert infos["optimizer.lr"].type == infos["model.depth"].type == api_pb2.DATA_TYPE_STRING
+    assert list(infos["optimizer.lr"].domain_discrete) == ["0.1", "abc"]
+    assert list(infos["model.depth"].domain_discrete) == ["2", "x"]
+
+
 def test_a_path_in_an_override_never_nests_the_run_directory(tmp_path):
     from dltips.config.plan import Plan, job_name
     from dltips.config.resolvers import suffix

@@ -90,6 +90,7 @@ def hparam_info(key: str, values: list, differs: bool, interval: list[float] | N
         info.domain_discrete.extend(sorted(set(values)))
     else:
         info.type = api_pb2.DATA_TYPE_STRING
+        values = [str(v) for v in values]  # a column of mixed types (lr=0.1,abc) is a string column
         # Integers sort as numbers, not as the strings they are written as ("2" < "10").
         numeric = all(v.lstrip("-").isdigit() for v in values)
         info.domain_discrete.extend(sorted(dict.fromkeys(values), key=int) if numeric else values)
