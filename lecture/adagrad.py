@@ -9,9 +9,10 @@ from torch import nn
 from torch.func import grad, jvp, vmap
 
 from dltips.config.validate import compose_train
+from dltips.observe.intervals import mean_ci
 from dltips.optim import Adagrad
 from lecture.figures_training import adagrad_contrast_figure, curvature_figure
-from lecture.lab import Lab, Section, fmt, mean_ci, table
+from lecture.lab import Lab, Section, fmt, table
 
 # The lecture's two parameters: the same last gradient 0.1 after small and after large ones.
 SEQUENCES = {"small gradients": (0.001, 0.001, 0.003, 0.002, 0.1), "large gradients": (10.8, 20.9, 31.7, 12.1, 0.1)}

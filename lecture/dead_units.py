@@ -7,8 +7,9 @@ import torch
 
 from dltips.nn import Maxout
 from dltips.observe.diagnostics import pre_activations
+from dltips.observe.intervals import paired
 from lecture.figures_units import dead_units_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, table
 from lecture.trained import load
 
 # variant -> its overrides of experiment=dead_relu (Adam at 0.03 unless said otherwise)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import OmegaConf
 
+from dltips.observe.intervals import paired
 from dltips.observe.subnetworks import explicit_ensemble_curve
 from dltips.run import checkpoint, report
 from lecture.figures import dropout_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, table
 
 
 def load_members(runs: list[Run]):

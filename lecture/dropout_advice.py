@@ -3,8 +3,9 @@ learning rate or a larger momentum."""
 
 from __future__ import annotations
 
+from dltips.observe.intervals import paired
 from lecture.figures_training import dropout_advice_figure
-from lecture.lab import Lab, Section, fmt, fmt_paired, paired, table
+from lecture.lab import Lab, Section, fmt, fmt_paired, table
 
 P = 0.5
 PLAIN = "no dropout, 64 units"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from dltips.observe.intervals import mean_ci
 from dltips.observe.plots import COLORS
 from lecture.figures import ACCURACY, finish
-from lecture.lab import mean_ci
 
 
 def adagrad_contrast_figure(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 
 from dltips.config.validate import compose_train
 from dltips.engine.seeds import member_dir
 from dltips.observe.compare import read_scalars
+from dltips.observe.intervals import mean_ci, paired
 from dltips.run import report
 
 
@@ -82,23 +82,6 @@ def default_root(quick: bool) -> Path:
 def mean_std(values) -> tuple[float, float]:
     values = np.asarray(list(values), dtype=float)
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
-    """Mean over seeds and the half-width of its t confidence interval (0 for a single seed)."""
-    values = np.asarray(list(values), dtype=float)
-    n = len(values)
-    if n < 2:
-        return float(values.mean()), 0.0
-    t = stats.t.ppf(0.5 + level / 2, df=n - 1)
-    return float(values.mean()), float(t * values.std(ddof=1) / np.sqrt(n))
-
-
-def paired(a, b) -> tuple[float, float, float]:
-    """Seed by seed a − b (same seed: same split and, where the variants allow, the same init):
-    (mean difference, lower, upper bound of its 95% t-interval)."""
-    m, h = mean_ci(np.asarray(list(a), dtype=float) - np.asarray(list(b), dtype=float))
-    return m, m - h, m + h
 
 
 def fmt(values, digits: int = 3) -> str:

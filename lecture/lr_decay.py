@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltips.observe.intervals import paired
 from lecture.figures_training import lr_decay_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, table
 
 LAST = 5  # epochs over which the bouncing at the end is measured
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dltips.observe.intervals import mean_ci
 from lecture.figures import nielsen_figure
-from lecture.lab import Lab, Section, fmt, mean_ci, table
+from lecture.lab import Lab, Section, fmt, table
 
 PUBLISHED = [0.012, 0.060, 0.283]  # ‖∂C/∂b‖ of hidden layers 1, 2, 3 (his figure in ch. 5)
 BATCH = 1000  # Nielsen measured on 1,000 training images

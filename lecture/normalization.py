@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltips.observe.intervals import paired
 from lecture.figures import normalization_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, table
 
 TABLES = ("wine", "breast_cancer")
 VARIANTS = ("standard", "none")

@@ -3,8 +3,9 @@ and dropout; real MNIST digits (the 5,000 subset) for augmentation, which needs 
 
 from __future__ import annotations
 
+from dltips.observe.intervals import paired
 from lecture.figures import overfitting_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, table
 
 # remedy -> (experiment, overrides after the remedy's own config)
 REMEDIES = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dltips.observe.intervals import paired
 from lecture.figures_training import early_stopping_figure, noise_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, table
 from lecture.trained import load
 
 NOISE = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)  # σ of the Gaussian noise, in units of the standardized inputs

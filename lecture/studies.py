@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from dltips.observe.intervals import paired
 from dltips.observe.tags import GRADIENTS, WEIGHTS, per_layer
 from lecture.adagrad import adagrad
 from lecture.dead_units import dead_units
 from lecture.dropout import dropout_ensemble
 from lecture.dropout_advice import dropout_advice
 from lecture.figures import ACCURACY, activations_figure, curves_figure, vanishing_figure
-from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, paired, table
+from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, table
 from lecture.lr_decay import lr_decay
 from lecture.maxout import maxout
 from lecture.nielsen import nielsen
