@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -125,9 +126,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=bool, timeout: float = 90) -> object:
-    """Serve logdir with a real `tensorboard` process and fetch one route of its HTTP data API
-    (the one its UI reads), retrying until `ready(answer)` while it loads the event files."""
+@contextlib.contextmanager
+def tensorboard(logdir: Path, timeout: float = 90):
+    """Serve logdir with a real `tensorboard` process; yields get(route, body=None, ready=bool)
+    that fetches one route of its HTTP data API (the one its UI reads), retrying until
+    `ready(answer)` while it loads the event files."""
     port = free_port()
     server = subprocess.Popen(
         [
@@ -146,7 +149,8 @@ def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
+
+    def get(route: str, body: dict | None = None, ready=bool) -> object:
         deadline, answer = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             try:
@@ -162,9 +166,27 @@ def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=b
                 pass  # not listening yet
             time.sleep(1)
         raise AssertionError(f"tensorboard never answered {route} as expected; last answer: {answer}")
+
+    try:
+        yield get
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=bool, timeout: float = 90) -> object:
+    """One route of a real `tensorboard` process serving logdir (see `tensorboard`)."""
+    with tensorboard(logdir, timeout) as get:
+        return get(route, body, ready)
+
+
+SESSION_GROUPS = {
+    "experimentName": "",
+    "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING", "STATUS_UNKNOWN"],
+    "colParams": [],
+    "startIndex": 0,
+    "sliceSize": 100,
+}
 
 
 def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
@@ -179,39 +201,97 @@ def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert sorted(statuses(out)) == ["activation=relu", "activation=sigmoid"]
+    assert [p.name for p in out.glob("*tfevents*")] == []  # no run "." at the sweep's root
 
-    exp = tensorboard_json(
-        out, "/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos")
-    )
+    with tensorboard(out) as get:
+        exp = get("/data/plugin/hparams/experiment", {"experimentName": ""}, ready=lambda a: a.get("hparamInfos"))
+        groups = get(
+            "/data/plugin/hparams/session_groups", SESSION_GROUPS, ready=lambda a: len(a.get("sessionGroups", [])) == 2
+        )
+    infos = {info["name"]: info for info in exp["hparamInfos"]}
     names = [info["name"] for info in exp["hparamInfos"]]
-    assert names[0] == "model.activation" and exp["hparamInfos"][0]["differs"]
-    assert [info["domainDiscrete"] for info in exp["hparamInfos"][:1]] == [["sigmoid", "relu"]]
-    assert not any(info.get("differs") for info in exp["hparamInfos"][1:])
-    assert "hydra" not in names and {"status", "model.depth", "experiment"} <= set(names)
-    depth = next(info for info in exp["hparamInfos"] if info["name"] == "model.depth")
-    assert depth["type"] == "DATA_TYPE_STRING" and depth["domainDiscrete"] == ["3"]  # an integer, not 3.000
+    assert infos["model.activation"]["domainDiscrete"] == ["sigmoid", "relu"]
+    # What defines the experiment is marked `differs`, which TensorBoard lists first: the swept
+    # key, the preset and what it sets (depth, width, init), before the constant defaults.
+    defining = [name for name in names if infos[name].get("differs")]
+    assert {"model.activation", "experiment", "model.depth", "model.width", "model.init"} <= set(defining)
+    assert names[: len(defining)] == sorted(defining)
+    assert {"data.batch_size", "optimizer", "status"} <= set(names) - set(defining)  # constant defaults
+    assert "hydra" not in names
+    assert infos["model.depth"]["type"] == "DATA_TYPE_STRING" and infos["model.depth"]["domainDiscrete"] == ["3"]
     shown = [m["displayName"] for m in exp["metricInfos"]]
-    assert shown == ["val/acc", "val/loss", "test/acc", "test/loss", "best_epoch"]
+    assert shown[:2] == ["val/acc", "test/acc"]
 
-    # Each run's row holds its own value of the swept key and its status.
-    groups = tensorboard_json(
-        out,
-        "/data/plugin/hparams/session_groups",
-        {
-            "experimentName": "",
-            "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING", "STATUS_UNKNOWN"],
-            "colParams": [],
-            "startIndex": 0,
-            "sliceSize": 100,
-        },
-        ready=lambda a: len(a.get("sessionGroups", [])) == 2,
-    )
-    rows = {g["name"]: g["hparams"] for g in groups["sessionGroups"]}
-    assert {name: h["model.activation"] for name, h in rows.items()} == {
+    # Each run's row holds its own value of the swept key and its status; no seeds: a row each.
+    rows = {g["name"]: g for g in groups["sessionGroups"]}
+    assert {name.split(" #")[0]: g["hparams"]["model.activation"] for name, g in rows.items()} == {
         "activation=sigmoid": "sigmoid",
         "activation=relu": "relu",
     }
-    assert all(h["status"] == "completed" and h["model.depth"] == "3" for h in rows.values())
+    assert all(len(g["sessions"]) == 1 for g in rows.values())
+    assert all(g["hparams"]["status"] == "completed" and g["hparams"]["model.depth"] == "3" for g in rows.values())
+    assert not (out / "~mean").exists()  # one seed per setting: nothing to average
+
+
+def test_a_sweep_with_seeds_is_shown_as_one_row_and_one_mean_per_setting(tmp_path):
+    from dltips.observe.compare import read_scalars
+    from dltips.observe.intervals import mean_ci
+
+    out = tmp_path / "sweep"
+    result = sweep(
+        "hydra/launcher=stacked",
+        "model.activation=relu,tanh",
+        "optimizer.lr=0.05,0.1",
+        "seed=0,1,2",
+        f"hydra.sweep.dir={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    settings = [
+        "activation=relu,lr=0.05",
+        "activation=relu,lr=0.1",
+        "activation=tanh,lr=0.05",
+        "activation=tanh,lr=0.1",
+    ]
+    assert sorted(p.name for p in (out / "~mean").iterdir()) == settings
+    with tensorboard(out) as get:
+        groups = get(
+            "/data/plugin/hparams/session_groups", SESSION_GROUPS, ready=lambda a: len(a.get("sessionGroups", [])) == 4
+        )
+        runs = get("/data/runs", ready=lambda a: len(a) == 16)
+        layout = get("/data/plugin/custom_scalars/layout", ready=lambda a: a.get("category"))
+        mean = get(
+            "/data/plugin/scalars/scalars?run=~mean/activation%3Drelu%2Clr%3D0.1&tag=val/acc",
+            ready=lambda a: isinstance(a, list) and a,
+        )
+        low = get(
+            "/data/plugin/scalars/scalars?run=~mean/activation%3Drelu%2Clr%3D0.1&tag=~interval/val/acc/lower",
+            ready=lambda a: isinstance(a, list) and a,
+        )
+    # HPARAMS: one row per setting, named by it, holding its 3 seeds, metrics averaged over them.
+    rows = {g["name"].split(" #")[0]: g for g in groups["sessionGroups"]}
+    assert sorted(rows) == settings
+    relu = rows["activation=relu,lr=0.1"]
+    assert sorted(s["name"] for s in relu["sessions"]) == [f"activation=relu,lr=0.1,seed={k}" for k in range(3)]
+    seeds = [json.loads((out / s["name"] / "metrics.json").read_text())["metrics"] for s in relu["sessions"]]
+    averaged = {m["name"]["tag"]: m["value"] for m in relu["metricValues"]}
+    assert averaged["~end/test/acc"] == pytest.approx(sum(m["test/acc"] for m in seeds) / 3, rel=1e-5)
+
+    # Curves: the seeds' runs, then one run per setting, sorted after them; no "." run.
+    assert sorted(runs) == runs and runs[-4:] == [f"~mean/{s}" for s in settings] and "." not in runs
+    seed_curves = [dict(read_scalars(out / f"activation=relu,lr=0.1,seed={k}")["val/acc"]) for k in range(3)]
+    assert [step for _, step, _ in mean] == sorted(seed_curves[0]) and len(low) == len(mean)
+    for (_, step, value), (_, _, lower) in zip(mean, low):
+        m, h = mean_ci([curve[step] for curve in seed_curves])
+        assert (value, lower) == pytest.approx((m, m - h), rel=1e-5)
+    charts = [chart for category in layout["category"] for chart in category["chart"]]
+    margins = {c["title"]: c["margin"]["series"][0] for c in charts if "margin" in c}
+    assert margins["val/acc"] == {
+        "value": "val/acc",
+        "lower": "~interval/val/acc/lower",
+        "upper": "~interval/val/acc/upper",
+    }
+    assert {"train/loss", "val/loss"} <= set(margins)
 
 
 def test_runs_outside_a_sweep_get_a_table_of_what_differs_between_them(tmp_path):

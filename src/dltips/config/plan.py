@@ -20,6 +20,9 @@ FILE = "sweep.yaml"
 # An override's value may hold a path (data.cache_dir=/data/mnist): in a directory name its slashes
 # would nest the run's directory; the division slash reads the same and is one name.
 SLASH = "\u2215"
+# Keys that draw another sample of the same setting: runs that differ only in them are the seeds
+# of one setting (data.split_seed follows seed unless it is set).
+SEEDS = ("seed", "data.split_seed")
 
 
 def one_name(text: str) -> str:
@@ -42,6 +45,9 @@ class Plan:
     # Job names carry the job number: sweepers other than Hydra's basic one (Optuna) can
     # propose the same point twice, and their floats need rounding to stay short.
     numbered: bool = False
+    # Keys the sweep sets to other values than the defaults (an experiment preset's depth, lr,
+    # optimizer, …): with the swept keys, what defines the experiment (the HPARAMS columns).
+    defining: list[str] = field(default_factory=list)
 
     @staticmethod
     def of(arguments: list[str], sweeper: dict, excluded: list[str], numbered: bool) -> "Plan":
@@ -64,6 +70,16 @@ class Plan:
     @property
     def keys(self) -> list[str]:
         return sorted([*self.swept, *self.intervals])
+
+    @property
+    def setting_keys(self) -> list[str]:
+        """The swept keys that make a setting: all but the seeds."""
+        return [key for key in self.keys if key not in SEEDS]
+
+    def setting(self, overrides: list[str]) -> str:
+        """A job's setting, named by the swept keys but the seeds: `activation=relu,lr=0.1` (""
+        for a sweep over seeds alone)."""
+        return named(self.setting_keys, overrides)
 
     def is_float(self, key: str) -> bool:
         """Whether the key's values are written as numbers (some value or a bound is a float)."""
@@ -107,6 +123,13 @@ def value_text(value: str) -> str:
     return value
 
 
+def named(keys: list[str], overrides: list[str]) -> str:
+    """`short=value` of these keys, in their order, as one path component."""
+    values = {o.key_or_group: o.get_value_element_as_str() for o in parse(overrides)}
+    short = short_keys(keys)
+    return one_name(",".join(f"{short[k]}={value_text(values[k])}" for k in keys if k in values))
+
+
 def job_name(sweep_dir: str, overrides: list[str], num: int, fallback: str) -> str:
     """A job's sub-directory: the swept keys and this job's values, `activation=relu,depth=6`.
     Without a plan (a sweep of one point, or a sweep started outside dltips-train) the name is
@@ -114,8 +137,5 @@ def job_name(sweep_dir: str, overrides: list[str], num: int, fallback: str) -> s
     plan = Plan.load(sweep_dir)
     if plan is None or not plan.keys:
         return one_name(fallback) or str(num)
-    values = {o.key_or_group: o.get_value_element_as_str() for o in parse(overrides)}
-    short = short_keys(plan.keys)
-    name = ",".join(f"{short[k]}={value_text(values[k])}" for k in plan.keys if k in values)
-    name = one_name(name)
+    name = named(plan.keys, overrides)
     return f"{num:03d}_{name}" if plan.numbered else name or one_name(fallback) or str(num)

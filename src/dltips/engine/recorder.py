@@ -20,7 +20,7 @@ from dltips.engine.members import Member, Networks
 from dltips.engine.state import checkpoint_of, restore
 from dltips.observe.console import Epochs, announce, best_epoch_text
 from dltips.observe.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow
-from dltips.observe.hparams import collect_hparams, write_session
+from dltips.observe.hparams import collect_hparams, experiment, group_name, write_experiment, write_session
 from dltips.observe.subnetworks import log_curve, subnetwork_curve
 from dltips.observe.tags import TRAIN_LOSS
 from dltips.observe.writer import log_end, log_epoch, log_scalars, open_writer
@@ -70,6 +70,8 @@ class Recorder:
             announce(m.out, extra=about(m))
             # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
             m.writer = open_writer(m.out, purge_step=at.step + 1 if at.step else None)
+            if m.context.plan is not None and not at.step:  # the sweep's HPARAMS columns, in each of its runs
+                write_experiment(m.writer, experiment(hparams_of(m), m.context.plan))
             if m.flow:
                 effective = hasattr(ms.optimizer, "effective_step")
                 m.writer.add_custom_scalars(
@@ -196,7 +198,8 @@ class Recorder:
         if m.cfg.eval_subnetworks and status == report.COMPLETED:  # dropout ≈ an ensemble of its sub-networks
             extra["subnetworks"] = subnetwork_curve(m.view, *m.splits.test, generator=m.dropout_rng)
             log_curve(m.writer, extra["subnetworks"], "dropout")
-        write_session(m.writer, collect_hparams(m.cfg, m.context.choices, m.context.overrides, m.context.plan), status)
+        hparams = hparams_of(m)
+        write_session(m.writer, hparams, status, group_name(hparams, m.context.plan, m.context.overrides))
         m.writer.close()
         extra["time_s"] = time.perf_counter() - self.started
         self.saver.wait()  # its checkpoints on disk before metrics.json says it finished
@@ -222,6 +225,10 @@ class Recorder:
             self.saver.wait()  # last.pt on disk before metrics.json says how to resume from it
             err = record_interrupted(m.out, signum, at.epoch, at.step, time.perf_counter() - self.started)
         return err
+
+
+def hparams_of(m: Member) -> dict:
+    return collect_hparams(m.cfg, m.context.choices, m.context.overrides, m.context.plan)
 
 
 def final_weights(m: Member) -> dict:

@@ -1,6 +1,7 @@
 """Sweeps: jobs that share the machine's cores, a failing job recorded in its own directory,
 and what a finished multirun leaves behind: summary.csv, summary.md and curves.png in the sweep
-directory, and a non-zero exit naming every job that failed or did not finish (interrupted,
+directory, each setting's mean over its seeds as a TensorBoard run of its own (~mean/), and a
+non-zero exit naming every job that failed or did not finish (interrupted,
 cancelled by SLURM: re-running the sweep into its directory continues those)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dltips.config.plan import Plan
-from dltips.observe.hparams import chosen_groups, write_sweep_experiment
+from dltips.observe.hparams import defining_keys
 from dltips.run import report
 
 log = logging.getLogger("dltips")
@@ -24,8 +25,8 @@ log = logging.getLogger("dltips")
 
 class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Before any job: the sweep's plan (what it varies, which names its jobs) and its
-        HPARAMS table at the sweep's root."""
+        """Before any job: the sweep's plan (what it varies, which names its jobs, which keys
+        define its experiment), saved where every job reads it."""
         hydra = config.hydra
         sweep_dir = Path(hydra.sweep.dir)
         plan = Plan.of(
@@ -34,19 +35,21 @@ class SweepSummary(Callback):
             excluded=list(hydra.job.config.override_dirname.exclude_keys),
             numbered="BasicSweeper" not in str(hydra.sweeper.get("_target_", "")),
         )
+        plan.defining = [key for key in defining_keys(config) if key not in plan.keys]
         plan.save(sweep_dir)
-        write_sweep_experiment(
-            sweep_dir, config, chosen_groups(hydra.runtime.choices), list(hydra.overrides.task), plan
-        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        from dltips.observe.compare import summarize  # matplotlib and friends: only when a sweep ends
+        from dltips.observe.aggregate import write_means  # matplotlib and friends: only when a sweep ends
+        from dltips.observe.compare import summarize
 
         rows = summarize(sweep_dir)
         log.info("sweep summary: %s", sweep_dir / "summary.md")
+        if write_means(sweep_dir):
+            log.info("means over seeds: %s (run filter ^~mean)", sweep_dir / "~mean")
+        log.info("view it: tensorboard --logdir %s", sweep_dir)
         failed = [row["run"] for row in rows if row["status"] == report.FAILED]
         unfinished = [
             f"{row['run']} ({row['status']})" for row in rows if row["status"] not in (*report.FINISHED, report.FAILED)

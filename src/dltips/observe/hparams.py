@@ -1,29 +1,29 @@
-"""TensorBoard's HPARAMS tab: each run's hyper-parameters and status, and the experiment summary
-that says which columns the table has, in which order, and which metrics it shows.
+"""TensorBoard's HPARAMS tab: each run's hyper-parameters, status and setting, and the
+experiment summary that says which columns the table has and which metrics it shows.
 
-TensorBoard lists the hyper-parameters marked `differs` first (then by name) and shows the first
-five and the first five metrics. A sweep writes its summary at its root when it starts (the
-swept keys marked `differs`, then the main fixed keys, then `status`); its runs write only their
-own values. Runs outside a sweep write no summary: TensorBoard then makes one from the runs in
-its log directory, marking the keys whose values differ between them, and lists the scalar tags
-as metrics in sorted order, the `train/*` and `val/*` curves first (the rest start with "~").
-Numbers that are integers are written as strings ("32", not TensorBoard's "32.000"), unless the
-sweep gives the key a float somewhere.
+TensorBoard lists the hyper-parameters marked `differs` first, each part by name, and shows the
+first five columns and the first five metrics. A sweep's runs each carry its summary: the swept
+keys and the keys the sweep sets to other values than the defaults (an experiment preset's
+depth, optimizer, lr) are marked `differs`, the constant defaults come after them, then `status`;
+the metrics start with val/acc and test/acc. Every run of a sweep names its setting, the swept
+values but the seeds, as its session's group: the table shows one row per setting with the
+metrics averaged over its seeds, and opens to the seeds. Runs outside a sweep write no summary:
+TensorBoard then makes one from the runs in its log directory, marking the keys whose values
+differ between them. Numbers that are integers are written as strings ("32", not TensorBoard's
+"32.000"), unless the sweep gives the key a float somewhere.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import hashlib
 import time
-from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 
-from dltips.config.plan import Plan
+from dltips.config.plan import SEEDS, Plan
 from dltips.observe.tags import END
 from dltips.run import report
 
@@ -42,14 +42,21 @@ MAIN_KEYS = (
 # The table's metrics: name shown -> the scalar tag TensorBoard reads the run's last value from.
 METRICS = {
     "val/acc": "val/acc",
-    "val/loss": "val/loss",
     "test/acc": END["test/acc"],
+    "val/loss": "val/loss",
     "test/loss": END["test/loss"],
     "best_epoch": END["best_epoch"],
 }
 STATUSES = list(report.FINISHED)
 # Config groups that say nothing about the experiment.
 NOT_SHOWN = ("hydra",)
+# Keys that never define an experiment: where a run writes, what it resumes, how it is watched
+# and where it runs (they change no result).
+NOT_DEFINING = (
+    *("hydra", "output_dir", "resume", "diagnostics", "eval_subnetworks", *SEEDS),
+    *("trainer.device", "trainer.threads", "trainer.progress", "trainer.log_every_n_steps"),
+    *("trainer.weight_histograms", "trainer.checkpoint_every_n_epochs"),
+)
 
 
 def chosen_groups(choices) -> dict[str, str]:
@@ -67,9 +74,12 @@ def hparam_value(value, as_float: bool = False):
 
 
 def collect_hparams(cfg: DictConfig, choices: dict[str, str], overrides: list[str], plan: Plan | None = None) -> dict:
-    """The main keys, the config groups chosen (optimizer=adam, …) and every key overridden."""
+    """The main keys, the config groups chosen (optimizer=adam, …), the keys the sweep sets to
+    other values than the defaults and every key overridden."""
     raw = {key: OmegaConf.select(cfg, key) for key in MAIN_KEYS}
     raw |= {group: name for group, name in choices.items() if group not in NOT_SHOWN}
+    for key in plan.defining if plan is not None else []:
+        raw.setdefault(key, OmegaConf.select(cfg, key))
     for item in overrides:
         key, _, value = item.lstrip("+~").partition("=")
         if not key.startswith("hydra"):
@@ -104,7 +114,8 @@ def experiment(hparams: dict, plan: Plan) -> api_pb2.Experiment:
         values = [hparam_value(v, plan.is_float(key)) for v in plan.swept.get(key, [])]
         infos.append(hparam_info(key, values, differs=True, interval=plan.intervals.get(key)))
     fixed = {k: v for k, v in hparams.items() if k not in plan.keys and k != "status"}
-    infos += [hparam_info(key, [value], differs=False) for key, value in fixed.items()]
+    # `differs` puts the keys that define the experiment before the constant defaults.
+    infos += [hparam_info(key, [value], differs=key in plan.defining) for key, value in fixed.items()]
     infos.append(hparam_info("status", STATUSES, differs=False))
     metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=name) for name, tag in METRICS.items()]
     return api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
@@ -123,27 +134,9 @@ def write_experiment(writer: SummaryWriter, exp: api_pb2.Experiment) -> None:
     writer.flush()
 
 
-# The sweep's table at its root. Not named events.out.tfevents.* (which marks a run directory for
-# dltips-compare); TensorBoard reads any file whose name holds "tfevents".
-SWEEP_FILE = "hparams.tfevents"
-
-
-def write_sweep_experiment(
-    sweep_dir: Path, cfg: DictConfig, choices: dict[str, str], overrides: list[str], plan: Plan
-) -> None:
-    """The sweep's table in a file of its own at the sweep's root (TensorBoard's run "."),
-    replaced, not appended to, when the sweep is re-run into its directory."""
-    with tempfile.TemporaryDirectory(dir=sweep_dir, prefix=".hparams-") as tmp:
-        writer = SummaryWriter(tmp)
-        write_experiment(writer, experiment(collect_hparams(cfg, choices, overrides, plan), plan))
-        writer.close()
-        (written,) = Path(tmp).glob("events.out.tfevents.*")
-        os.replace(written, sweep_dir / SWEEP_FILE)
-
-
-def write_session(writer: SummaryWriter, hparams: dict, status: str) -> None:
-    """A run's own row in the HPARAMS table: its values and status."""
-    start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
+def write_session(writer: SummaryWriter, hparams: dict, status: str, group: str = "") -> None:
+    """A run's own row in the HPARAMS table: its values and status, in its setting's `group`."""
+    start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time(), group_name=group)
     for key, value in (hparams | {"status": status}).items():
         field = (
             "bool_value" if isinstance(value, bool) else "number_value" if isinstance(value, float) else "string_value"
@@ -155,3 +148,48 @@ def write_session(writer: SummaryWriter, hparams: dict, status: str) -> None:
         key = "session_start_info" if tag == metadata.SESSION_START_INFO_TAG else "session_end_info"
         writer.file_writer.add_summary(summary(tag, plugin_data_pb2.HParamsPluginData(**{key: data})))
     writer.flush()
+
+
+def group_name(hparams: dict, plan: Plan | None, overrides: list[str]) -> str:
+    """The run's setting as TensorBoard groups sessions: its swept values but the seeds, first
+    (the table's Trial ID, cut to its width), then a digest of every other value, so that runs of
+    two sweeps that share a name but not their fixed keys stay apart. "" outside a sweep: a row
+    of its own."""
+    if plan is None or not plan.keys:
+        return ""
+    setting = sorted((k, str(v)) for k, v in hparams.items() if k not in (*SEEDS, "status"))
+    digest = hashlib.sha1(repr(setting).encode()).hexdigest()[:6]
+    return " ".join(filter(None, [plan.setting(overrides), f"#{digest}"]))
+
+
+def defining_keys(cfg: DictConfig) -> list[str]:
+    """The config groups and keys whose values in `cfg` (a sweep's config, with Hydra's node)
+    differ from the defaults: the groups chosen against dltips-train's own, the keys against
+    the defaults of the groups chosen (data=synthetic alone changes no data.* key; a preset's
+    depth does). Composed in the running Hydra app."""
+    from hydra import compose
+
+    name = cfg.hydra.job.config_name
+    groups = chosen_groups(cfg.hydra.runtime.choices)
+    default_groups = chosen_groups(compose(config_name=name, return_hydra_config=True).hydra.runtime.choices)
+    # Presets (experiment=…) are no default group: their values are what is to be found.
+    same_groups = [f"{g}={c}" for g, c in groups.items() if g in default_groups and g not in NOT_SHOWN]
+    values, defaults = flat(cfg), flat(compose(config_name=name, overrides=same_groups))
+    changed = [g for g in groups if groups[g] != default_groups.get(g)]
+    changed += [key for key in values if key not in defaults or values[key] != defaults[key]]
+    return sorted(k for k in changed if not any(k == n or k.startswith(f"{n}.") for n in NOT_DEFINING))
+
+
+def flat(cfg) -> dict:
+    """Dotted key -> value of every leaf (lists whole), interpolations as written."""
+    out = {}
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                out[f"{prefix}{key}"] = value
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return out
