@@ -1,6 +1,7 @@
 """A network's life on disk, with one owner: the loop says what happened ("epoch done", "done,
 because …", "interrupted"), the recorder writes it — TensorBoard events, checkpoints, the best
-weights restored, the test, the sub-networks, hparams and metrics.json (dltips.run.report).
+weights restored, the test, the sub-networks, hparams, metrics.json (dltips.run.report) and
+environment.json (dltips.run.environment).
 
 It writes the same files whether one network trains or a stack of K: only its console lines
 differ (a stack's members each log to their own train.log, the console gets one line for all).
@@ -24,7 +25,7 @@ from dltips.observe.hparams import collect_hparams, experiment, group_name, writ
 from dltips.observe.subnetworks import log_curve, subnetwork_curve
 from dltips.observe.tags import TRAIN_LOSS
 from dltips.observe.writer import log_end, log_epoch, log_scalars, open_writer
-from dltips.run import checkpoint, report
+from dltips.run import checkpoint, environment, report
 from dltips.run.interrupt import Interrupted, record_interrupted
 from dltips.run.resume import Position, after_last_event_file, drop_newer_best
 
@@ -67,7 +68,7 @@ class Recorder:
                 drop_newer_best(m.out / "best.pt", at.epoch)
                 log.info("resuming %s at epoch %d (step %d)", m.out, at.epoch, at.step, extra=about(m))
                 after_last_event_file(m.out)
-            announce(m.out, extra=about(m))
+            announce(m.out, environment.summary(environment.record(m.out, ms.device)), extra=about(m))
             # purge_step hides what a killed run logged after its last checkpoint: no duplicated steps.
             m.writer = open_writer(m.out, purge_step=at.step + 1 if at.step else None)
             if m.context.plan is not None and not at.step:  # the sweep's HPARAMS columns, in each of its runs

@@ -46,8 +46,8 @@ class Epochs:
                 handler.handle(record)
 
 
-def announce(out: Path, extra: dict | None = None) -> None:
-    log.info("run directory: %s (watch it: tensorboard --logdir %s)", out, out, extra=extra)
+def announce(out: Path, environment: str, extra: dict | None = None) -> None:
+    log.info("run directory: %s (%s; watch it: tensorboard --logdir %s)", out, environment, out, extra=extra)
 
 
 def best_epoch_text(stopper: EarlyStopping) -> str:
