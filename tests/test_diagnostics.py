@@ -490,9 +490,16 @@ def test_gradient_flow_figure_draws_every_layer_over_training_and_both_norms_per
     norms = torch.tensor(
         [[[1e-6, 1e-3, 1.0], [2e-6, math.nan, 0.5]], [[2e-6, 2e-3, 0.9], [3e-6, math.nan, 0.4]]]
     ).numpy()
-    fig = gradient_flow_figure([10, 20], norms, "t")
+    fig = gradient_flow_figure([10, 20], norms, "activation=sigmoid")
     over, now = fig.axes
     assert over.get_yscale() == now.get_yscale() == "log"
+    # One range for every run (FLOW_RANGE), so that two runs' figures compare by eye; the title
+    # names the run and how much of the gradient reaches layer 1.
+    assert over.get_ylim() == now.get_ylim() == pytest.approx((1e-8, 10.0))
+    title = fig.get_suptitle()
+    assert "activation=sigmoid" in title and f"{norms[-1, 0, 0] / norms[-1, 0, -1]:.1e}" in title
+    texts = [title, over.get_title(), *(t.get_text() for ax in (over, now) for t in ax.get_legend().get_texts())]
+    assert all("^" not in re.sub(r"\$[^$]*\$", "", text) for text in texts)  # superscripts as maths, no caret
     # Left: one line per layer, its ‖∂C/∂W‖ at each step.
     assert [list(line.get_xdata()) for line in over.get_lines()] == [[10, 20]] * 3
     for l, line in enumerate(over.get_lines()):

@@ -122,7 +122,7 @@ class Recorder:
         ms, m = self.ms, self.ms.members[k]
         log_epoch(m.writer, metrics, epoch, step, ms.lr(k), m.view, m.cfg.trainer.weight_histograms)
         if m.flow:
-            log_gradient_flow(m.writer, m.flow, epoch, step, m.cfg.trainer.max_epochs)
+            log_gradient_flow(m.writer, m.flow, m.out.name, epoch, step, m.cfg.trainer.max_epochs)
         last = due(epoch, m.cfg.trainer) or m.stopper.should_stop
         self.checkpoint(m, lambda: checkpoint_of(ms, k, Position(epoch, step)), last, improved)
         self.val_accs.append(metrics["val/acc"])

@@ -142,7 +142,7 @@ def custom_scalars_layout(num_layers: int, activation: str, step_sizes: bool) ->
 FLOW_IMAGES = 10
 
 
-def log_gradient_flow(writer, flow: GradientFlow, epoch: int, step: int, max_epochs: int) -> None:
+def log_gradient_flow(writer, flow: GradientFlow, run: str, epoch: int, step: int, max_epochs: int) -> None:
     """The gradient-flow figure as an image (IMAGES tab, one per step on its slider): after the
     first epoch, every max_epochs/FLOW_IMAGES epochs and after the last."""
     every = max(1, math.ceil(max_epochs / FLOW_IMAGES))
@@ -151,5 +151,5 @@ def log_gradient_flow(writer, flow: GradientFlow, epoch: int, step: int, max_epo
     from dltips.observe.plots import gradient_flow_figure, to_image  # matplotlib: only when drawing
 
     steps, norms = flow.history()
-    fig = gradient_flow_figure(steps, norms.cpu().numpy(), f"step {step} (epoch {epoch})")
+    fig = gradient_flow_figure(steps, norms.cpu().numpy(), f"{run} after epoch {epoch}")
     writer.add_image(GRADIENT_FLOW, to_image(fig), step, dataformats="HWC")

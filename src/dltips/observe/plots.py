@@ -90,28 +90,49 @@ def colors(labels: list[str]) -> dict[str, str]:
     return {label: fixed.get(label) or next(free, "#000000") for label in labels}
 
 
+# Every run's gradient-flow figure on one range, so that figures of two runs compare by eye:
+# sigmoid's six decades look steeper than maxout's one and a half. Wider when a run needs it.
+FLOW_RANGE = (1e-8, 10.0)
+GRAD_W = r"$\Vert\partial C/\partial W^l\Vert$"
+DELTA = r"$\Vert\delta^l\Vert = \Vert\partial C/\partial b^l\Vert$"
+
+
+def flow_range(norms: np.ndarray) -> tuple[float, float]:
+    finite = norms[np.isfinite(norms) & (norms > 0)]
+    if not finite.size:
+        return FLOW_RANGE
+    return min(FLOW_RANGE[0], float(finite.min()) / 2), max(FLOW_RANGE[1], float(finite.max()) * 2)
+
+
 def gradient_flow_figure(steps: list[int], norms: np.ndarray, title: str) -> Figure:
     """Gradient flow as the lecture draws it, for one run. Left: each layer's ‖∂C/∂W^l‖ over
     training, one line per layer. Right: ‖∂C/∂W^l‖ and ‖δ^l‖ against the layer l = 1 … L at
-    the last step. Both on a log scale. `norms`: (steps, 2, L), rows ‖∂C/∂W‖ and ‖δ‖; NaN
-    where a layer has none (no bias)."""
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    fig.suptitle(f"gradient flow, {title}")
-    over, now = fig.subplots(1, 2)
+    the last step. Both on one log scale (FLOW_RANGE), titled with the ratio of the first
+    layer's ‖∂C/∂W‖ to the last's: how much of the gradient reaches the input. `norms`: (steps,
+    2, L), rows ‖∂C/∂W‖ and ‖δ‖; NaN where a layer has none (no bias)."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    first, last = norms[-1, 0, 0], norms[-1, 0, -1]
     layers = norms.shape[2]
+    ratio = (
+        rf"$\Vert\partial C/\partial W^1\Vert\,/\,\Vert\partial C/\partial W^{{{layers}}}\Vert$ = {first / last:.1e}"
+    )
+    fig.suptitle(", ".join([f"gradient flow of {title}", *([ratio] if last > 0 else [])]))
+    over, now = fig.subplots(1, 2, sharey=True)
     shades = colormaps["viridis"](np.linspace(0, 0.9, layers))  # dark: next to the input
     for l in range(layers):
         over.semilogy(steps, norms[:, 0, l], color=shades[l], label=f"layer {l + 1}")
-    over.set(xlabel="step", ylabel="‖∂C/∂W^l‖ (log scale)", title="each layer over training")
-    over.legend(fontsize="x-small", ncol=2 if layers > 6 else 1, loc="best")
+    over.set(xlabel="step", ylabel="norm (log scale)", title=f"{GRAD_W} of each layer over training")
+    over.set_ylim(*flow_range(norms))
+    # Beside the axes: inside, a deep network's 11 entries hide the layers next to the input.
+    over.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), ncol=1 + (layers > 12))
     x = np.arange(1, layers + 1)
-    now.semilogy(x, norms[-1, 0], marker="o", color="#1f77b4", label="‖∂C/∂W^l‖ (weights)")
-    now.semilogy(x, norms[-1, 1], marker="s", linestyle="--", color="#ff7f0e", label="‖δ^l‖ = ‖∂C/∂b^l‖ (error signal)")
+    now.semilogy(x, norms[-1, 0], marker="o", color="#1f77b4", label=f"{GRAD_W} (weights)")
+    now.semilogy(x, norms[-1, 1], marker="s", linestyle="--", color="#ff7f0e", label=f"{DELTA} (error signal)")
     now.xaxis.set_major_locator(MaxNLocator(integer=True))
-    now.set(xlabel="layer l (1 = next to the input)", ylabel="norm (log scale)", title=f"per layer at step {steps[-1]}")
+    now.set(xlabel="layer l (1 = next to the input)", title=f"per layer at step {steps[-1]}")
     for ax in (over, now):
         ax.grid(alpha=0.3, which="both")
-    now.legend(fontsize="small")
+    now.legend(fontsize="small", loc="lower right")
     return fig
 
 
