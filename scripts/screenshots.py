@@ -2,11 +2,12 @@
 
     uv run python scripts/screenshots.py            # needs Debian's chromium (apt-get install chromium)
 
-Trains `dltips-train -m experiment=vanishing_gradient seed=0,1` (sigmoid, ReLU and maxout, 10
-hidden layers, two seeds each), serves it with `tensorboard` on 127.0.0.1 and screenshots the
-HPARAMS table, TIME SERIES, CUSTOM SCALARS and IMAGES tabs in headless Chromium into
-outputs/screenshots/, with the sigmoid and ReLU runs' gradient-flow figures at full size. \
-`--sweep DIR` screenshots an existing sweep instead of training one.
+Trains `dltips-train -m experiment=vanishing_gradient seed=0,1,2` (sigmoid, ReLU and maxout, 10
+hidden layers, three seeds each), serves it with `tensorboard` on 127.0.0.1 and screenshots the
+HPARAMS table (one row per setting), TIME SERIES, CUSTOM SCALARS (the gradient flow; each
+setting's mean with its 95% interval) and IMAGES tabs in headless Chromium into
+outputs/screenshots/, with the sigmoid and ReLU runs' gradient-flow figures at full size and
+dltips-compare's figure of the settings. `--sweep DIR` screenshots an existing sweep instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from dltips.observe.tags import GRADIENT_FLOW
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP = ["experiment=vanishing_gradient", "seed=0,1", "trainer.progress=log"]
+SWEEP = ["experiment=vanishing_gradient", "seed=0,1,2", "trainer.progress=log"]
 # Each tab with the question it answers; the file names are the README's.
 TABS = {
     "hparams": "hparams",  # which setting won
@@ -35,6 +36,8 @@ TABS = {
     "custom_scalars": "gradient_flow_charts",  # every layer's log10 ‖∂C/∂W‖ over training
     "images": "gradient_flow_images",  # the lecture's figure, per run, over training
 }
+# The means alone (TensorBoard's run filter, in the URL): which setting is better, with its interval.
+MEANS = ("custom_scalars&runFilter=%5E~mean", "mean_over_seeds")
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -132,6 +135,7 @@ def main() -> None:
                 screenshot(
                     URL.format(port=port, tab=tab), args.out / f"{name}.png", 1500 if tab == "timeseries" else 1000
                 )
+            screenshot(URL.format(port=port, tab=MEANS[0]), args.out / f"{MEANS[1]}.png", 1000)
             for activation in ("sigmoid", "relu"):  # the figure itself, at full size
                 save_image(
                     port, f"activation={activation},seed=0", GRADIENT_FLOW, args.out / f"gradient_flow_{activation}.png"
@@ -139,6 +143,12 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        compare = Path(tmp) / "compare"  # the settings as dltips-compare draws them
+        subprocess.run(
+            [sys.executable, "-m", "dltips.observe.compare", str(sweep_dir), "--out", str(compare)], check=True
+        )
+        shutil.copy(compare / "curves.png", args.out / "compare_settings.png")
+        print(f"wrote {args.out / 'compare_settings.png'}")
 
 
 if __name__ == "__main__":

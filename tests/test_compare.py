@@ -12,9 +12,11 @@ import pytest
 from omegaconf import OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
-from dltips.observe import compare
-from dltips.observe.compare import DDOF, find_runs, group_stats, load_run, main, parse_overrides, summarize
+from dltips.observe import compare_plots
+from dltips.observe.compare import find_runs, group_stats, load_run, main, summarize
+from dltips.observe.compare_groups import parse_overrides
 from dltips.observe.compare_plots import CYCLE, WIDTH, band, curves_figure, geometric_mean, styles
+from dltips.observe.intervals import mean_ci, mean_ci_curves
 from dltips.observe.plots import COLORS
 from dltips.observe.tags import EPOCH, GRADIENTS, old_name, per_layer
 from tests.conftest import compose_config
@@ -160,20 +162,17 @@ def test_csv_and_markdown_contain_the_numbers(sweep):
         assert f"| {run} |" in md
 
 
-def test_group_mean_and_std_match_numpy(sweep):
+def test_group_mean_and_interval_are_mean_ci(sweep):
     root, rows = sweep
     stats = {s["group"]: s for s in group_stats(list(rows.values()))}
     assert stats.keys() == set(BASE)
     md = (root / "summary.md").read_text()
-    assert DDOF == 1  # sample std over seeds, as below
     for activation in BASE:
         assert stats[activation]["n"] == 3
         for key in ("val/acc", "val/loss", "test/acc", "test/loss"):
-            values = np.array([final(activation, s)[key] for s in SEEDS])
-            mean, std = stats[activation][f"{key} mean"], stats[activation][f"{key} std"]
-            assert mean == pytest.approx(values.mean(), rel=1e-12)
-            assert std == pytest.approx(values.std(ddof=1), rel=1e-12)
-            assert f"{mean:.4f} ± {std:.4f}" in md
+            mean, half = mean_ci([final(activation, s)[key] for s in SEEDS])
+            assert (stats[activation][f"{key} mean"], stats[activation][f"{key} ci"]) == (mean, half)
+            assert f"{mean:.4f} [{mean - half:.4f}, {mean + half:.4f}]" in md
 
 
 def test_curves_png_is_a_real_image(sweep):
@@ -196,9 +195,9 @@ def test_failed_and_incomplete_runs_are_listed(tmp_path, capsys):
     assert {s["group"]: s["n"] for s in group_stats(list(rows.values()))} == {"relu": 1, "None": 0}
     assert (tmp_path / "report" / "summary.md").is_file() and not (tmp_path / "summary.md").exists()
     # Ungrouped: no group table, one curve per run.
-    assert main([str(tmp_path), "--out", str(tmp_path / "plain")]) == 0
+    assert main([str(tmp_path), "--group", "none", "--out", str(tmp_path / "plain")]) == 0
     printed = capsys.readouterr().out
-    assert "crashed" in printed and "failed" in printed and "mean ± std" not in printed
+    assert "crashed" in printed and "failed" in printed and "Final metrics per setting" not in printed
     assert (tmp_path / "plain" / "curves.png").is_file()
 
 
@@ -220,7 +219,7 @@ def test_main_prints_tables_and_exits_0(sweep, tmp_path, capsys):
     root, _ = sweep
     assert main([str(root), "--group", "model.activation", "--metric", "val/loss", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert name("relu", 2) in printed and "mean ± std" in printed
+    assert name("relu", 2) in printed and "Final metrics per setting: mean over its runs [95% t-interval" in printed
     assert {p.name for p in tmp_path.iterdir()} == {"summary.csv", "summary.md", "curves.png"}
 
 
@@ -309,8 +308,8 @@ def drawn(monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(compare, "curves_figure", spy("curves", compare.curves_figure))
-    monkeypatch.setattr(compare, "gradient_flow_figure", spy("gradient_flow", compare.gradient_flow_figure))
+    monkeypatch.setattr(compare_plots, "curves_figure", spy("curves", compare_plots.curves_figure))
+    monkeypatch.setattr(compare_plots, "gradient_flow_figure", spy("gradient_flow", compare_plots.gradient_flow_figure))
     return seen
 
 
@@ -350,13 +349,16 @@ def test_band_is_clipped_to_the_metric_range():
     np.testing.assert_allclose(lo, [-2.0]) and np.testing.assert_allclose(hi, [0.0])
 
 
-def test_drawn_accuracy_band_stays_in_0_1():
-    # Two runs at 0.98 and 0.30: mean ± std = 0.64 ± 0.48 leaves [0, 1] on both sides.
-    runs = [(np.array([0.0, 1.0]), np.array([0.98, 0.98])), (np.array([0.0, 1.0]), np.array([0.30, 0.30]))]
+def test_drawn_band_is_the_interval_of_the_mean_clipped_to_0_1():
+    values = np.array([[0.50, 0.90, 0.98], [0.55, 0.80, 0.96], [0.52, 0.85, 0.70]])  # 3 runs × 3 epochs
+    runs = [(np.arange(3.0), v) for v in values]
     fig = curves_figure({"relu": runs}, "val/acc", "t", grouped=True)
     (poly,) = fig.axes[0].collections
+    mean, half = mean_ci_curves(values)
+    assert mean[2] + half[2] > 1  # the last epoch's interval leaves [0, 1] upwards
     y = poly.get_paths()[0].vertices[:, 1]
-    assert y.min() == pytest.approx(0.64 - np.std([0.98, 0.3], ddof=1)) and y.max() == 1.0
+    lower, upper = y[1:4], y[5:8][::-1]  # fill_between's path: the lower edge, then the upper one back
+    np.testing.assert_allclose(lower, mean - half) and np.testing.assert_allclose(upper, np.minimum(mean + half, 1))
 
 
 def test_legend_outside_colours_unique_and_fixed_for_known_names():
@@ -396,9 +398,7 @@ def test_diverged_runs_have_no_final_metrics_and_stay_out_of_the_means(messy, tm
     stats = {s["group"]: s for s in group_stats(list(rows.values()))}["relu"]
     assert stats["n"] == 3 and stats["runs"] == 7
     for key in ("val/acc", "test/loss"):
-        values = np.array([final("relu", s)[key] for s in RELU_DONE])
-        assert stats[f"{key} mean"] == pytest.approx(values.mean(), rel=1e-12)
-        assert stats[f"{key} std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+        assert (stats[f"{key} mean"], stats[f"{key} ci"]) == mean_ci([final("relu", s)[key] for s in RELU_DONE])
     md = (tmp_path / "summary.md").read_text()
     for text in (md, printed):
         assert "3/7 (2 diverged, 1 failed, 1 incomplete)" in text and "1/1" in text
@@ -412,8 +412,12 @@ def test_diverged_runs_have_no_final_metrics_and_stay_out_of_the_means(messy, tm
     assert csv_row["val/acc"] == csv_row["test/loss"] == "" and csv_row["status"] == "diverged"
 
 
+def label(activation: str, seed: int) -> str:
+    return f"activation={activation}, seed={seed}"
+
+
 def test_unfinished_runs_are_listed_apart_and_not_drawn(messy, tmp_path, drawn, capsys):
-    assert main([str(messy), "--out", str(tmp_path)]) == 0
+    assert main([str(messy), "--group", "none", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     failed, running = name("relu", 5), name("relu", 6)
     sections = md_sections((tmp_path / "summary.md").read_text())
@@ -423,11 +427,11 @@ def test_unfinished_runs_are_listed_apart_and_not_drawn(messy, tmp_path, drawn, 
     assert f"| {failed} | model.activation=relu seed=5 | failed | RuntimeError: out of memory |" in apart
     assert f"| {running} | model.activation=relu seed=6 | incomplete |" in apart
     assert printed.index("Not finished") < printed.index(failed) and "RuntimeError: out of memory" in printed
-    series = drawn["curves"][0]
-    assert set(series) == {name("relu", s) for s in RELU_DONE + RELU_DIVERGED} | {name("sigmoid", 0)}
-    np.testing.assert_array_equal(series[name("relu", 3)][0][0], [0, 1])  # diverged: drawn up to divergence
-    assert main([str(messy), "--out", str(tmp_path), "--all"]) == 0
-    assert running in drawn["curves"][0]  # asked for: the running run's first epoch too
+    series = drawn["curves"][0]  # runs named by what differs between them
+    assert set(series) == {label("relu", s) for s in RELU_DONE + RELU_DIVERGED} | {label("sigmoid", 0)}
+    np.testing.assert_array_equal(series[label("relu", 3)][0][0], [0, 1])  # diverged: drawn up to divergence
+    assert main([str(messy), "--group", "none", "--out", str(tmp_path), "--all"]) == 0
+    assert label("relu", 6) in drawn["curves"][0]  # asked for: the running run's first epoch too
 
 
 def test_gradients_at_the_first_logged_step_under_both_tag_names(messy):
@@ -455,7 +459,8 @@ def test_gradient_flow_figure_per_group(messy, tmp_path, drawn):
     assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
     assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
     assert "![gradient_flow.png](gradient_flow.png)" in (tmp_path / "summary.md").read_text()
-    assert drawn["curves"][1].axes[0].get_title() == "val/acc: mean ± std over runs, per model.activation"
+    title = "val/acc: mean over runs and its 95% interval, per activation"
+    assert drawn["curves"][1].axes[0].get_title() == title
 
 
 def test_no_gradient_flow_figure_without_gradient_tags(sweep, tmp_path, drawn):

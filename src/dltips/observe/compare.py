@@ -1,8 +1,11 @@
-"""Compare finished runs: one table row per run, mean ± std per group, validation curves and
-the runs' gradient flow.
+"""Compare finished runs by setting: a table of every run, each setting's final metrics as the
+mean over its seeds with a 95% interval, their differences, validation curves and gradient flow.
 
-    dltips-compare outputs/sweeps/2026-11-28_10-00-00 --group model.activation
+    dltips-compare outputs/sweeps/2026-11-28_10-00-00                     # by what the sweep varies
+    dltips-compare outputs --group model.activation,optimizer.lr --test   # by these keys, and A − B
+    dltips-compare --diff outputs/runs/A outputs/runs/B                   # what differs between two runs
 
+A setting is a run's config values except the seed (dltips.observe.compare_groups). The command
 reads only what each run wrote (metrics.json, config.yaml, .hydra/overrides.yaml, TensorBoard
 events) and writes summary.csv, summary.md, curves.png and, when runs logged per-layer gradient
 norms, gradient_flow.png into PATH/compare (or --out), so that a sweep's own summary stays as the
@@ -18,17 +21,35 @@ import logging
 import math
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from dltips.observe.compare_plots import DDOF, curves_figure, gradient_flow_figure
+from dltips.observe.compare_diff import diff
+from dltips.observe.compare_groups import (
+    NONE,
+    UnknownKey,
+    group_keys,
+    group_label,
+    read_overrides,
+    settings,
+)
+from dltips.observe.compare_plots import draw
+from dltips.observe.compare_tables import (
+    DIFFERENCE_HEADING,
+    FINAL,
+    GROUP_HEADING,
+    cell,
+    difference_table,
+    differences,
+    group_stats,
+    group_table,
+    markdown,
+    text,
+)
 from dltips.observe.tags import EPOCH, GRADIENTS, old_name, per_layer
 from dltips.run import report
 
-FINAL = ("val/acc", "val/loss", "test/acc", "test/loss")
 COLUMNS = ("run", "overrides", "status", *FINAL, "best val/acc", "best val/loss", "epochs", "time_s")
 APART = ("run", "overrides", "status", "message")  # the runs listed apart: diverged, not finished
 # Runs that ended on their own (a diverged one stops itself); failed and incomplete ones are listed apart.
@@ -40,8 +61,6 @@ FIGURES = ("curves.png", "gradient_flow.png")
 GRADIENT_TAG = re.compile(
     rf"^(?:{re.escape(per_layer(GRADIENTS, ''))}|{re.escape(old_name(per_layer(GRADIENTS, '')))})(\d+)$"
 )
-# Hydra names single runs "<date>_<time>_<override_dirname>" (configs/hydra/default.yaml).
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_?")
 
 
 def is_run(path: Path) -> bool:
@@ -60,24 +79,6 @@ def find_runs(root: Path | str) -> list[Path]:
     for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != OUT):
         runs += find_runs(child)
     return runs
-
-
-def parse_overrides(name: str) -> list[str]:
-    """'k=v,k2=v2' (Hydra's override_dirname) -> ['k=v', 'k2=v2']; a comma starts a new
-    override only where a 'key=' follows, so list values like 'x=[1,2]' stay whole."""
-    name = TIMESTAMP.sub("", name)
-    return [item for item in re.split(r",(?=[\w.+~/-]+=)", name) if "=" in item]
-
-
-def read_overrides(path: Path) -> list[str]:
-    if path.name.startswith("member_") and (path / "config.yaml").is_file():
-        # An ensemble member: its ensemble's overrides, with its own seed in place of the ensemble's.
-        seed = OmegaConf.load(path / "config.yaml").seed
-        return [item for item in read_overrides(path.parent) if not item.startswith("seed=")] + [f"seed={seed}"]
-    file = path / ".hydra" / "overrides.yaml"
-    if file.is_file():
-        return [str(item) for item in OmegaConf.load(file)]
-    return parse_overrides(path.name)
 
 
 def read_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -120,24 +121,12 @@ def first_gradients(scalars: dict) -> np.ndarray | None:
     return norms
 
 
-def select(cfg, key: str, overrides: list[str]):
-    """A config value, from config.yaml if the run wrote one, else from its overrides."""
-    value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False) if cfg is not None else None
-    # A config group (optimizer=adam) is a whole node in config.yaml: its name is in the overrides.
-    if value is not None and not OmegaConf.is_config(value):
-        return value
-    for item in overrides:
-        k, _, v = item.lstrip("+~").partition("=")
-        if k == key:
-            return v
-    return value
-
-
 def load_run(
-    path: Path | str, root: Path | str | None = None, metric: str = "val/acc", group: str | None = None
+    path: Path | str, root: Path | str | None = None, metric: str = "val/acc", group: str | list[str] | None = None
 ) -> dict:
-    """One table row. Beyond COLUMNS: `message`, `group` (the value of the group key), `curve`
-    ((epochs, values) of `metric`) and `gradients` (first_gradients) for plotting."""
+    """One table row. Beyond COLUMNS: `message`, `settings` (its config values, flat), `curve`
+    ((epochs, values) of `metric`), `gradients` (first_gradients) and, with `group` (a key or a
+    list of keys), the group's `values` and label `group`."""
     path = Path(path)
     name = str(path.relative_to(root)) if root is not None else path.name
     overrides = read_overrides(path)
@@ -145,6 +134,7 @@ def load_run(
         "run": path.name if name == "." else name,
         "overrides": " ".join(overrides),
         "message": "",
+        "settings": settings(path, overrides),
     }
     recorded = report.read(path)
     if recorded is not None:
@@ -164,57 +154,39 @@ def load_run(
     row["best val/loss"] = float(val_loss.min()) if len(val_loss) else None
     row["curve"], row["gradients"] = curve(scalars, metric), first_gradients(scalars)
     if group is not None:
-        cfg = OmegaConf.load(path / "config.yaml") if (path / "config.yaml").is_file() else None
-        row["group"] = str(select(cfg, group, overrides))
+        assign_group(row, [group] if isinstance(group, str) else group)
     return row
 
 
-def group_stats(rows: list[dict]) -> list[dict]:
-    """Mean and std (ddof=DDOF) of the final metrics over the runs of each group that have them;
-    `left_out`: how many of the others, per status (diverged, failed, incomplete)."""
-    out = []
-    for label in sorted({r["group"] for r in rows}):
-        members = [r for r in rows if r["group"] == label]
-        done = [r for r in members if r.get("val/acc") is not None]
-        left_out = Counter(r["status"] for r in members if r.get("val/acc") is None)
-        stats = {"group": label, "n": len(done), "runs": len(members), "left_out": dict(left_out)}
-        for key in FINAL:
-            values = np.array([r[key] for r in done], dtype=float)
-            stats[f"{key} mean"] = float(values.mean()) if len(values) else math.nan
-            # One run gives no spread estimate: nan, shown as the mean alone.
-            stats[f"{key} std"] = float(values.std(ddof=DDOF)) if len(values) > DDOF else math.nan
-        out.append(stats)
-    return out
+def assign_group(row: dict, keys: list[str]) -> None:
+    """The row's group: its `values` of the keys and their label `group`."""
+    row["values"] = tuple(row["settings"].get(key) for key in keys)
+    row["group"] = group_label(row["values"], keys)
 
 
-def cell(value, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+def load_runs(
+    root: Path | str, group: str | list[str] | None = None, metric: str = "val/acc"
+) -> tuple[list[dict], list[str] | None]:
+    """(rows, keys): every run below root, labelled by its group of `keys` (group_keys; None:
+    one per run). Raises UnknownKey before anything is written."""
+    root = Path(root)
+    runs = find_runs(root)
+    if not runs:
+        raise FileNotFoundError(f"no runs found under {root}")
+    rows = [load_run(p, root, metric) for p in runs]
+    keys = group_keys(group, root, [r["settings"] for r in rows])
+    for r in rows if keys is not None else []:
+        assign_group(r, keys)
+    return rows, keys
 
 
-def pm(mean: float, std: float) -> str:
-    return cell(mean) if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
-
-
-def run_table(rows: list[dict], group: str | None) -> tuple[list[str], list[list[str]]]:
-    columns = list(COLUMNS)
-    if group:
-        columns.insert(2, group)
-    return columns, [
-        [cell(r["group"] if c == group else r[c], 1 if c == "time_s" else 4) for c in columns] for r in rows
-    ]
-
-
-def counted(stats: dict) -> str:
-    """'3/5 (2 diverged)': runs with final metrics / all runs of the group, and why the rest lack them."""
-    why = ", ".join(f"{n} {status}" for status, n in sorted(stats["left_out"].items()))
-    return f"{stats['n']}/{stats['runs']}" + (f" ({why})" if why else "")
-
-
-def group_table(stats: list[dict], group: str) -> tuple[list[str], list[list[str]]]:
-    columns = [group, "runs", *FINAL]
-    body = [[s["group"], counted(s)] + [pm(s[f"{k} mean"], s[f"{k} std"]) for k in FINAL] for s in stats]
+def run_table(rows: list[dict], keys: list[str] | None) -> tuple[list[str], list[list[str]]]:
+    columns = [*COLUMNS[:2], *(keys or []), *COLUMNS[2:]]
+    body = []
+    for r in rows:
+        values = dict(zip(keys or [], r.get("values", ())))
+        # A key's value as the config has it (lr 0.01, not 0.0100).
+        body.append([str(values[c]) if c in values else cell(r[c], 1 if c == "time_s" else 4) for c in columns])
     return columns, body
 
 
@@ -222,13 +194,14 @@ def apart_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     return list(APART), [[cell(r[c]) for c in APART] for r in rows]
 
 
-def sections(rows: list[dict], group: str | None) -> list[tuple[str, list[str], list[list[str]]]]:
+def sections(rows: list[dict], keys: list[str] | None, test: bool = False) -> list[tuple[str, list, list]]:
     """(heading, columns, body) of each table of a summary, printed and written to summary.md alike."""
     finished = [r for r in rows if r["status"] in FINISHED]
-    out = [("Finished runs", *run_table(finished, group))]
-    if group:
-        heading = f"Final metrics, mean ± std (ddof={DDOF}) over runs per {group}; runs without final metrics left out"
-        out.append((heading, *group_table(group_stats(rows), group)))
+    out = [("Finished runs", *run_table(finished, keys))]
+    if keys is not None:
+        out.append((GROUP_HEADING, *group_table(group_stats(rows), keys)))
+        if test:
+            out.append((DIFFERENCE_HEADING, *difference_table(differences(rows))))
     diverged = [r for r in rows if r["status"] == report.DIVERGED]
     if diverged:
         out.append(("Diverged: final metrics missing, left out of the means", *apart_table(diverged)))
@@ -238,92 +211,122 @@ def sections(rows: list[dict], group: str | None) -> list[tuple[str, list[str], 
     return out
 
 
-def text(columns: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(x) for x in col) for col in zip(columns, *body)]
-    lines = [columns, ["-" * w for w in widths], *body]
-    return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in lines)
-
-
-def markdown(columns: list[str], body: list[list[str]]) -> str:
-    lines = [columns, ["---"] * len(columns), *body]
-    return "\n".join("| " + " | ".join(x.replace("|", "\\|") for x in line) + " |" for line in lines)
-
-
-def draw(rows: list[dict], metric: str, group: str | None, out: Path) -> list[str]:
-    """curves.png, and gradient_flow.png when some run logged per-layer gradient norms: one line
-    per group (--group) or per run. Returns the names of the figures written."""
-    label = (lambda r: r["group"]) if group else (lambda r: r["run"])
-    curves, norms = {}, {}
-    for r in sorted(rows, key=label) if group else rows:
-        if len(r["curve"][0]):
-            curves.setdefault(label(r), []).append(r["curve"])
-        if r["gradients"] is not None:
-            norms.setdefault(label(r), []).append(r["gradients"])
-    title = f"{metric}: mean ± std over runs, per {group}" if group else f"{metric} per run"
-    curves_figure(curves, metric, title, grouped=bool(group)).savefig(out / "curves.png", dpi=120)
-    flow = out / "gradient_flow.png"
-    if not norms:
-        flow.unlink(missing_ok=True)  # one from an earlier comparison would not belong to this summary
-        return ["curves.png"]
-    title = "Gradient flow at the first logged step, " + (f"geometric mean per {group}" if group else "per run")
-    gradient_flow_figure(norms, title, grouped=bool(group)).savefig(flow, dpi=120)
-    return ["curves.png", flow.name]
+def write_summary(
+    root: Path, rows: list[dict], keys: list[str] | None, metric: str, out: Path, include_unfinished: bool, test: bool
+) -> list[tuple[str, list, list]]:
+    """summary.csv (every run, full precision), summary.md and the figures; returns the tables
+    of summary.md (`sections`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    columns = run_table(rows, keys)[0] + ["message"]
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for r in rows:
+            values = dict(zip(keys or [], r.get("values", ())))
+            writer.writerow([values[c] if c in values else r.get(c) for c in columns])
+    figures = draw([r for r in rows if include_unfinished or r["status"] in FINISHED], metric, keys, out)
+    md, tables = [f"# Runs under {root}"], sections(rows, keys, test)
+    for heading, columns, body in tables:
+        md += ["", f"## {heading}", "", markdown(columns, body)]
+    md += ["", "## Figures"] + [f"\n![{name}]({name})" for name in figures]
+    (out / "summary.md").write_text("\n".join(md) + "\n")
+    return tables
 
 
 def summarize(
     root: Path | str,
-    group: str | None = None,
+    group: str | list[str] | None = None,
     metric: str = "val/acc",
     out: Path | str | None = None,
     include_unfinished: bool = False,
+    test: bool = False,
 ) -> list[dict]:
-    """Load every run below root; write summary.csv, summary.md and the figures into out (default:
-    root itself, where a sweep keeps its own summary). Failed and incomplete runs are drawn only
-    with include_unfinished."""
+    """Load every run below root, grouped by `group` (load_runs: by default what the sweep varies;
+    NONE: one row per run); write summary.csv, summary.md and the figures into out (default: root
+    itself, where a sweep keeps its own summary). Failed and incomplete runs are drawn only with
+    include_unfinished; test adds the differences between groups."""
     root = Path(root)
-    runs = find_runs(root)
-    if not runs:
-        raise FileNotFoundError(f"no runs found under {root}")
-    rows = [load_run(p, root, metric, group) for p in runs]
-    out = Path(out) if out is not None else root
-    out.mkdir(parents=True, exist_ok=True)
-
-    columns = run_table(rows, group)[0] + ["message"]
-    with open(out / "summary.csv", "w", newline="") as f:  # raw numbers, full precision; every run
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows([r["group"] if c == group else r.get(c) for c in columns] for r in rows)
-    figures = draw([r for r in rows if include_unfinished or r["status"] in FINISHED], metric, group, out)
-    md = [f"# Runs under {root}"]
-    for heading, columns, body in sections(rows, group):
-        md += ["", f"## {heading}", "", markdown(columns, body)]
-    md += ["", "## Figures"] + [f"\n![{name}]({name})" for name in figures]
-    (out / "summary.md").write_text("\n".join(md) + "\n")
+    rows, keys = load_runs(root, group, metric)
+    write_summary(root, rows, keys, metric, Path(out) if out is not None else root, include_unfinished, test)
     return rows
 
 
+DESCRIPTION = (
+    "Compare runs by setting (a run's config values except the seed): a table of every run, each "
+    "setting's final metrics as the mean over its runs with a 95% interval, validation curves and "
+    "the gradient flow, written to PATH/compare."
+)
+EPILOG = (
+    "Without --group, runs are grouped by the keys the sweep at PATH varies (its sweep.yaml), else by "
+    "the keys whose values differ between the runs; seed and data.split_seed never make a group."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dltips-compare", description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path, help="a sweep directory, outputs/, or any folder holding runs")
-    parser.add_argument("--group", help="config key whose value groups the runs, e.g. model.activation")
+    parser = argparse.ArgumentParser(prog="dltips-compare", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("path", nargs="?", type=Path, help="a sweep directory, outputs/, or any folder holding runs")
+    parser.add_argument(
+        "--group",
+        help="comma-separated config keys whose values make a setting, e.g. model.activation,optimizer.lr "
+        f"('{NONE}': one row per run, no groups)",
+    )
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="A − B of every two settings with its 95%% interval, paired by seed or Welch's",
+    )
     parser.add_argument("--metric", default="val/acc", help="validation curve to plot (default: val/acc)")
     parser.add_argument(
         "--out", type=Path, help=f"where to write summary.csv, summary.md and the figures (default: PATH/{OUT})"
     )
     parser.add_argument("--all", action="store_true", help="draw the curves of failed and incomplete runs too")
+    parser.add_argument(
+        "--diff",
+        nargs=2,
+        type=Path,
+        metavar=("RUN_A", "RUN_B"),
+        help="print the config keys (and environment.json entries) that differ between two runs; no PATH",
+    )
     args = parser.parse_args(argv)
+    if args.diff:
+        return print_diff(parser, args)
+    if args.path is None:
+        parser.error("PATH is required (or --diff RUN_A RUN_B)")
     if not args.path.is_dir():
-        print(f"dltips-compare: no such directory: {args.path}", file=sys.stderr)
-        return 2
+        return fail(f"no such directory: {args.path}")
     if not find_runs(args.path):
-        print(f"dltips-compare: no runs found under {args.path}", file=sys.stderr)
-        return 2
+        return fail(f"no runs found under {args.path}")
+    try:
+        rows, keys = load_runs(args.path, args.group, args.metric)
+    except UnknownKey as err:
+        return fail(f"error: {err}")
+    if args.test and keys is None:
+        return fail(f"error: --test compares settings: not with --group {NONE}")
     out = args.out or args.path / OUT
-    rows = summarize(args.path, args.group, args.metric, out, include_unfinished=args.all)
-    print("\n\n".join(f"{heading}\n{text(columns, body)}" for heading, columns, body in sections(rows, args.group)))
+    tables = write_summary(args.path, rows, keys, args.metric, out, args.all, args.test)
+    print("\n\n".join(f"{heading}\n{text(columns, body)}" for heading, columns, body in tables))
     written = ["summary.csv", "summary.md", *(name for name in FIGURES if (out / name).is_file())]
     print(f"\nwrote {', '.join(written)} to {out}")
     return 0
+
+
+def print_diff(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.path is not None:
+        parser.error("--diff RUN_A RUN_B takes no PATH")
+    for run in args.diff:
+        if not run.is_dir():
+            return fail(f"no such directory: {run}")
+    try:
+        print(diff(*args.diff))
+    except FileNotFoundError as err:
+        return fail(str(err))
+    return 0
+
+
+def fail(message: str) -> int:
+    """One line on stderr, exit status 2 (argparse's for a bad command line)."""
+    print(f"dltips-compare: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -1,27 +1,35 @@
-"""The figures of dltips-compare: a validation curve per run or per group (mean ± std band), and
-the gradient flow of the runs at their first logged step (the lecture's vanishing-gradient figure).
+"""The figures of dltips-compare: a validation curve per run or per group (the group's runs thin,
+their mean thick with the 95% interval of the mean as a band), and the gradient flow of the runs
+at their first logged step (the lecture's vanishing-gradient figure).
 
 Each function returns a bare matplotlib `Figure` (Agg, no pyplot state); the caller saves it.
+The caller passes one `styles` for all its figures, so that a setting keeps its colour in each.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from dltips.config.plan import short_keys
+from dltips.observe.compare_groups import ALL, run_labels
+from dltips.observe.compare_tables import groups
+from dltips.observe.intervals import mean_ci
 from dltips.observe.plots import CYCLE, colors
 
-# Sample standard deviation over the runs of a group (seeds are a sample of possible runs).
-DDOF = 1
 # Past len(CYCLE) lines the colours come round again, each round with the next line style.
 LINESTYLES = ("-", "--", ":", "-.")
 # Legend entries per column before the legend gets another column (small font, 4.5-inch figure).
 LEGEND_ROWS = 16
 WIDTH, HEIGHT = 6.4, 4.5  # inches, the axes' part of the figure; the legend widens it
+# A group's runs drawn thin and pale under their mean: the spread without a legend entry each.
+RUN_LINE = {"linewidth": 0.8, "alpha": 0.35}
+MEAN_LINE = {"linewidth": 2.2}
 
 
 def styles(labels: list[str]) -> dict[str, dict[str, str]]:
@@ -44,20 +52,20 @@ def value_range(metric: str) -> tuple[float, float]:
     return -math.inf, math.inf
 
 
-def band(mean: np.ndarray, std: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """mean ± std, clipped to the metric's range: an accuracy band must not leave [0, 1]."""
+def band(mean: np.ndarray, half: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """mean ± half-width, clipped to the metric's range: an accuracy band must not leave [0, 1]."""
     lo, hi = value_range(metric)
-    return np.clip(mean - std, lo, hi), np.clip(mean + std, lo, hi)
+    return np.clip(mean - half, lo, hi), np.clip(mean + half, lo, hi)
 
 
 def mean_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(epochs, mean, std) over runs; runs may stop at different epochs (early stopping,
-    divergence): each epoch averages the runs that reached it, std is 0 where only one did."""
+    """(epochs, mean, half-width of its 95% interval) over runs. Runs may stop at different
+    epochs (early stopping, divergence), so each epoch takes the runs that reached it: the
+    column of mean_ci_curves over those runs; the half-width is 0 where only one did."""
     epochs = np.unique(np.concatenate([e for e, _ in curves]))
     at = [[v[e == x][-1] for e, v in curves if (e == x).any()] for x in epochs]
-    mean = np.array([np.mean(a) for a in at])
-    std = np.array([np.std(a, ddof=DDOF) if len(a) > DDOF else 0.0 for a in at])
-    return epochs, mean, std
+    mean, half = np.array([mean_ci(a) for a in at]).T
+    return epochs, mean, half
 
 
 def legend_outside(fig: Figure, ax) -> None:
@@ -78,14 +86,18 @@ def legend_outside(fig: Figure, ax) -> None:
     fig.set_size_inches(WIDTH + width + 0.2, HEIGHT)
 
 
-def curves_figure(series: dict[str, list], metric: str, title: str, grouped: bool) -> Figure:
+def curves_figure(series: dict[str, list], metric: str, title: str, grouped: bool, style: dict | None = None) -> Figure:
     """The metric against the epoch. series: label -> [(epochs, values)] of its runs; grouped:
-    one line per label with a ± std band (clipped to the metric's range), else one line per run."""
+    per label its runs thin, their mean thick with its 95% interval as a band (clipped to the
+    metric's range), else one line per run. style: label -> styles() entry (default: styles(series))."""
     fig = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
     ax = fig.add_subplot()
-    style = styles(list(series))
+    style = style or styles(list(series))
     for label, curves in series.items():
-        epochs, mean, std = mean_curve(curves)
+        if grouped and len(curves) > 1:
+            for epochs, values in curves:
+                ax.plot(epochs, values, **style[label], **RUN_LINE)
+        epochs, mean, half = mean_curve(curves)
         ax.plot(
             epochs,
             mean,
@@ -93,9 +105,10 @@ def curves_figure(series: dict[str, list], metric: str, title: str, grouped: boo
             markersize=3,
             label=f"{label} (n={len(curves)})" if grouped else label,
             **style[label],
+            **(MEAN_LINE if grouped else {}),
         )
         if grouped and len(curves) > 1:
-            ax.fill_between(epochs, *band(mean, std, metric), color=style[label]["color"], alpha=0.2, linewidth=0)
+            ax.fill_between(epochs, *band(mean, half, metric), color=style[label]["color"], alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel=metric, title=title)
     if value_range(metric) == (0.0, 1.0):  # the whole range: no gap between runs blown up
@@ -116,20 +129,54 @@ def geometric_mean(norms: list[np.ndarray]) -> np.ndarray:
         return np.exp(np.nanmean(np.log(table), axis=0))
 
 
-def gradient_flow_figure(series: dict[str, list[np.ndarray]], title: str, grouped: bool) -> Figure:
+def gradient_flow_figure(
+    series: dict[str, list[np.ndarray]], title: str, grouped: bool, style: dict | None = None
+) -> Figure:
     """‖∂C/∂W^l‖ against the layer l on a log scale. series: label -> the runs' norms, (L,) each
-    with NaN where a layer has none; grouped: one line per label (geometric mean), else per run."""
+    with NaN where a layer has none; grouped: per label its runs thin, their geometric mean
+    thick, else one line per run. style: as for curves_figure."""
     fig = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
     ax = fig.add_subplot()
-    style = styles(list(series))
+    style = style or styles(list(series))
     for label, norms in series.items():
+        if grouped and len(norms) > 1:
+            for n in norms:
+                ax.semilogy(np.arange(1, len(n) + 1), n, **style[label], **RUN_LINE)
         y = geometric_mean(norms)
         layers = np.arange(1, len(y) + 1)
-        ax.semilogy(
-            layers, y, marker="o", markersize=4, label=f"{label} (n={len(norms)})" if grouped else label, **style[label]
-        )
+        name = f"{label} (n={len(norms)})" if grouped else label
+        ax.semilogy(layers, y, marker="o", markersize=4, label=name, **style[label], **(MEAN_LINE if grouped else {}))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="layer l (1 = next to the input)", ylabel="‖∂C/∂W^l‖ (log scale)", title=title)
     ax.grid(alpha=0.3, which="both")
     legend_outside(fig, ax)
     return fig
+
+
+def draw(rows: list[dict], metric: str, keys: list[str] | None, out: Path) -> list[str]:
+    """curves.png, and gradient_flow.png when some run logged per-layer gradient norms: per group
+    (keys; its runs thin, their mean thick), else one line per run named by what differs between
+    the runs. A group or run has the same colour in both. Returns the names of the figures written."""
+    grouped = keys is not None
+    if grouped:
+        rows = [r for runs in groups(rows).values() for r in runs]
+        names = [r["group"] for r in rows]
+    else:
+        names = run_labels([r["run"] for r in rows], [r["settings"] for r in rows])
+    curves, norms = {}, {}
+    for name, r in zip(names, rows):
+        if len(r["curve"][0]):
+            curves.setdefault(name, []).append(r["curve"])
+        if r["gradients"] is not None:
+            norms.setdefault(name, []).append(r["gradients"])
+    style = styles(list(dict.fromkeys(names)))
+    per = (", ".join(short_keys(keys).values()) or ALL) if grouped else ""  # short: the title has one line
+    title = f"{metric}: mean over runs and its 95% interval, per {per}" if grouped else f"{metric} per run"
+    curves_figure(curves, metric, title, grouped, style).savefig(out / "curves.png", dpi=120)
+    flow = out / "gradient_flow.png"
+    if not norms:
+        flow.unlink(missing_ok=True)  # one from an earlier comparison would not belong to this summary
+        return ["curves.png"]
+    title = "Gradient flow at the first logged step, " + (f"geometric mean per {per}" if grouped else "per run")
+    gradient_flow_figure(norms, title, grouped, style).savefig(flow, dpi=120)
+    return ["curves.png", flow.name]

@@ -46,9 +46,7 @@ def digest(data: bytes) -> str:
 @functools.lru_cache(maxsize=1)
 def code() -> dict[str, str | bool]:
     """The code that runs: dltips' own source tree (an installed wheel is in no git tree)."""
-    import dltips
-
-    return code_at(Path(dltips.__file__).resolve().parent)
+    return code_at(Path(__file__).resolve().parents[1])  # …/dltips/run/environment.py -> …/dltips
 
 
 def code_at(source: Path) -> dict[str, str | bool]:
