@@ -250,3 +250,39 @@ def test_a_full_disk_while_writing_a_checkpoint_is_one_error_and_the_run_resumes
     monkeypatch.undo()
     resumed = train(compose_config([f"resume={run}", "trainer.max_epochs=3"], tmp_path / "ignored"))
     assert resumed == reference
+
+
+def test_a_disk_that_fills_in_the_middle_of_a_checkpoint_is_the_same_one_error(tmp_path, monkeypatch):
+    # The file, not the function, runs out of room: a write part-way through the checkpoint fails.
+    import errno
+
+    from dltips.run import checkpoint as checkpoints
+    from dltips.run import files
+
+    real_fdopen = files.os.fdopen
+
+    class FillsUp:
+        def __init__(self, f):
+            self.f, self.room = f, 200
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= len(data)
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    saver = checkpoints.Saver()
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FillsUp(real_fdopen(fd, mode)))
+    saver.submit(checkpoints.save, tmp_path / "last.pt", {"w": torch.zeros(1000)})
+    with pytest.raises(checkpoints.CheckpointWriteError, match=r"No space left on device\); no last.pt was written"):
+        saver.wait()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no half-written file left

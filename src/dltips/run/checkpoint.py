@@ -6,6 +6,7 @@ A checkpoint holds plain tensors, numbers and strings only, so it loads with
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import queue
@@ -32,7 +33,11 @@ class CheckpointWriteError(CheckpointError, OSError):
 
 
 def save(path: Path, state: dict) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
+    """Serialized in memory, then written: torch.save streaming into a file that meets a full
+    disk raises its zip writer's RuntimeError ("unexpected pos …"), not the OSError it was."""
+    data = io.BytesIO()
+    torch.save(state, data)
+    atomic_write(path, lambda f: f.write(data.getbuffer()))
 
 
 class Saver:
@@ -61,8 +66,9 @@ class Saver:
                     write(*args)
             except OSError as err:  # a full disk, a file made read-only: the previous file is intact
                 path = [a for a in args if isinstance(a, Path)][-1]
+                kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written before"
                 self.error = CheckpointWriteError(
-                    f"{path} cannot be written ({err.strerror or err}); the previous {path.name} is kept: "
+                    f"{path} cannot be written ({err.strerror or err}); {kept}: "
                     "make room (free space, a writable file) and resume the run"
                 )
                 self.error.__cause__ = err
