@@ -68,7 +68,7 @@ def test_an_unreadable_config_is_one_line(tmp_path):
     run = tmp_path / "run"
     train(compose_config([*RUN, "trainer.max_epochs=1"], run))
     (run / "config.yaml").write_text("model: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"Invalid resume: .*config.yaml cannot be read"):
+    with pytest.raises(ConfigError, match=r"Invalid resume: .*its config.yaml is not YAML"):
         train(compose_config([f"resume={run}"], tmp_path / "ignored"))
 
 
@@ -397,12 +397,20 @@ def test_resume_of_a_directory_no_run_wrote_is_one_line_and_writes_nothing(tmp_p
     assert not (tmp_path / "outputs").exists()
 
 
-@pytest.mark.parametrize("text", ["", "[1, 2]\n", "seed: 0\n"])
-def test_resume_with_a_config_yaml_that_is_no_runs_config_is_one_error(tmp_path, text):
+@pytest.mark.parametrize(
+    "text, why",
+    [("", "holds nothing"), ("[1, 2]\n", "holds list"), ("42\n", "holds int"), ("seed: 0\n", "is not a run.s config: no model, optimizer")],
+)
+def test_resume_with_a_config_yaml_that_is_no_runs_config_is_one_error(tmp_path, text, why):
+    from dltips.config.resolvers import run_dir
+
     run = tmp_path / "run"
     train(compose_config([*RUN, "trainer.max_epochs=1"], run))
     (run / "config.yaml").write_text(text)
-    with pytest.raises(ConfigError, match=r"Invalid resume: .*config.yaml"):
+    # Refused where hydra.run.dir is picked: before Hydra opens train.log or the lock is taken.
+    with pytest.raises(ConfigError, match=rf"Invalid resume: .*its config.yaml {why}"):
+        run_dir(str(run), str(tmp_path / "new"))
+    with pytest.raises(ConfigError, match=rf"Invalid resume: .*its config.yaml {why}"):
         train(compose_config([f"resume={run}"], tmp_path / "ignored"))
 
 

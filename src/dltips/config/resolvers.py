@@ -75,6 +75,28 @@ def not_a_run(path: str | Path) -> str | None:
         return "no config.yaml in it"
     if not ((path / "last.pt").is_file() or (path / "metrics.json").is_file()):
         return "neither last.pt nor metrics.json in it"
+    return not_a_run_config(path / "config.yaml")
+
+
+# What every config.yaml a run writes holds.
+RUN_CONFIG_KEYS = ("model", "optimizer", "data", "trainer")
+
+
+def not_a_run_config(path: Path) -> str | None:
+    """Why the file is not the config.yaml of a run, or None when it is one."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        return f"its config.yaml cannot be read: {getattr(err, 'strerror', None) or err}"
+    except yaml.YAMLError as err:
+        return f"its config.yaml is not YAML: {str(err).splitlines()[0]}"
+    if not isinstance(saved, dict):
+        return f"its config.yaml holds {type(saved).__name__ if saved is not None else 'nothing'}, not a run's config"
+    missing = [key for key in RUN_CONFIG_KEYS if key not in saved]
+    if missing:
+        return f"its config.yaml is not a run's config: no {', '.join(missing)}"
     return None
 
 

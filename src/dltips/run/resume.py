@@ -89,18 +89,7 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
                 f"Invalid {key}: {value!r} with resume; allowed with resume: only trainer.max_epochs (train longer) "
                 f"and trainer.progress: a run continues with its own config ({run_dir / 'config.yaml'})"
             )
-    try:
-        saved = OmegaConf.load(run_dir / "config.yaml")
-    except Exception as err:  # yaml's scanner and parser errors share no base class worth naming
-        raise ConfigError(
-            f"Invalid resume: {run_dir / 'config.yaml'} cannot be read ({type(err).__name__}); "
-            "allowed: the config.yaml the run wrote"
-        ) from err
-    if not isinstance(saved, DictConfig) or not all(key in saved for key in ("model", "optimizer", "trainer", "data")):
-        raise ConfigError(
-            f"Invalid resume: {run_dir / 'config.yaml'} is not a run's config (model, optimizer, data, trainer); "
-            "allowed: the config.yaml the run wrote"
-        )
+    saved = OmegaConf.load(run_dir / "config.yaml")  # a run's config: checked by run_dir_of
     # A run saved before a trainer key existed resumes with that key's default.
     saved.trainer = OmegaConf.merge(OmegaConf.load(Path(CONFIG_DIR) / "trainer" / "default.yaml"), saved.trainer)
     if "trainer.max_epochs" in changed:
