@@ -399,7 +399,12 @@ def test_resume_of_a_directory_no_run_wrote_is_one_line_and_writes_nothing(tmp_p
 
 @pytest.mark.parametrize(
     "text, why",
-    [("", "holds nothing"), ("[1, 2]\n", "holds list"), ("42\n", "holds int"), ("seed: 0\n", "is not a run.s config: no model, optimizer")],
+    [
+        ("", "holds nothing"),
+        ("[1, 2]\n", "holds list"),
+        ("42\n", "holds int"),
+        ("seed: 0\n", "is not a run.s config: no model, optimizer"),
+    ],
 )
 def test_resume_with_a_config_yaml_that_is_no_runs_config_is_one_error(tmp_path, text, why):
     from dltips.config.resolvers import run_dir

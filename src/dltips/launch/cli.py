@@ -45,8 +45,8 @@ def main() -> None:
     try:
         hydra_main()
     except CompactHydraException as err:  # what Hydra itself tells without a traceback (before
-        print(f"dltips-train: error: {err}", file=sys.stderr)  # OSError: a missing config is both)
-        sys.exit(1)
+        print(f"dltips-train: error: {one_line(err)}", file=sys.stderr)  # OSError: a missing config is both)
+        sys.exit(2)
     except OSError as err:
         where = f" {err.filename!r}" if err.filename else ""
         print(
@@ -66,6 +66,14 @@ def main() -> None:
             raise
         print(f"dltips-train: error: config error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def one_line(err: CompactHydraException) -> str:
+    """Hydra's message, whose first paragraph says what is wrong and whose rest lists the
+    options and the config search path, as one line: the options after "allowed"."""
+    first = " ".join(str(err).strip().split("\n\n")[0].split())
+    options = getattr(err, "options", None)  # a missing config: the group's options
+    return f"{first}; allowed: {', '.join(options)}" if options else first
 
 
 def config_error(err: BaseException) -> ConfigError | None:
