@@ -3,6 +3,7 @@ what is allowed, and nothing written. The classes raise the same errors without 
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
 import subprocess
@@ -387,3 +388,30 @@ def test_old_names_still_set_their_new_keys(old, value, new, other, tmp_path):
     clash = [f"{old}={value}", f"{new}={other}"] if other is not None else [f"{old}=false", f"{new}=true"]
     with pytest.raises(ConfigError, match=rf"^Invalid {old}: "):  # both given, differently
         use_aliases(compose_config(clash, tmp_path / "run"))
+
+
+@pytest.mark.parametrize(
+    "added, message",
+    [
+        ("+trainer.max_epoch=3", r"Invalid \+trainer.max_epoch: '3'; allowed: the keys of trainer: .*max_epochs"),
+        ("+data.batchsize=8", r"Invalid \+data.batchsize: '8'; allowed: the keys of data: .*batch_size"),
+        ("+foo=1", r"Invalid \+foo: '1'; allowed: the config's top-level keys: .*seed"),
+    ],
+)
+def test_a_key_added_where_dltips_reads_keys_by_name_is_refused(added, message, tmp_path):
+    # Under trainer, data or the top level an added key is never read: a typo would be ignored.
+    from dltips.train import prepare
+
+    cfg = compose_config([added], tmp_path / "run")
+    with pytest.raises(ConfigError, match=message):
+        prepare(cfg, [added])
+
+
+def test_an_argument_a_constructor_does_not_take_is_named_by_its_key(tmp_path):
+    from dltips.nn import MLP
+
+    with pytest.raises(ConfigError, match=r"Invalid model.widht: 3; allowed: the arguments of dltips.nn.MLP: ") as err:
+        train(compose_config(["+model.widht=3", "trainer.max_epochs=1"], tmp_path / "run"))
+    assert ", ".join(inspect.signature(MLP).parameters) in str(err.value)  # what it takes, from itself
+    with pytest.raises(ConfigError, match=r"Invalid data.source.foo: 1; allowed: the arguments of .*load_digits"):
+        train(compose_config(["+data.source.foo=1", "trainer.max_epochs=1"], tmp_path / "run2"))

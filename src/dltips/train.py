@@ -17,7 +17,7 @@ if __name__ == "__main__":  # `python -m dltips.train` is the dltips-train comma
 
 from omegaconf import DictConfig  # noqa: E402
 
-from dltips.config.validate import check_seeds, config_errors, use_aliases  # noqa: E402
+from dltips.config.validate import check_added, check_seeds, config_errors, use_aliases  # noqa: E402
 from dltips.engine.loop import train_networks  # noqa: E402
 from dltips.engine.members import HydraContext  # noqa: E402
 from dltips.engine.seeds import train_seeds  # noqa: E402
@@ -35,6 +35,9 @@ def train(cfg: DictConfig, context: HydraContext | None = None, overrides: list[
 def prepare(cfg: DictConfig, overrides: list[str] | None = None) -> DictConfig:
     """The config as it trains: old key names moved to the new ones, and with `resume` the
     run's own saved config (dltips.run.resume)."""
+    if overrides is not None:
+        with config_errors():
+            check_added(cfg, overrides)
     cfg = resume_config(use_aliases(cfg), overrides)
     with config_errors():
         check_seeds(cfg)

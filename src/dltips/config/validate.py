@@ -8,7 +8,9 @@ and optimizer.lr and momentum, which torch's own optimizers check loosely or not
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,17 +30,54 @@ PROGRESS = ("auto", "bar", "log")
 
 
 @contextmanager
-def config_errors():
+def config_errors(cfg: DictConfig | None = None):
     """Report what a constructor rejected as a ConfigError carrying the constructor's message
-    (which names the key, the value and what is allowed), not as Hydra's wrapped traceback."""
+    (which names the key, the value and what is allowed), not as Hydra's wrapped traceback; an
+    argument the constructor does not take is named by its key in `cfg`."""
     try:
         yield
     except ConfigError:
         raise
     except InstantiationException as err:
-        raise ConfigError(str(err.__cause__ or err)) from err
+        cause = err.__cause__ or err
+        raise unexpected_argument(cfg, cause) or ConfigError(str(cause)) from err
     except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
-        raise ConfigError(str(err)) from err
+        raise unexpected_argument(cfg, err) or ConfigError(str(err)) from err
+
+
+# Python's own words for a keyword argument a callable does not take: "MLP.__init__() got an
+# unexpected keyword argument 'widht'".
+UNEXPECTED = re.compile(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def unexpected_argument(cfg: DictConfig | None, err: BaseException) -> ConfigError | None:
+    """`Invalid model.widht: 3; allowed: the arguments of dltips.nn.MLP: …` for the config node
+    (one with a `_target_`) that handed the constructor the argument it does not take."""
+    match = UNEXPECTED.search(str(err))
+    if cfg is None or not isinstance(err, TypeError) or match is None:
+        return None
+    name, argument = match[1].split(".")[0], match[2]
+
+    def nodes(node: dict, prefix: str):
+        if "_target_" in node and str(node["_target_"]).rsplit(".", 1)[-1] == name and argument in node:
+            yield prefix, node
+        for key, child in node.items():
+            if isinstance(child, dict):
+                yield from nodes(child, f"{prefix}{key}.")
+
+    found = next(nodes(OmegaConf.to_container(cfg, resolve=False), ""), None)
+    if found is None:
+        return None
+    prefix, node = found
+    from hydra.utils import get_object
+
+    try:
+        parameters = inspect.signature(get_object(node["_target_"])).parameters.values()
+        takes = ", ".join(p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)) or "none"
+    except (ValueError, TypeError, ImportError):
+        takes = "see its signature"
+    value, target = node[argument], node["_target_"]
+    return ConfigError(f"Invalid {prefix}{argument}: {value!r}; allowed: the arguments of {target}: {takes}")
 
 
 def check(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -176,3 +215,25 @@ def check_batch_size(batch_size: Any, n_train: int) -> None:
         batch_size,
         f"an integer from 1 to the {n_train} training samples",
     )
+
+
+def check_added(cfg: DictConfig, overrides: list[str]) -> None:
+    """`+key=value` adds a key Hydra's config does not have. Under a node built by a constructor
+    (`_target_`: model, optimizer, data.source) the constructor takes or refuses it; anywhere
+    else dltips reads keys by name, and an added one (`+trainer.max_epoch=3`, a typo) would be
+    ignored without a word: it is refused, with the keys there are."""
+    for item in overrides:
+        if not item.startswith("+") or item.startswith("++"):
+            continue
+        key, _, value = item[1:].partition("=")
+        parts = key.split(".")
+        if parts[0] == "hydra":
+            continue
+        parents = [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+        nodes = [OmegaConf.select(cfg, p) for p in parents] + [cfg]
+        if any(isinstance(node, DictConfig) and "_target_" in node for node in nodes[:-1]):
+            continue
+        parent = nodes[0]
+        known = sorted(k for k in parent if k != parts[-1] and not str(k).startswith("_")) if parent is not None else []
+        where = f"the keys of {parents[0]}" if parents else "the config's top-level keys"
+        raise ConfigError(f"Invalid +{key}: {value!r}; allowed: {where}: {', '.join(known)} (no key to add here)")

@@ -46,7 +46,7 @@ class Setup:
 def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
     """Build one run from its config. `prepared` keeps the splits made so far by their data
     config, for networks trained together on the same data (dltips.engine.members)."""
-    with config_errors():
+    with config_errors(cfg):
         check_run(cfg)
         device = resolve_device(cfg.trainer.device)
         torch.backends.cuda.matmul.allow_tf32 = cfg.trainer.tf32
