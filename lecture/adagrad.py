@@ -142,9 +142,9 @@ def adagrad(lab: Lab) -> list[Section]:
                 [
                     "sequence",
                     "t",
-                    "g^t",
-                    "gradient descent step: η·g^t (η = 1)",
-                    "Adagrad step: η·g^t / √Σ_{i≤t} (g^i)²",
+                    "gᵗ",
+                    "gradient descent step: η·gᵗ (η = 1)",
+                    "Adagrad step: η·gᵗ / √((g⁰)² + … + (gᵗ)²)",
                 ],
                 rows,
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from dltips.observe.intervals import mean_ci
 from dltips.observe.plots import COLORS
@@ -91,7 +92,9 @@ def lr_decay_figure(runs: dict) -> Figure:
         "epoch",
         "training loss",
     )
-    finish(right, "Learning rate", "epoch", "η^t")
+    finish(right, "Learning rate", "epoch", r"$\eta^t$")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     fig.suptitle("Constant η = 0.5 vs η/√(t+1) from the same start: SGD on MNIST-1D, 2×32 ReLU")
     return fig
 

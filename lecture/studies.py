@@ -20,6 +20,7 @@ from lecture.overfitting import overfitting
 from lecture.regularization import early_stopping, weight_decay_noise
 from lecture.trajectories import momentum_surfaces
 
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")  # W¹⁰ in a table header: Markdown has no superscript
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "softplus", "maxout")
 
 
@@ -99,7 +100,7 @@ def vanishing_gradient(lab: Lab) -> list[Section]:
                 [
                     "activation",
                     "‖∂C/∂W¹‖",
-                    f"‖∂C/∂W^{layers}‖",
+                    f"‖∂C/∂W{str(layers).translate(SUPERSCRIPT)}‖",
                     "ratio",
                     "layer 1 moved",
                     f"layer {layers} moved",

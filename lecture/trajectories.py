@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox, IdentityTransform, TransformedBbox
+from PIL import Image  # matplotlib's own dependency, its GIF writer
 
 from dltips.observe.plots import colors
 from lecture.lab import Lab, Section, table
@@ -42,8 +43,9 @@ def escaped(path: np.ndarray, far: float = 1.0) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
-def contours(ax, surface: Surface, title: str, shade: bool = True) -> None:
-    x0, x1, y0, y1 = surface.box
+def contours(ax, surface: Surface, title: str, limits: tuple[float, float, float, float], shade: bool = True) -> None:
+    """The surface's contours over `limits` (x0, x1, y0, y1), its minima marked; shaded by height if `shade`."""
+    x0, x1, y0, y1 = limits
     x, y = np.meshgrid(np.linspace(x0, x1, 160), np.linspace(y0, y1, 160))
     z = surface.fn(torch.from_numpy(np.stack([x, y], axis=-1))).numpy()
     # An image, not filled contours: an animation redraws it every frame.
@@ -64,33 +66,97 @@ def contours(ax, surface: Surface, title: str, shade: bool = True) -> None:
     ax.plot(*surface.minimum, "k*", ms=12)
     if surface.local_minimum:
         ax.plot(*surface.local_minimum, "kD", ms=6, mfc="none")
-    ax.set(xlim=(x0, x1), ylim=(y0, y1), title=title, xlabel="x", ylabel="y")
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y")
+    ax.set_title(title, pad=12)  # room for a triangle on the top edge
 
 
 TITLES = {
-    "beale": "Beale's function (★ minimum; darker: higher)",
+    "beale": "Beale's function (★ minimum)",
     "saddle": "saddle z = x² − y² (★ saddle point)",
     "two_minima": "x⁴ − 3x² + x + y² (★ global, ◇ local minimum)",
 }
+REACH = 0.5  # a panel widens by at most this share of the surface's box on each side to keep a path in view
+
+
+def frame(box: tuple[float, float, float, float], paths: list[np.ndarray]) -> tuple[float, float, float, float]:
+    """x0, x1, y0, y1 of a panel: the surface's box, widened (by at most REACH of it on each side) to
+    every path that ends within that reach; a path that runs off (a saddle is unbounded) is cut at the edge."""
+    x0, x1, y0, y1 = box
+    w, h = x1 - x0, y1 - y0
+    low, high = np.array([x0 - REACH * w, y0 - REACH * h]), np.array([x1 + REACH * w, y1 + REACH * h])
+    settled = [p for p in paths if np.all((low <= p[-1]) & (p[-1] <= high))]
+    points = np.clip(np.concatenate([np.array([[x0, y0], [x1, y1]]), *settled]), low, high)
+    lo, hi, margin = points.min(0), points.max(0), 0.03 * np.array([w, h])
+    lo = np.where(lo < [x0, y0], lo - margin, lo)  # a widened edge gets room for the line on it
+    hi = np.where(hi > [x1, y1], hi + margin, hi)
+    return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+def leaves(path: np.ndarray, limits: tuple[float, float, float, float]) -> tuple[int, np.ndarray, str] | None:
+    """Where `path` first leaves the panel: (the first step outside, the point on the edge, a triangle
+    pointing the way it went); None if it stays in."""
+    x0, x1, y0, y1 = limits
+    out = np.nonzero((path[:, 0] < x0) | (path[:, 0] > x1) | (path[:, 1] < y0) | (path[:, 1] > y1))[0]
+    if not len(out) or out[0] == 0:
+        return None
+    a = path[out[0] - 1]  # inside; b outside, perhaps infinite (the step that overflowed)
+    b = np.nan_to_num(path[out[0]], nan=0.0, posinf=1e12, neginf=-1e12)
+    d = b - a
+    # how far along a → b each edge that b is beyond is crossed; the first crossing is where it leaves
+    crossed = [
+        ((hi if b[i] > hi else lo) - a[i]) / d[i]
+        for i, (lo, hi) in enumerate(((x0, x1), (y0, y1)))
+        if not lo <= b[i] <= hi
+    ]
+    edge = a + min(crossed) * d
+    marker = (">" if d[0] > 0 else "<") if abs(d[0]) * (y1 - y0) > abs(d[1]) * (x1 - x0) else ("^" if d[1] > 0 else "v")
+    return int(out[0]), edge, marker
+
+
+def lr_labels(lrs: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Each optimizer's name and rate for one legend under all panels (rates left to right where they differ)."""
+    labels = {}
+    for o in next(iter(lrs.values())):
+        rates = [f"{by_opt[o]:g}" for by_opt in lrs.values()]
+        labels[o] = f"{LABELS.get(o, o)}, lr {rates[0] if len(set(rates)) == 1 else ' / '.join(rates)}"
+    return labels
 
 
 def trajectories_figure(
     paths: dict[str, dict[str, np.ndarray]], lrs: dict[str, dict[str, float]], shade: bool = True
 ) -> Figure:
-    """One panel per surface, each optimizer's path over the surface's contours (shaded: its height)."""
-    fig = Figure(figsize=(5 * len(paths), 4.8), layout="constrained")
+    """One panel per surface, each optimizer's path over the surface's contours (shaded: its height),
+    one legend under them all; a triangle marks where a path leaves its panel."""
+    fig = Figure(figsize=(5 * len(paths), 5.2), layout="constrained")
     palette = colors(list(next(iter(paths.values()))))
+    any_leaves = False
     for ax, (s, by_opt) in zip(fig.subplots(1, len(paths), squeeze=False)[0], paths.items()):
-        contours(ax, SURFACES[s], TITLES.get(s, s), shade)
+        limits = frame(SURFACES[s].box, list(by_opt.values()))
+        contours(ax, SURFACES[s], TITLES.get(s, s), limits, shade)
         ax.plot(*next(iter(by_opt.values()))[0], "ko", ms=5)
         for o, p in by_opt.items():
-            ax.plot(
-                p[:, 0], p[:, 1], "-", lw=1.8, color=palette[o], label=f"{LABELS.get(o, o)}, lr {lrs[s][o]:g}", gid=o
-            )
-        ax.legend(fontsize=7, loc="lower left")
+            ax.plot(p[:, 0], p[:, 1], "-", lw=1.8, color=palette[o], label=o, gid=o)
+            if gone := leaves(p, limits):
+                _, edge, marker = gone
+                ax.plot(*edge, marker, ms=10, color=palette[o], mec="black", mew=0.6, clip_on=False, gid=o)
+                any_leaves = True
+    labels = lr_labels(lrs)
+    handles = [Line2D([], [], lw=2.2, color=palette[o], label=labels[o]) for o in palette]
+    if any_leaves:
+        handles.append(Line2D([], [], ls="none", marker="^", ms=9, color="grey", mec="black", label="leaves the panel"))
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=min(len(handles), 2 * len(paths) - 1),
+        fontsize=11,
+        frameon=False,
+    )
     steps = max(len(p) for by_opt in paths.values() for p in by_opt.values()) - 1
-    sep = "\n" if len(paths) == 1 else ", "
-    fig.suptitle(f"{steps} steps from the same start (●){sep}each optimizer built from its configs/optimizer/*.yaml")
+    sep = "\n" if len(paths) == 1 else "; "
+    fig.suptitle(
+        f"{steps} steps from the same start (●){sep}each optimizer built from its configs/optimizer/*.yaml"
+        + (f"{sep}shading: the cost, darker is higher" if shade else "")
+    )
     return fig
 
 
@@ -101,42 +167,69 @@ def animate(
     frames: int = 45,
     dpi: int = 72,
 ) -> Path:
-    """The figure's trajectories growing step by step, as a GIF (matplotlib's Pillow writer). The
-    surfaces, axes and legends are drawn once into an image; each frame draws only the lines over it."""
+    """The figure's trajectories growing step by step, a dot at each optimizer's current point, as a GIF.
+    The contours, axes and legend are drawn once into an image; each frame draws only the paths, the dots
+    and the step over it."""
     static = trajectories_figure(paths, lrs, shade=False)
-    static.suptitle("the optimizers from the same start (●)")
+    length = max(len(p) for by_opt in paths.values() for p in by_opt.values())
+    # The title counts the steps, so each frame writes it; the figure only keeps room for its widest.
+    title = static.suptitle(f"From the same start (●), step {length - 1}", fontsize=13, color="none")
     static.set_dpi(dpi)
-    canvas = FigureCanvasAgg(static)
-    drawn = [line for ax in static.axes for line in ax.get_lines() if line.get_gid()]
-    for line in drawn:
-        line.set_visible(False)  # the legends keep their own copies
-    canvas.draw()
-    background = np.asarray(canvas.buffer_rgba())
-    height, width = background.shape[:2]
-    pixels = [(line, line.axes.transData.transform(np.column_stack(line.get_data(orig=True)))) for line in drawn]
-    boxes = {line: line.axes.bbox.bounds for line in drawn}  # (x0, y0, w, h) in pixels, from the bottom
+    still = FigureCanvasAgg(static)
+    for line in (line for ax in static.axes for line in ax.get_lines() if line.get_gid()):
+        line.set_visible(False)  # drawn frame by frame below; the legend has its own
+    still.draw()
+    background = np.asarray(still.buffer_rgba())
+    height = background.shape[0]
 
     fig = Figure(figsize=static.get_size_inches(), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(background)
     ax.set_axis_off()
-    lines = []
-    for line, xy in pixels:  # clipped to its panel: the same pixels in both figures
-        clip = TransformedBbox(Bbox.from_bounds(*boxes[line]), IdentityTransform())
-        moving = ax.plot([], [], lw=1.8, color=line.get_color())[0]
-        moving.set_clip_box(clip)  # after plot(), whose axes would clip to the whole figure
-        lines.append((moving, xy))
-    step = ax.text(8, 8, "", ha="left", va="top", fontsize=11, weight="bold")
-    length = max(len(xy) for _, xy in lines)
+
+    def pixels(panel, xy: np.ndarray) -> np.ndarray:
+        xy = panel.transData.transform(np.atleast_2d(xy))
+        return np.column_stack([xy[:, 0], height - xy[:, 1]])  # image rows count from the top
+
+    movers = []  # (path line, dot, its pixels, where it leaves: (step, triangle) or None)
+    for panel, by_opt in zip(static.axes, paths.values()):
+        clip = TransformedBbox(Bbox.from_bounds(*panel.bbox.bounds), IdentityTransform())
+        colour = {line.get_gid(): line.get_color() for line in panel.get_lines() if line.get_gid()}
+        for o, p in by_opt.items():
+            line = ax.plot([], [], lw=1.8, color=colour[o])[0]
+            dot = ax.plot([], [], "o", ms=8, color=colour[o], mec="black", mew=0.8, zorder=3)[0]
+            for artist in (line, dot):
+                artist.set_clip_box(clip)  # after plot(), whose axes would clip to the whole figure
+            gone = leaves(p, (*panel.get_xlim(), *panel.get_ylim()))
+            if gone:
+                first, edge, marker = gone
+                triangle = ax.plot(*pixels(panel, edge)[0], marker, ms=10, color=colour[o], mec="black", mew=0.6)[0]
+                triangle.set_visible(False)
+                gone = (first, triangle)
+            movers.append((line, dot, pixels(panel, p), gone))
+    box = title.get_window_extent()
+    counter = ax.text(box.x0, height - box.y0, "", ha="left", va="bottom", fontsize=13)
+    canvas = FigureCanvasAgg(fig)
     at = np.unique(np.geomspace(1, length, frames).astype(int))  # fast at first, where most happens
 
-    def draw(i: int):
-        for line, xy in lines:
-            line.set_data(xy[: at[i], 0], height - xy[: at[i], 1])  # image rows count from the top
-        step.set_text(f"step {at[i] - 1}")
-        return [line for line, _ in lines] + [step]
+    def draw(i: int) -> Image.Image:
+        for line, dot, xy, gone in movers:
+            k = min(at[i], len(xy))  # a path that stopped early (escaped) stays as it ended
+            line.set_data(xy[:k, 0], xy[:k, 1])
+            dot.set_data(xy[k - 1 : k, 0], xy[k - 1 : k, 1])
+            if gone:
+                gone[1].set_visible(k > gone[0])
+        counter.set_text(f"From the same start (●), step {at[i] - 1}")
+        canvas.draw()
+        return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
 
-    FuncAnimation(fig, draw, frames=len(at)).save(out, writer=PillowWriter(fps=10), dpi=dpi)
+    images = [draw(i) for i in range(len(at))]
+    # One palette of 255 colours for all frames, from the last (every path drawn): a pixel that does not
+    # move keeps its index, so each frame stores only what moved (the 256th index: transparent), and the
+    # greys do not flicker. A palette per frame, full once the dots add their shades, stores every pixel.
+    palette = images[-1].quantize(255, dither=Image.Dither.NONE)
+    gif = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
+    gif[0].save(out, save_all=True, append_images=gif[1:], duration=100, loop=0, optimize=True)  # 10 frames/s
     return out
 
 

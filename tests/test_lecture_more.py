@@ -15,14 +15,23 @@ from torch import nn
 
 from dltips.nn import MLP, Maxout
 from dltips.observe.plots import COLORS
+from dltips.observe.tags import LR
 from dltips.train import train
 from lecture import reproduce
 from lecture.adagrad import SEQUENCES, adagrad_steps, hessian_diagonal
-from lecture.figures_training import adagrad_contrast_figure, dropout_advice_figure, early_stopping_figure, noise_figure
+from lecture.figures_training import (
+    adagrad_contrast_figure,
+    dropout_advice_figure,
+    early_stopping_figure,
+    lr_decay_figure,
+    noise_figure,
+)
 from lecture.figures_units import dead_units_figure, piece_wins_figure
+from lecture.lab import Run
 from lecture.maxout import piece_statistics
 from lecture.regularization import stopping_epoch
 from lecture.surfaces import SURFACES, lecture_optimizer, optimizer_factory, trajectory
+from lecture.trajectories import trajectories_figure
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_STUDIES = [
@@ -176,6 +185,33 @@ def test_the_new_figures_draw_with_the_names_colours():
         {"no dropout, 64 units": [0.6, 0.61], "dropout 0.5, 64 units": [0.5, 0.52]}, "no dropout, 64 units"
     )
     assert COLORS["dropout"] and COLORS["none"]
+    runs = {
+        s: [
+            Run(
+                {},
+                {"train/loss_epoch": [(e, 1.0 / (e + 1)) for e in range(4)], LR: [(e, 0.5) for e in range(4)]},
+                Path("s0"),
+            )
+        ]
+        for s in ("constant", "inverse_sqrt")
+    }
+    for ax in lr_decay_figure(runs).axes:
+        assert all(t == int(t) for t in ax.get_xticks())  # epochs: no tick at 2.5
+    assert lr_decay_figure(runs).axes[1].get_ylabel() == r"$\eta^t$"  # mathtext, not a literal caret
+
+
+def test_every_path_of_the_trajectories_figure_is_in_view_or_marked_where_it_leaves():
+    saddle = SURFACES["saddle"]
+    runaway = np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 5.0], [0.1, 1e3]])  # a saddle is unbounded
+    wide = np.array([[1.0, 0.0], [0.0, -1.5], [0.0, 0.0]])  # out of the box and back
+    fig = trajectories_figure({"saddle": {"sgd": wide, "momentum": runaway}}, {"saddle": saddle.lr})
+    (ax,) = fig.axes
+    assert (
+        ax.get_ylim()[0] < -1.5 and ax.get_ylim()[1] < 5.0
+    )  # widened to the path that comes back, not the one that runs
+    (triangle,) = [line for line in ax.lines if line.get_gid() == "momentum" and len(line.get_xdata()) == 1]
+    assert triangle.get_marker() == "^" and triangle.get_ydata()[0] == pytest.approx(ax.get_ylim()[1])
+    assert min(t.get_fontsize() for t in fig.legends[0].get_texts()) >= 10  # readable in the 72-dpi GIF
 
 
 # Each study in --quick mode, and the command users run.
