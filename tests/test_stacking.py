@@ -72,6 +72,17 @@ def assert_same_job(stacked: Path, basic: Path) -> None:
     assert sorted(p.name for p in (stacked / ".hydra").iterdir()) == sorted(
         p.name for p in (basic / ".hydra").iterdir()
     )
+    # Hydra's record of the job: its config and overrides as Hydra composes them (the stacked
+    # launcher composes once per group choice: dltips.launch.compose), its own node but for the
+    # launcher and where the sweep is.
+    for name in ("config.yaml", "overrides.yaml"):
+        assert (stacked / ".hydra" / name).read_text() == (basic / ".hydra" / name).read_text(), name
+    records = [OmegaConf.load(d / ".hydra" / "hydra.yaml") for d in (stacked, basic)]
+    for record in records:
+        for key in ("launcher", "sweep", "run", "overrides.hydra", "runtime.output_dir", "runtime.choices"):
+            parent, _, leaf = f"hydra.{key}".rpartition(".")
+            del OmegaConf.select(record, parent)[leaf]
+    assert records[0] == records[1]
     config, reference_config = (OmegaConf.load(d / "config.yaml") for d in (stacked, basic))
     del config["output_dir"], reference_config["output_dir"]
     assert config == reference_config
@@ -109,6 +120,20 @@ def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):
         line.split("|")[1:4] for line in (d / "summary.md").read_text().splitlines() if line.startswith("| ")
     ]  # noqa: E731
     assert rows(tmp_path / "stacked") == rows(tmp_path / "basic")
+
+
+def test_a_stacked_sweep_over_config_groups_and_values_records_each_job_as_hydra_does(tmp_path):
+    # Jobs composed once per group choice (dltips.launch.compose): each job's .hydra/ record,
+    # config, name and results equal the basic launcher's, which composes every job itself.
+    grid = ["optimizer=momentum,torch_momentum", "optimizer.lr=0.01,0.05"]
+    basic = sweep(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}", cwd=tmp_path)
+    assert basic.returncode == 0, basic.stderr[-3000:]
+    stacked = sweep(*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path / 'stacked'}", cwd=tmp_path)
+    assert stacked.returncode == 0, stacked.stderr[-3000:]
+    names = [p.name for p in jobs(tmp_path / "basic")]
+    assert len(names) == 4 and [p.name for p in jobs(tmp_path / "stacked")] == names
+    for name in names:
+        assert_same_job(tmp_path / "stacked" / name, tmp_path / "basic" / name)
 
 
 def test_incompatible_jobs_train_apart_a_diverging_one_stops_alone_a_bad_one_fails_alone(tmp_path):

@@ -92,10 +92,20 @@ class Plan:
 
     @staticmethod
     def load(sweep_dir: Path | str) -> "Plan | None":
+        """The sweep's plan, read once per version of its file (every job of a stacked sweep
+        names its directory and types its hyper-parameters by it). Shared: not to be changed."""
         path = Path(sweep_dir) / FILE
-        if not path.is_file():
+        try:
+            stat = path.stat()
+        except OSError:
             return None
-        return Plan(**OmegaConf.to_container(OmegaConf.load(path)))
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in LOADED:
+            LOADED[key] = Plan(**OmegaConf.to_container(OmegaConf.load(path)))
+        return LOADED[key]
+
+
+LOADED: dict[tuple, Plan] = {}
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:

@@ -32,6 +32,7 @@ from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.engine.loop import train_networks
 from dltips.engine.stackable import stack_key
+from dltips.launch.compose import compose_job
 from dltips.launch.job import Job, ended, set_up
 from dltips.run import checkpoint
 from dltips.train import train_prepared
@@ -84,7 +85,7 @@ def launch(
     for i, overrides in enumerate(job_overrides):
         idx = initial_job_idx + i
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-        sweep_config = hydra.config_loader.load_sweep_config(config, list(overrides))
+        sweep_config = compose_job(hydra.config_loader, config, overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
         ret = run_job(

@@ -21,6 +21,8 @@ from dltips.observe.hparams import defining_keys
 from dltips.run import report
 
 log = logging.getLogger("dltips")
+# Sweepers that run each point once, in a grid (their jobs need no number); others (Optuna) search.
+GRID_SWEEPERS = ("BasicSweeper", "GridSweeper")
 
 
 class SweepSummary(Callback):
@@ -33,7 +35,7 @@ class SweepSummary(Callback):
             list(hydra.overrides.task),
             dict(hydra.sweeper.get("params") or {}),
             excluded=list(hydra.job.config.override_dirname.exclude_keys),
-            numbered="BasicSweeper" not in str(hydra.sweeper.get("_target_", "")),
+            numbered=not any(grid in str(hydra.sweeper.get("_target_", "")) for grid in GRID_SWEEPERS),
         )
         plan.defining = [key for key in defining_keys(config) if key not in plan.keys]
         plan.save(sweep_dir)
