@@ -22,7 +22,6 @@ from hydra.core.utils import (
     JobReturn,
     configure_log,
     filter_overrides,
-    run_job,
     setup_globals,
 )
 from hydra.types import HydraContext as Hydra
@@ -33,6 +32,7 @@ from dltips.config.errors import ConfigError
 from dltips.engine.loop import train_networks
 from dltips.engine.stackable import stack_key
 from dltips.launch.compose import compose_job
+from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
 from dltips.run import checkpoint
 from dltips.train import train_prepared
@@ -88,13 +88,7 @@ def launch(
         sweep_config = compose_job(hydra.config_loader, config, overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
-        ret = run_job(
-            hydra_context=hydra,
-            task_function=prepare,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        ret = run_owned_job(hydra, prepare, sweep_config)
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
         returns.append(ret)
         if isinstance(ret.return_value, Pending):
