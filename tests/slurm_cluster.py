@@ -130,6 +130,8 @@ def configs(root: Path, ports: dict[str, int]) -> str:
         "SelectType=select/cons_tres\nSelectTypeParameters=CR_CPU_Memory\n"
         # a requeued job starts once it may (EligibleTime), not up to 60 s later
         "SchedulerParameters=sched_interval=1\n"
+        # low, so that a three-point sweep is split into arrays (dltips.launch.slurm.submit)
+        "MaxArraySize=2\n"
         f"AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\nAccountingStoragePort={ports['slurmdbd']}\n"
         f"AccountingStoragePass={root}/munge.socket\n"  # the munge socket slurmctld reaches slurmdbd through
         f"NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN\n"

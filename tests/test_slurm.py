@@ -91,7 +91,9 @@ def test_sweep_goes_on_past_cancelled_failed_and_requeued_points_and_its_rerun_c
     args = [f"trainer.max_epochs={EPOCHS},{EPOCHS + 1},-1"]
     sweep = start_sweep(slurm, out, name, *args)
     jobs = wait_until("the sweep's jobs in squeue", lambda: len(j := slurm.jobs(name)) == 3 and j, sweep, slurm)
-    requeued, cancelled, _ = sorted(jobs, key=lambda i: int(i.split("_")[1]))
+    # Three points, MaxArraySize=2 (tests/slurm_cluster.py): two arrays, in the sweep's order.
+    assert len({job.split("_")[0] for job in jobs}) == 2
+    requeued, cancelled, _ = sorted(jobs, key=lambda i: tuple(int(n) for n in i.split("_")))
     requeued_dir, cancelled_dir = out / points[0], out / points[1]
     wait_until("the first last.pt of the job to requeue", (requeued_dir / "last.pt").is_file, sweep, slurm)
     slurm.run("scancel", "--signal=USR2", requeued)  # what SLURM sends before the time limit (signal_delay_s)
@@ -122,7 +124,7 @@ def test_sweep_goes_on_past_cancelled_failed_and_requeued_points_and_its_rerun_c
     rerun = start_sweep(slurm, out, name, *args)
     output = finish(rerun, slurm)
     assert f"already completed, not submitted: {requeued_dir}" in output, output
-    assert "submitted 2 job(s)" in output
+    assert "submitted 2 job(s) to SLURM in 1 array(s) of at most 2" in output
     assert {p: report(out / p)["status"] for p in points} == dict(zip(points, ["completed", "completed", "failed"])), (
         output
     )

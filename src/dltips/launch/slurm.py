@@ -28,6 +28,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf, open_dict
 
+from dltips.launch.compose import compose_job
 from dltips.run import report
 
 log = logging.getLogger("dltips")
@@ -55,6 +56,8 @@ HINTS = {
     "OUT_OF_MEMORY": ": raise hydra.launcher.mem_gb",
     "TIMEOUT": ": raise hydra.launcher.timeout_min or hydra.launcher.max_num_timeout",
 }
+# SLURM's own default MaxArraySize (slurm.conf).
+DEFAULT_MAX_ARRAY_SIZE = 1001
 # How long a job is out of squeue, and not done for sacct, before it counts as ended.
 GONE_S = 5
 
@@ -87,7 +90,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
 
 def job_dir(launcher: Any, overrides: Sequence[str], idx: int) -> Path:
     """The directory the job will run in, resolved as Hydra's run_job resolves it in the job."""
-    config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+    config = compose_job(launcher.hydra_context.config_loader, launcher.config, overrides)
     with open_dict(config.hydra.job):
         config.hydra.job.num = idx
     before = HydraConfig.instance().cfg
@@ -105,8 +108,23 @@ def job_return(launcher: Any, point: Point, value: float) -> JobReturn:
     return ret
 
 
+def max_array_size() -> int:
+    """The cluster's MaxArraySize (scontrol show config): an array's indices run below it, so
+    no array holds more tasks. SLURM's default, 1001, where scontrol cannot say."""
+    try:
+        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_MAX_ARRAY_SIZE
+    for line in shown.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return max(1, int(value))
+    return DEFAULT_MAX_ARRAY_SIZE
+
+
 def submit(launcher: Any, todo: list[Point]) -> list:
-    """Submit the points as one job array, with the launcher's parameters (as its own launch)."""
+    """Submit the points as job arrays of at most the cluster's MaxArraySize tasks, with the
+    launcher's parameters (as its own launch)."""
     import submitit
     from submitit.core.utils import FailedJobError
 
@@ -140,20 +158,26 @@ def submit(launcher: Any, todo: list[Point]) -> list:
     state = Singleton.get_state()
     for point in todo:
         log.info("\t#%d : %s", point.idx, " ".join(filter_overrides(point.overrides)))
+    size, jobs = max_array_size(), []
     try:
-        jobs = executor.map_array(
-            launcher, *zip(*[(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for p in todo])
-        )
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            jobs += executor.map_array(
+                launcher, *zip(*[(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for p in chunk])
+            )
     except FailedJobError as err:  # sbatch's own message: a partition, GPU or memory it cannot give
         asked = ", ".join(
             f"{k}={params.get(k)}" for k in ("partition", "cpus_per_task", "gpus_per_task", "mem_gb", "timeout_min")
         )
         raise SystemExit(f"SLURM refused the sweep's jobs ({asked}): {str(err).strip().splitlines()[-1]}") from None
+    arrays = list(dict.fromkeys(j.job_id.split("_")[0] for j in jobs))
     log.info(
-        "submitted %d job(s) to SLURM: %s (squeue --jobs=%s)",
+        "submitted %d job(s) to SLURM in %d array(s) of at most %d (MaxArraySize): %s (squeue --jobs=%s)",
         len(jobs),
+        len(arrays),
+        size,
         " ".join(j.job_id for j in jobs),
-        jobs[0].job_id.split("_")[0],
+        ",".join(arrays),
     )
     return jobs
 
