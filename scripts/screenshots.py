@@ -37,7 +37,7 @@ TABS = {
     "images": "gradient_flow_images",  # the lecture's figure, per run, over training
 }
 # The means alone (TensorBoard's run filter, in the URL): which setting is better, with its interval.
-MEANS = ("custom_scalars&runFilter=%5E~mean", "mean_over_seeds")
+MEANS = ("custom_scalars&regexInput=%5E~mean", "mean_over_seeds")
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -135,7 +135,7 @@ def main() -> None:
                 screenshot(
                     URL.format(port=port, tab=tab), args.out / f"{name}.png", 1500 if tab == "timeseries" else 1000
                 )
-            screenshot(URL.format(port=port, tab=MEANS[0]), args.out / f"{MEANS[1]}.png", 1000)
+            screenshot(URL.format(port=port, tab=MEANS[0]), args.out / f"{MEANS[1]}.png", 1700)
             for activation in ("sigmoid", "relu"):  # the figure itself, at full size
                 save_image(
                     port, f"activation={activation},seed=0", GRADIENT_FLOW, args.out / f"gradient_flow_{activation}.png"
