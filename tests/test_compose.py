@@ -84,3 +84,22 @@ def test_the_grid_is_hydras_basic_sweep(arguments):
 
     parsed = OverridesParser.create().parse_overrides(arguments)
     assert grid(parsed) == BasicSweeper.split_arguments(parsed, None)[0]
+
+
+def test_the_vanishing_gradient_presets_first_five_hparams_columns_hold_its_depth(hydra):
+    # TensorBoard shows the first five columns, keys marked `differs` first, each part by name
+    # (tensorboard.plugins.hparams.backend_context._sort_and_reduce_to_hparams_limit).
+    from dltips.config.plan import Plan
+    from dltips.observe.hparams import collect_hparams, defining_keys, experiment
+
+    loader, _ = hydra
+    master = loader.load_configuration("train", ["experiment=vanishing_gradient"], RunMode.MULTIRUN)
+    plan = Plan.of([], {"model.activation": "sigmoid,relu,maxout"}, [], numbered=False)
+    plan.defining = [key for key in defining_keys(master) if key not in plan.keys]
+    assert {"experiment", "model.depth", "model.width", "model.init", "trainer.max_epochs"} <= set(plan.defining)
+    assert "diagnostics" not in plan.defining and "trainer.log_every_n_steps" not in plan.defining  # no result changes
+    job = compose.compose_job(loader, master, ["model.activation=sigmoid"])
+    choices = {k: v for k, v in job.hydra.runtime.choices.items() if "/" not in k and v}
+    infos = experiment(collect_hparams(job, choices, ["model.activation=sigmoid"], plan), plan).hparam_infos
+    shown = sorted(infos, key=lambda info: (not info.differs, info.name))[:5]
+    assert "model.activation" in [i.name for i in shown] and "model.depth" in [i.name for i in shown]
