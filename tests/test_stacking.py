@@ -122,6 +122,7 @@ def test_a_stacked_sweep_equals_the_basic_launchers(tmp_path):
     assert rows(tmp_path / "stacked") == rows(tmp_path / "basic")
 
 
+@pytest.mark.slow  # two sweeps; tests/test_compose.py checks the same compositions in-process
 def test_a_stacked_sweep_over_config_groups_and_values_records_each_job_as_hydra_does(tmp_path):
     # Jobs composed once per group choice (dltips.launch.compose): each job's .hydra/ record,
     # config, name and results equal the basic launcher's, which composes every job itself.

@@ -82,16 +82,31 @@ def find_runs(root: Path | str) -> list[Path]:
 
 
 def read_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(step, value)] over all event files directly in the run directory."""
+    """tag -> [(step, value)] over all event files directly in the run directory; read once per
+    version of those files (a sweep's end reads each run for its summary and for its means)."""
+    files = sorted(Path(path).glob("events.out.tfevents.*"))
+    if not files:
+        return {}
+    key = (str(Path(path).resolve()), tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    if key not in SCALARS:
+        if len(SCALARS) >= KEPT:  # a long process (the lecture's studies) does not grow without end
+            SCALARS.clear()
+        SCALARS[key] = load_scalars(path)
+    return SCALARS[key]
+
+
+# Runs whose scalars stay read (shared: not to be changed by callers): a 1,024-point sweep's.
+KEPT = 2048
+SCALARS: dict[tuple, dict] = {}
+
+
+def load_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     # Its INFO lines say nothing useful here, and its warning "Detected out of order event.step"
     # is the purge a resumed run writes on purpose (steps its killed attempt logged after its last
     # checkpoint are dropped): the summary reads them as TensorBoard shows them.
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
-
-    if not any(path.glob("events.out.tfevents.*")):
-        return {}
     # 0 keeps every scalar (the default samples 10 000); histograms and images are not needed.
     events = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 1, "images": 1, "tensors": 1})
     events.Reload()
