@@ -89,9 +89,15 @@ def test_launcher_runs_every_job(overrides, jobs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(statuses(out).values()) == ["completed"] * jobs
     assert len(summarize(out)) == jobs
-    # Every launcher names its jobs by the swept keys alone, and the sweep's table is at its root.
+    # Every launcher names its jobs by the swept keys alone, and each job's run carries the
+    # sweep's table and its setting's group (no run of its own at the sweep's root).
+    from tests.test_train import read_events
+
     assert all(name.startswith("activation=") for name in statuses(out))
-    assert (out / "hparams.tfevents").is_file() and "model.activation" in Plan.load(out).swept
+    assert "model.activation" in Plan.load(out).swept and not list(out.glob("*tfevents*"))
+    for name in statuses(out):
+        tags = read_events(out / name).PluginTagToContent("hparams")
+        assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(tags)
 
 
 @pytest.mark.slow
