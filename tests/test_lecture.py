@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgba_array
+from scipy import stats
 
 from dltips.observe.plots import COLORS
 from lecture import STUDIES, reproduce
@@ -73,7 +75,9 @@ def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
     report = reproduce(tmp_path, quick=True, only=["cost"])
     text = report.read_text()
     assert "## Softmax + cross-entropy learns faster than the quadratic cost" in text
-    assert "**Rule.**" in text and ("**Verdict: held**" in text or "**Verdict: did not hold**" in text)
+    # A quick run (2 seeds: t = 12.7) says its verdicts are no evidence, in the header and at each.
+    assert "**Rule.**" in text and re.search(r"\*\*Verdict: (held|did not hold) \(quick run: not evidence\)\*\*", text)
+    assert f"±{stats.t.ppf(0.975, 1):.1f} standard errors wide" in text and "it is not evidence" in text
     assert (tmp_path / "figures" / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = list((tmp_path / "runs").glob("*/cost/*"))
     assert sorted(p.name for p in runs) == ["cross_entropy", "mse"]  # 2 seeds, trained together
