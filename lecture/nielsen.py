@@ -23,6 +23,12 @@ def nielsen_init(model: torch.nn.Module, seed: int) -> None:
             layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
 
 
+def sample(n: int, seed: int) -> torch.Tensor:
+    """BATCH training images drawn at random: the split lists the images of the class-sorted file
+    in their order, so its first 1,000 are the digits 0, 1 and 2 alone."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:BATCH]
+
+
 def bias_gradients(seed: int, init: str) -> np.ndarray:
     """‖∂C/∂b^l‖ for the hidden layers l = 1 … 3, C the mean cross-entropy over 1,000 training images."""
     from dltips.config.validate import compose_train
@@ -32,8 +38,9 @@ def bias_gradients(seed: int, init: str) -> np.ndarray:
     if init == "nielsen":
         nielsen_init(s.model, seed)
     x, y = s.splits.train
+    batch = sample(len(y), seed)
     s.model.zero_grad()
-    s.loss_fn(s.model(x[:BATCH]), y[:BATCH]).backward()
+    s.loss_fn(s.model(x[batch]), y[batch]).backward()
     return np.array([layer.bias.grad.norm().item() for layer in s.model.linears()][: len(PUBLISHED)])
 
 

@@ -248,3 +248,17 @@ def test_the_trajectories_command_draws_any_optimizer(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "rmsprop" in result.stdout
     assert (tmp_path / "trajectories.gif").read_bytes()[:6] == b"GIF89a"
+
+
+def test_nielsens_1000_images_are_drawn_from_every_class():
+    # The mnist5k split keeps the class-sorted file's order: its first 1,000 images are the
+    # digits 0, 1 and 2 alone, which skewed the study's gradients.
+    from dltips.config.validate import compose_train
+    from dltips.engine.build import setup
+    from lecture.nielsen import BATCH, sample
+
+    s = setup(compose_train(["experiment=vanishing_gradient_nielsen", "data.split_seed=0", "seed=0"]))
+    _, y = s.splits.train
+    assert len(torch.unique(y[:BATCH])) < 10  # the order the study must not take
+    counts = torch.bincount(y[sample(len(y), 0)], minlength=10)
+    assert counts.sum() == BATCH and counts.min() >= 0.05 * BATCH and counts.max() <= 0.15 * BATCH
