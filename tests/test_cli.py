@@ -132,3 +132,37 @@ def test_a_signal_while_the_command_loads_is_one_line(start, tmp_path):
     )
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip() == "dltips-train: interrupted by SIGINT while starting"
+
+
+ENDS = """
+import atexit, pathlib, sys
+from dltips.launch import cli, command
+
+def run():
+    atexit.register(lambda: pathlib.Path("handler-ran").write_text("yes"))  # a handler of the run's
+    print("buffered", end="")  # still in stdout's buffer when the process ends
+    {end}
+
+cli.main = run
+command.main()
+"""
+
+
+@pytest.mark.parametrize(
+    "end, code, stderr",
+    [
+        ("return", 0, ""),
+        ("sys.exit(2)", 2, ""),
+        ("sys.exit('dltips-train: error: one line')", 1, "dltips-train: error: one line"),
+        ("raise RuntimeError('boom')", 1, "RuntimeError: boom"),
+    ],
+)
+def test_the_command_ends_with_its_status_after_every_exit_handler(end, code, stderr, tmp_path):
+    # The interpreter's teardown is skipped (dltips.launch.command.end_now): what it would do
+    # that matters still happens — the status, the handlers, the buffered output.
+    done = subprocess.run(
+        [sys.executable, "-c", ENDS.format(end=end)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == code, done.stderr
+    assert done.stdout == "buffered" and stderr in done.stderr
+    assert (tmp_path / "handler-ran").read_text() == "yes"
