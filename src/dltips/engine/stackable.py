@@ -13,8 +13,8 @@ from fnmatch import fnmatch
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from dltips.config.keys import flatten
 from dltips.optim import Adagrad, Momentum
-from dltips.run.resume import flatten
 
 # Keys members trained together may differ in (fnmatch patterns over the flattened config).
 STACKABLE = (

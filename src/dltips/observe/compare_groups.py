@@ -15,11 +15,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from dltips.config.keys import WHERE, flatten
 from dltips.config.plan import SEEDS, Plan, short_keys
 
 # Where a run is, not what it trains: every run has its own, so they never separate settings.
-# (The same keys as dltips.run.resume.WHERE, which imports torch.)
-WHERE = ("output_dir", "resume")
 # --group none: one row and one curve per run, no groups.
 NONE = "none"
 # The label of the one group when no key separates the runs (the seeds of one config).
@@ -48,16 +47,6 @@ def read_overrides(path: Path) -> list[str]:
     if file.is_file():
         return [str(item) for item in OmegaConf.load(file)]
     return parse_overrides(path.name)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out |= flatten(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def read_config(path: Path) -> dict[str, object] | None:

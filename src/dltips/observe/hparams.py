@@ -23,6 +23,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 
+from dltips.config.keys import flatten
 from dltips.config.plan import SEEDS, Plan
 from dltips.observe.tags import END
 from dltips.run import report
@@ -174,22 +175,8 @@ def defining_keys(cfg: DictConfig) -> list[str]:
     default_groups = chosen_groups(compose(config_name=name, return_hydra_config=True).hydra.runtime.choices)
     # Presets (experiment=…) are no default group: their values are what is to be found.
     same_groups = [f"{g}={c}" for g, c in groups.items() if g in default_groups and g not in NOT_SHOWN]
-    values, defaults = flat(cfg), flat(compose(config_name=name, overrides=same_groups))
+    values = flatten(OmegaConf.to_container(cfg, resolve=False))
+    defaults = flatten(OmegaConf.to_container(compose(config_name=name, overrides=same_groups), resolve=False))
     changed = [g for g in groups if groups[g] != default_groups.get(g)]
     changed += [key for key in values if key not in defaults or values[key] != defaults[key]]
     return sorted(k for k in changed if not any(k == n or k.startswith(f"{n}.") for n in NOT_DEFINING))
-
-
-def flat(cfg) -> dict:
-    """Dotted key -> value of every leaf (lists whole), interpolations as written."""
-    out = {}
-
-    def walk(node, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                out[f"{prefix}{key}"] = value
-
-    walk(OmegaConf.to_container(cfg, resolve=False), "")
-    return out

@@ -16,14 +16,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from dltips.config.errors import ConfigError
+from dltips.config.keys import WHERE, flatten
 from dltips.config.resolvers import run_dir as run_dir_of
 from dltips.config.validate import CONFIG_DIR, compose_train
 from dltips.run import checkpoint
 
 # What may change when a run is continued: how long it trains, and how progress is shown.
 RESUME_OVERRIDES = ("resume", "trainer.max_epochs", "trainer.progress")
-# Keys that say where a run is, not what it trains.
-WHERE = ("output_dir", "resume")
 # Keys that change what a run writes or how fast, not the weights it trains: a checkpoint may be
 # continued with other values of these (and only of these).
 # (trainer.seeds: a member's own config always says 1; trainer.ensemble is its old name.)
@@ -62,16 +61,6 @@ def changed_keys(cfg: DictConfig, overrides: list[str] | None) -> dict[str, obje
     defaults = OmegaConf.to_container(compose_train([f"resume='{cfg.resume}'"], cfg.output_dir), resolve=True)
     given = OmegaConf.to_container(cfg, resolve=True)
     return {key: value for key, value in flatten(given).items() if flatten(defaults).get(key) != value}
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out |= flatten(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictConfig:
