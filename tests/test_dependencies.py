@@ -142,12 +142,12 @@ def test_run_job_runs_a_job_as_the_stacked_and_slurm_launchers_expect(hydra_cont
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 
-    from dltips.launch.slurm import job_dir
+    from dltips.launch.slurm import point
 
     context, master = hydra_context
     why = changed(
         "hydra-core",
-        "dltips.launch.stacked.launch and dltips.launch.slurm.job_dir",
+        "dltips.launch.stacked.launch and dltips.launch.slurm.point",
         "hydra.core.utils.run_job or the HydraConfig singleton",
     )
     before = HydraConfig.instance().cfg
@@ -171,10 +171,10 @@ def test_run_job_runs_a_job_as_the_stacked_and_slurm_launchers_expect(hydra_cont
     assert "job_logging" in ret.hydra_cfg.hydra, why
     ret.return_value = 0.5  # the stacked launcher's value, set after the stack trained
     assert ret.return_value == 0.5, why
-    assert HydraConfig.instance().cfg is before, why + " (run_job restores the singleton's cfg, as job_dir does)"
+    assert HydraConfig.instance().cfg is before, why + " (run_job restores the singleton's cfg, as point does)"
     # dltips.launch.slurm resolves the directory as run_job does, with HydraConfig set to the job's config
-    launcher = SimpleNamespace(hydra_context=context, config=master)
-    assert job_dir(launcher, ["x=1"], 3) == out and HydraConfig.instance().cfg is before, why
+    launcher = SimpleNamespace(hydra_context=context, config=master, stack=False)
+    assert point(launcher, ["x=1"], 3).run_dir == out and HydraConfig.instance().cfg is before, why
     done = JobReturn(overrides=["x=1"], working_dir=str(out), task_name="config")
     done.status, done.return_value = JobStatus.COMPLETED, 0.5
     assert done.return_value == 0.5, why
@@ -227,7 +227,7 @@ def test_slurm_launchers_jobs_are_submitted_as_submitits_launcher_submits_them(f
     assert list(inspect.signature(BaseSubmititLauncher.__call__).parameters) == call, why
     assert callable(getattr(launcher, "checkpoint", None)), why + " (submitit requeues only a callable with checkpoint)"
     # submitit's executor accepts every parameter as submit() names it (it raises on one it does not know)
-    jobs = submit(launcher, [Point(5, ["x=1"], tmp_path / "a"), Point(6, ["x=2"], tmp_path / "b")])
+    jobs = submit(launcher, [[Point(5, ["x=1"], tmp_path / "a")], [Point(6, ["x=2"], tmp_path / "b")]])
     assert [j.job_id for j in jobs] == ["4242_0", "4242_1"], why  # one array, as dltips.launch.slurm.wait expects
     # SLURM's signal before the time limit: the one dltips.run.interrupt hands on to submitit's handler
     assert f"--signal=USR2@{params['signal_delay_s']}" in (fake_slurm / "submitted.sh").read_text(), why
@@ -247,6 +247,41 @@ def test_slurm_launchers_jobs_are_submitted_as_submitits_launcher_submits_them(f
             and requeued.args == delayed.args
         ), why
     assert callable(jobs[0].done) and callable(jobs[0].results) and isinstance(jobs[0].paths.result_pickle, Path), why
+
+
+def test_a_stacked_slurm_sweep_submits_one_task_per_stack_in_arrays_of_max_array_size(fake_slurm, tmp_path):
+    from submitit.helpers import DelayedSubmission
+
+    from dltips.launch.slurm import Point, submit
+    from hydra_plugins.dltips_slurm.slurm_launcher import SlurmLauncher, StackTask
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
+    why = changed("hydra-submitit-launcher/submitit", "dltips.launch.slurm.submit", "submitit's executor")
+    params = OmegaConf.to_container(OmegaConf.structured(SlurmQueueConf))
+    params |= {"submitit_folder": str(tmp_path / "submitit/%j")}
+    del params["_target_"]
+    launcher = SlurmLauncher(stack=True, max_members=2, max_array_size=2, **params)
+    assert launcher.params == params, "dltips' own keys are not handed to sbatch"
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
+    launcher.setup(hydra_context=None, task_function=print, config=config)
+    a, b, c, d = (Point(i, [f"x={i}"], tmp_path / str(i)) for i in range(4))
+    jobs = submit(launcher, [[a, b], [c], [d]])
+    # an array of 2 tasks, then one of 1 (which submitit submits as a plain job)
+    assert [j.job_id for j in jobs] == ["4242_0", "4242_1", "4242"], "arrays of at most max_array_size=2 tasks"
+    points = [[(["x=0"], 0), (["x=1"], 1)], [(["x=2"], 2)], [(["x=3"], 3)]]
+    for job, expected in zip(jobs, points):
+        delayed = DelayedSubmission.load(job.paths.submitted_pickle)
+        assert isinstance(delayed.function, StackTask) and delayed.args[0] == expected, why
+        requeued = delayed.function.checkpoint(*delayed.args)  # submitit's handler, at the time limit
+        assert requeued.function is delayed.function and requeued.args == delayed.args, why
+
+
+@pytest.mark.parametrize("key,value", [("max_members", 0), ("max_array_size", -1), ("max_members", "8")])
+def test_slurm_launchers_own_keys_are_checked(key, value):
+    from hydra_plugins.dltips_slurm.slurm_launcher import SlurmLauncher
+
+    with pytest.raises(ValueError, match=rf"^Invalid hydra.launcher.{key}: {value!r}; allowed: an integer >= 1$"):
+        SlurmLauncher(**{key: value})
 
 
 def test_submitits_refusal_to_requeue_is_what_the_job_recognises():

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from dltips.launch.slurm import record_ended, shortest_timeout_min, stuck
 from dltips.observe.compare import read_scalars
@@ -132,6 +133,68 @@ def test_sweep_goes_on_past_cancelled_failed_and_requeued_points_and_its_rerun_c
     steps = [step for step, _ in read_scalars(cancelled_dir)["val/acc"]]
     assert len(steps) == EPOCHS + 1 and steps == sorted(set(steps))
     assert rerun.returncode != 0 and "1 of 3 jobs failed: max_epochs=-1" in output and "did not finish" not in output
+
+
+def task_of(run_dir: Path) -> str:
+    """The SLURM job (array task) a point ran in: its hydra.job.id."""
+    return OmegaConf.load(run_dir / ".hydra/hydra.yaml").hydra.job.id
+
+
+def test_a_stacked_sweep_trains_a_stack_per_task_and_its_rerun_continues(slurm, name, tmp_path):  # noqa: F811
+    """6 points, stacks of at most 2 with equal batch sizes: 4 array tasks, 2 arrays (MaxArraySize=2),
+    one task requeued as at its time limit, one cancelled."""
+    out = tmp_path / "sweep"
+    args = [
+        "hydra.launcher.stack=true",
+        "hydra.launcher.max_members=2",
+        "optimizer.lr=0.05,0.1,0.2",
+        "data.batch_size=32,64",
+        f"trainer.max_epochs={EPOCHS}",
+    ]
+    sweep = start_sweep(slurm, out, name, *args)
+    jobs = wait_until("the sweep's tasks in squeue", lambda: len(j := slurm.jobs(name)) == 4 and j, sweep, slurm)
+    assert len({job.split("_")[0] for job in jobs}) == 2
+    first = wait_until("a first last.pt", lambda: next(out.glob("*/last.pt"), None), sweep, slurm).parent
+    requeued = task_of(first)
+    slurm.run("scancel", "--signal=USR2", requeued)
+
+    def another() -> Path | None:
+        return next((p.parent for p in out.glob("*/last.pt") if task_of(p.parent) != requeued), None)
+
+    cancelled = task_of(wait_until("a last.pt of another task", another, sweep, slurm))
+    slurm.run("scancel", cancelled)
+    output = finish(sweep, slurm)
+
+    runs = sorted(p.parent for p in out.glob("*/.hydra"))
+    assert len(runs) == 6, output
+    by_task: dict[str, list[Path]] = {}
+    for run_dir in runs:
+        by_task.setdefault(task_of(run_dir), []).append(run_dir)
+    assert sorted(map(len, by_task.values())) == [1, 1, 2, 2], by_task  # one stack per task
+    for run_dir in runs:
+        log = (run_dir / "train.log").read_text()
+        assert ("training 2 jobs together" in log) == (len(by_task[task_of(run_dir)]) == 2), log
+    # Every point of the requeued task went on from its last.pt, each step once; the cancelled
+    # task's points are interrupted, with a last.pt to go on from.
+    for run_dir in by_task[requeued]:
+        assert report(run_dir)["status"] == "completed", output
+        assert "interrupted by SIGUSR2" in (run_dir / "train.log").read_text()
+        steps = [step for step, _ in read_scalars(run_dir)["val/acc"]]
+        assert len(steps) == EPOCHS and steps == sorted(set(steps))
+    for run_dir in by_task[cancelled]:
+        assert report(run_dir)["status"] == "interrupted" and (run_dir / "last.pt").is_file(), output
+    assert sweep.returncode != 0 and f"{len(by_task[cancelled])} of 6 jobs did not finish" in output, output
+
+    # Re-run: only the cancelled task's points are submitted, and they finish from their last.pt.
+    rerun = start_sweep(slurm, out, name, *args)
+    output = finish(rerun, slurm)
+    assert rerun.returncode == 0, output
+    assert f"training {len(by_task[cancelled])} points in stacks" in output, output
+    for run_dir in runs:
+        assert report(run_dir)["status"] == "completed", output
+    for run_dir in by_task[cancelled]:
+        steps = [step for step, _ in read_scalars(run_dir)["val/acc"]]
+        assert len(steps) == EPOCHS and steps == sorted(set(steps))
 
 
 @pytest.mark.slow

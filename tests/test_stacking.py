@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dltips.engine.stackable import stack_key
+from dltips.config.stackable import stack_key
 from dltips.observe.compare import read_scalars
 from dltips.run import checkpoint
 from tests.conftest import compose_config
@@ -247,11 +247,9 @@ def test_max_members_is_checked(value):
 
 
 def test_stacks_keep_sweep_order_and_max_members():
-    from dltips.launch.stacked import Pending, stacks
+    from dltips.config.stackable import in_stacks
 
-    jobs = [(i, Pending(None, key, None)) for i, key in enumerate(["a", "b", "a", "a", "", "a", ""])]
-    groups = [[i for i, _ in group] for group in stacks(jobs, max_members=2)]
-    assert groups == [[0, 2], [3, 5], [1], [4], [6]]
+    assert in_stacks(["a", "b", "a", "a", "", "a", ""], max_members=2) == [[0, 2], [3, 5], [1], [4], [6]]
 
 
 def test_a_seeds_job_trains_its_seeds_and_a_job_rejected_at_set_up_is_recorded(tmp_path):

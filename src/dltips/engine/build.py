@@ -16,11 +16,12 @@ from torch import nn
 
 from dltips.config.errors import ConfigError
 from dltips.config.optimizer import check_optimizer, optimizer_errors
+from dltips.config.stackable import STACKABLE, stack_key
 from dltips.config.validate import check_batch_size, check_run, config_errors, resolve_device
 from dltips.data import Augment, Splits, prepare
 from dltips.early_stopping import EarlyStopping
 from dltips.engine.members import HydraContext, Member, One, Stack
-from dltips.engine.stackable import ELEMENTWISE, STACKABLE, stack_key
+from dltips.engine.stackable import ELEMENTWISE
 from dltips.nn.stacked import stack, tie
 from dltips.optim import param_groups
 from dltips.optim.per_member import per_member

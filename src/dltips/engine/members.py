@@ -6,7 +6,7 @@ has; the choice is made once, when they are built (dltips.engine.build). K = 1 i
 network, not a stack of one: a (B, F) step is about 20% cheaper than a (1, B, F) one.
 
 Members of a stack share what makes a step one computation and may differ in what leaves the
-parameter shapes alone (dltips.engine.stackable). Each keeps its own run directory, random
+parameter shapes alone (dltips.config.stackable). Each keeps its own run directory, random
 streams, early stopping and results, so member k equals its config trained alone, to float
 tolerance.
 

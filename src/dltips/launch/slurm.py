@@ -9,6 +9,10 @@ that will not start.
   and re-running the sweep into its directory continues it.
 - A job pending for a reason that will not change by itself (it asks for more than the partition
   has, its node is down) is reported with SLURM's reason and what to change.
+- The points are submitted as job arrays of at most the cluster's MaxArraySize tasks, one point
+  per task, or with `hydra.launcher.stack=true` one stack of compatible points per task
+  (dltips.config.stackable; hydra_plugins.dltips_slurm.slurm_launcher.StackTask), each point
+  still in its own run directory: what SLURM does to a task it does to each of its points.
 
 Nothing here imports torch: the launching process only submits and waits.
 """
@@ -26,8 +30,9 @@ from typing import Any, Sequence
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict, read_write
 
+from dltips.config.stackable import in_stacks, stack_key
 from dltips.launch.compose import compose_job
 from dltips.run import report
 
@@ -67,36 +72,47 @@ class Point:
     idx: int  # hydra.job.num
     overrides: list[str]
     run_dir: Path
+    key: str = ""  # points with equal keys may train in one stack (dltips.config.stackable)
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
-    """The launch of hydra_submitit_launcher's SlurmLauncher (`launcher`), point by point."""
-    points = [
-        Point(initial_job_idx + i, list(o), job_dir(launcher, o, initial_job_idx + i))
-        for i, o in enumerate(job_overrides)
-    ]
+    """The launch of hydra_submitit_launcher's SlurmLauncher (`launcher`), point by point, or
+    stack by stack with `hydra.launcher.stack=true`."""
+    points = [point(launcher, o, initial_job_idx + i) for i, o in enumerate(job_overrides)]
     returns, todo = {}, []
-    for point in points:
-        ended = report.finished(point.run_dir)
+    for p in points:
+        ended = report.finished(p.run_dir)
         if ended:
-            log.info("already %s, not submitted: %s", ended["status"], point.run_dir)
-            returns[point.idx] = job_return(launcher, point, report.objective(ended))
+            log.info("already %s, not submitted: %s", ended["status"], p.run_dir)
+            returns[p.idx] = job_return(launcher, p, report.objective(ended))
         else:
-            todo.append(point)
+            todo.append(p)
     if todo:
-        returns |= wait(launcher, submit(launcher, todo), todo)
-    return [returns[point.idx] for point in points]
+        tasks = [[todo[i] for i in stack] for stack in in_stacks([p.key for p in todo], launcher.max_members)]
+        if not launcher.stack:
+            tasks = [[p] for p in todo]
+        returns |= wait(launcher, submit(launcher, tasks), tasks)
+    return [returns[p.idx] for p in points]
 
 
-def job_dir(launcher: Any, overrides: Sequence[str], idx: int) -> Path:
-    """The directory the job will run in, resolved as Hydra's run_job resolves it in the job."""
+def point(launcher: Any, overrides: Sequence[str], idx: int) -> Point:
+    """The point: the directory the job will run in, resolved as Hydra's run_job resolves it in
+    the job, and, in a stacked sweep, its stack key."""
     config = compose_job(launcher.hydra_context.config_loader, launcher.config, overrides)
     with open_dict(config.hydra.job):
         config.hydra.job.num = idx
     before = HydraConfig.instance().cfg
     HydraConfig.instance().set_config(config)
     try:
-        return (Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)).absolute()
+        run_dir = (Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)).absolute()
+        key = ""
+        if launcher.stack:
+            with read_write(config), open_dict(config):  # the job's own config, as it will train
+                del config["hydra"]
+                config.output_dir = str(run_dir)
+            # Alone, as hydra/launcher=stacked trains them: a job of several seeds, one resumed.
+            key = "" if config.get("resume") or config.trainer.seeds != 1 else stack_key(config)
+        return Point(idx, list(overrides), run_dir, key)
     finally:
         HydraConfig.instance().cfg = before
 
@@ -122,9 +138,10 @@ def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
 
 
-def submit(launcher: Any, todo: list[Point]) -> list:
-    """Submit the points as job arrays of at most the cluster's MaxArraySize tasks, with the
-    launcher's parameters (as its own launch)."""
+def submit(launcher: Any, tasks: list[list[Point]]) -> list:
+    """Submit the tasks (one point each, or a stack of points) as job arrays of at most the
+    cluster's MaxArraySize tasks (or hydra.launcher.max_array_size), with the launcher's
+    parameters (as its own launch)."""
     import submitit
     from submitit.core.utils import FailedJobError
 
@@ -156,15 +173,21 @@ def submit(launcher: Any, todo: list[Point]) -> list:
             shortest,
         )
     state = Singleton.get_state()
-    for point in todo:
-        log.info("\t#%d : %s", point.idx, " ".join(filter_overrides(point.overrides)))
-    size, jobs = max_array_size(), []
+    for task in tasks:
+        for p in task:
+            log.info("\t#%d : %s", p.idx, " ".join(filter_overrides(p.overrides)))
+    size, jobs = launcher.max_array_size or max_array_size(), []
     try:
-        for start in range(0, len(todo), size):
-            chunk = todo[start : start + size]
-            jobs += executor.map_array(
-                launcher, *zip(*[(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for p in chunk])
-            )
+        for start in range(0, len(tasks), size):
+            chunk = tasks[start : start + size]
+            if launcher.stack:
+                from hydra_plugins.dltips_slurm.slurm_launcher import StackTask
+
+                args = [([(p.overrides, p.idx) for p in task], state) for task in chunk]
+                jobs += executor.map_array(StackTask(launcher), *zip(*args))
+            else:
+                args = [(p.overrides, "hydra.sweep.dir", p.idx, f"job_id_for_{p.idx}", state) for [p] in chunk]
+                jobs += executor.map_array(launcher, *zip(*args))
     except FailedJobError as err:  # sbatch's own message: a partition, GPU or memory it cannot give
         asked = ", ".join(
             f"{k}={params.get(k)}" for k in ("partition", "cpus_per_task", "gpus_per_task", "mem_gb", "timeout_min")
@@ -172,8 +195,9 @@ def submit(launcher: Any, todo: list[Point]) -> list:
         raise SystemExit(f"SLURM refused the sweep's jobs ({asked}): {str(err).strip().splitlines()[-1]}") from None
     arrays = list(dict.fromkeys(j.job_id.split("_")[0] for j in jobs))
     log.info(
-        "submitted %d job(s) to SLURM in %d array(s) of at most %d (MaxArraySize): %s (squeue --jobs=%s)",
+        "submitted %d job(s)%s to SLURM in %d array(s) of at most %d (MaxArraySize): %s (squeue --jobs=%s)",
         len(jobs),
+        f" training {sum(map(len, tasks))} points in stacks" if launcher.stack else "",
         len(arrays),
         size,
         " ".join(j.job_id for j in jobs),
@@ -188,12 +212,12 @@ def shortest_timeout_min(signal_delay_s: int) -> int:
     return math.ceil((signal_delay_s + 60) / 60) + 1
 
 
-def wait(launcher: Any, jobs: list, todo: list[Point]) -> dict[int, JobReturn]:
+def wait(launcher: Any, jobs: list, tasks: list[list[Point]]) -> dict[int, JobReturn]:
     """Wait for every job. squeue, asked now and then, tells why a job stays pending (said once
     when waiting will not help) and which jobs left the queue without a trace in sacct (an array
     task cancelled before it started has none): those end a few seconds later."""
-    left, returns, told = dict(zip(jobs, todo)), {}, set()
-    names = {job.job_id: point.run_dir.name for job, point in left.items()}
+    left, returns, told = dict(zip(jobs, tasks)), {}, set()
+    names = {job.job_id: " ".join(p.run_dir.name for p in task) for job, task in left.items()}
     started, check, gone, seen = time.monotonic(), time.monotonic() + 3, {}, {}
     while left:
         now = time.monotonic()
@@ -205,21 +229,24 @@ def wait(launcher: Any, jobs: list, todo: list[Point]) -> dict[int, JobReturn]:
                 seen |= {i: state for i, (state, _) in listed.items()}
             check = now + min(30, max(3, (now - started) / 10))  # every 3 s at first, every 30 s after 5 min
         for job in [job for job in left if job.done() or now - gone.get(job, now) > GONE_S]:
-            point = left.pop(job)
-            returns[point.idx] = outcome(launcher, job, point, seen.get(job.job_id, "PENDING"))
+            task = left.pop(job)
+            for p, ret in zip(task, outcome(launcher, job, task, seen.get(job.job_id, "PENDING"))):
+                returns[p.idx] = ret
         if left:
             time.sleep(1)
     return returns
 
 
-def outcome(launcher: Any, job: Any, point: Point, last_seen: str) -> JobReturn:
-    """A finished job's JobReturn: its own, or, when SLURM ended it first, a recorded point."""
+def outcome(launcher: Any, job: Any, task: list[Point], last_seen: str) -> list[JobReturn]:
+    """A finished job's JobReturn for each of its points: their own, or, when SLURM ended it
+    first, recorded points."""
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
     error = None
     if job.paths.result_pickle.exists() or job.state.startswith("COMPLETED"):
         try:
-            return job.results()[0]
+            result = job.results()[0]
+            return result if isinstance(result, list) else [result]
         except FailedJobError as err:  # raised outside the run (dltips.launch.job.run catches the run's own)
             error = str(err)
         except UncompletedJobError:
@@ -227,9 +254,12 @@ def outcome(launcher: Any, job: Any, point: Point, last_seen: str) -> JobReturn:
     state = job.state
     if state == "UNKNOWN":  # no accounting record: a task cancelled before it started, or no sacct
         state = f"left the queue when {last_seen}, and sacct has no record of it"
-    status = record_ended(point.run_dir, job.job_id, state, error)
-    log.warning("SLURM job %s ended before its run did (%s): %s is %s", job.job_id, state, point.run_dir, status)
-    return job_return(launcher, point, math.nan)
+    returns = []
+    for p in task:
+        status = record_ended(p.run_dir, job.job_id, state, error)
+        log.warning("SLURM job %s ended before its run did (%s): %s is %s", job.job_id, state, p.run_dir, status)
+        returns.append(job_return(launcher, p, math.nan))
+    return returns
 
 
 def stuck(reason: str) -> str | None:

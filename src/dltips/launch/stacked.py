@@ -2,7 +2,7 @@
 
 Every job is first set up as Hydra's basic launcher sets it up (its directory, .hydra/, its
 config checked against an earlier attempt: skipped when finished, resumed when interrupted);
-then the jobs whose configs may train together (dltips.engine.stackable.stack_key) are trained as one
+then the jobs whose configs may train together (dltips.config.stackable.stack_key) are trained as one
 stack each, at most `max_members` at a time, through the one training loop. Each job's
 directory ends up as the basic launcher leaves it, so dltips-compare and TensorBoard cannot
 tell the difference. A job that fits no stack, and one resumed from its last.pt, trains alone.
@@ -29,8 +29,8 @@ from omegaconf import DictConfig, open_dict
 
 from dltips.config import claims
 from dltips.config.errors import ConfigError
+from dltips.config.stackable import in_stacks, stack_key
 from dltips.engine.loop import train_networks
-from dltips.engine.stackable import stack_key
 from dltips.launch.compose import compose_job
 from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
@@ -75,19 +75,26 @@ def prepare(cfg: DictConfig) -> Pending | float:
 
 
 def launch(
-    hydra: Hydra, config: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, max_members: int
+    hydra: Hydra,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    indices: Sequence[int],
+    max_members: int,
+    job_id: str | None = None,
 ) -> list[JobReturn]:
+    """Set up every job (`indices`: their hydra.job.num), then train them in stacks; `job_id`:
+    hydra.job.id of every job (a SLURM task's id), else each job's number."""
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     log.info("Launching %d jobs in stacks of up to %d", len(job_overrides), max_members)
     returns, pending = [], []
-    for i, overrides in enumerate(job_overrides):
-        idx = initial_job_idx + i
+    for i, (idx, overrides) in enumerate(zip(indices, job_overrides)):
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
         sweep_config = compose_job(hydra.config_loader, config, overrides)
         with open_dict(sweep_config):
-            sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
+            sweep_config.hydra.job.id = job_id or idx
+            sweep_config.hydra.job.num = idx
         ret = run_owned_job(hydra, prepare, sweep_config)
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
         returns.append(ret)
@@ -95,19 +102,12 @@ def launch(
             pending.append((i, ret.return_value))
     if pending:  # the jobs' own log format while the stacks train (file handlers: logs_to)
         configure_log(returns[pending[0][0]].hydra_cfg.hydra.job_logging, config.hydra.verbose)
-    for group in stacks(pending, max_members):
+    for stack in in_stacks([p.key for _, p in pending], max_members):
+        group = [pending[j] for j in stack]
         for (i, _), value in zip(group, train_stack([p for _, p in group])):
             returns[i].return_value = value
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return returns
-
-
-def stacks(pending: list[tuple[int, Pending]], max_members: int) -> list[list[tuple[int, Pending]]]:
-    """Jobs grouped by stack key in sweep order, at most max_members per group."""
-    groups: dict[str, list] = {}
-    for i, p in pending:
-        groups.setdefault(p.key or f"alone {i}", []).append((i, p))
-    return [group[j : j + max_members] for group in groups.values() for j in range(0, len(group), max_members)]
 
 
 def train_stack(group: list[Pending]) -> list[float]:

@@ -15,9 +15,9 @@ class StackedLauncher(Launcher):
     """Trains a sweep's compatible jobs together, each stack in one pass (dltips.launch.stacked)."""
 
     def __init__(self, max_members: int = 64) -> None:
-        if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
-            raise ValueError(f"Invalid hydra.launcher.max_members: {max_members!r}; allowed: an integer >= 1")
-        self.max_members = max_members
+        from dltips.config.stackable import check_max_members
+
+        self.max_members = check_max_members(max_members, "hydra.launcher.max_members")
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
@@ -25,4 +25,5 @@ class StackedLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from dltips.launch.stacked import launch  # torch and the training code: only once there are jobs
 
-        return launch(self.hydra_context, self.config, job_overrides, initial_job_idx, self.max_members)
+        indices = range(initial_job_idx, initial_job_idx + len(job_overrides))
+        return launch(self.hydra_context, self.config, job_overrides, indices, self.max_members)
