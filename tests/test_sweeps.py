@@ -73,6 +73,8 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path):
     summary = (out / "summary.md").read_text()
     assert summary.count("| failed |") == 2 and "| diverged |" in summary
     assert "2 of 4 jobs failed" in result.stderr + result.stdout
+    # No figures unless asked for (hydra.callbacks.summary.figures): the summary says how to draw them.
+    assert not (out / "curves.png").exists() and f"`dltips-compare {out}` draws the curves" in summary
 
 
 LAUNCHERS = {
@@ -202,11 +204,17 @@ def test_sweep_names_jobs_and_fills_hparams_by_what_it_varies(tmp_path):
         "experiment=vanishing_gradient",
         "model.activation=sigmoid,relu",
         "model.depth=3",
+        "diagnostics=true",
+        "hydra.callbacks.summary.figures=true",
         f"hydra.sweep.dir={out}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert sorted(statuses(out)) == ["activation=relu", "activation=sigmoid"]
+    for figure in ("curves.png", "gradient_flow.png"):  # asked for: drawn as the sweep ends
+        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({figure})" in (
+            out / "summary.md"
+        ).read_text()
     assert [p.name for p in out.glob("*tfevents*")] == []  # no run "." at the sweep's root
 
     with tensorboard(out) as get:

@@ -34,7 +34,6 @@ from dltips.observe.compare_groups import (
     read_overrides,
     settings,
 )
-from dltips.observe.compare_plots import draw
 from dltips.observe.compare_tables import (
     DIFFERENCE_HEADING,
     FINAL,
@@ -227,10 +226,17 @@ def sections(rows: list[dict], keys: list[str] | None, test: bool = False) -> li
 
 
 def write_summary(
-    root: Path, rows: list[dict], keys: list[str] | None, metric: str, out: Path, include_unfinished: bool, test: bool
+    root: Path,
+    rows: list[dict],
+    keys: list[str] | None,
+    metric: str,
+    out: Path,
+    include_unfinished: bool,
+    test: bool,
+    figures: bool = True,
 ) -> list[tuple[str, list, list]]:
-    """summary.csv (every run, full precision), summary.md and the figures; returns the tables
-    of summary.md (`sections`)."""
+    """summary.csv (every run, full precision), summary.md and, with `figures`, the figures;
+    returns the tables of summary.md (`sections`)."""
     out.mkdir(parents=True, exist_ok=True)
     columns = run_table(rows, keys)[0] + ["message"]
     with open(out / "summary.csv", "w", newline="") as f:
@@ -239,11 +245,17 @@ def write_summary(
         for r in rows:
             values = dict(zip(keys or [], r.get("values", ())))
             writer.writerow([values[c] if c in values else r.get(c) for c in columns])
-    figures = draw([r for r in rows if include_unfinished or r["status"] in FINISHED], metric, keys, out)
+    drawn = []
+    if figures:
+        from dltips.observe.compare_plots import draw  # matplotlib: a second and more to import
+
+        drawn = draw([r for r in rows if include_unfinished or r["status"] in FINISHED], metric, keys, out)
     md, tables = [f"# Runs under {root}"], sections(rows, keys, test)
     for heading, columns, body in tables:
         md += ["", f"## {heading}", "", markdown(columns, body)]
-    md += ["", "## Figures"] + [f"\n![{name}]({name})" for name in figures]
+    md += ["", "## Figures"] + [f"\n![{name}]({name})" for name in drawn]
+    if not figures:
+        md.append(f"\n`dltips-compare {root}` draws the curves (and the gradient flow) into {root / 'compare'}.")
     (out / "summary.md").write_text("\n".join(md) + "\n")
     return tables
 
@@ -255,14 +267,16 @@ def summarize(
     out: Path | str | None = None,
     include_unfinished: bool = False,
     test: bool = False,
+    figures: bool = True,
 ) -> list[dict]:
     """Load every run below root, grouped by `group` (load_runs: by default what the sweep varies;
-    NONE: one row per run); write summary.csv, summary.md and the figures into out (default: root
-    itself, where a sweep keeps its own summary). Failed and incomplete runs are drawn only with
-    include_unfinished; test adds the differences between groups."""
+    NONE: one row per run); write summary.csv, summary.md and, with `figures`, the figures into
+    out (default: root itself, where a sweep keeps its own summary). Failed and incomplete runs
+    are drawn only with include_unfinished; test adds the differences between groups."""
     root = Path(root)
     rows, keys = load_runs(root, group, metric)
-    write_summary(root, rows, keys, metric, Path(out) if out is not None else root, include_unfinished, test)
+    out = Path(out) if out is not None else root
+    write_summary(root, rows, keys, metric, out, include_unfinished, test, figures)
     return rows
 
 
