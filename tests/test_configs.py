@@ -91,3 +91,34 @@ def test_slurm_jobs_ask_for_a_gpu_only_for_cuda_runs(device, gpus):
     cfg = compose_config(["hydra/launcher=slurm", f"trainer.device={device}"], hydra=True)
     launcher = cfg.hydra.launcher
     assert launcher.gpus_per_task == gpus and launcher.cpus_per_task == 1 and launcher.mem_gb <= 4
+
+
+YAML_CASES = {
+    "a run's config": None,  # written below from the default config, as Hydra writes it
+    "floats, dates, nulls": "a: 1e-3\nb: .5\nc: 2026-12-03\nd: null\ne: 1_000\nf: [1e-2, x]\ng: .inf\nh: 'yes'\n",
+    "references": "seed: 3\ndata:\n  split_seed: ${seed}\n  name: run-${seed}\nlist: ['${seed}']\n",
+    "a reference to a reference or a node": "a: 1\nb: ${a}\nc: ${b}\nm: {x: 1}\nn: ${m}\n",
+    "a resolver only Hydra knows": "out: ${hydra:runtime.output_dir}\nseed: 1\ns: ${seed}\n",
+}
+
+
+@pytest.mark.parametrize("case", YAML_CASES)
+def test_yaml_files_read_as_omegaconf_reads_them(case, tmp_path):
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from dltips.config.keys import flatten
+    from dltips.config.yaml_files import load_flat
+
+    path = tmp_path / "config.yaml"
+    if YAML_CASES[case] is None:
+        path.write_text(OmegaConf.to_yaml(compose_config(["optimizer.lr=1e-4", "seed=7"], tmp_path / "run")))
+    else:
+        path.write_text(YAML_CASES[case])
+    reference = OmegaConf.load(path)
+    try:
+        expected = flatten(OmegaConf.to_container(reference, resolve=True))
+    except OmegaConfBaseException:
+        expected = flatten(OmegaConf.to_container(reference, resolve=False))
+    got = load_flat(path)
+    assert got == expected and [type(v) for v in got.values()] == [type(v) for v in expected.values()]

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dltips.observe.intervals import mean_ci, mean_ci_curves, paired, welch
+from dltips.observe.intervals import mean_ci, mean_ci_curves, paired, t_critical, welch
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 11, 30, 101, 1024])
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
+def test_t_critical_is_scipys_t_quantile(n, level):
+    assert t_critical(n, level) == pytest.approx(stats.t.ppf(0.5 + level / 2, n - 1), rel=1e-10)
 
 
 @pytest.mark.parametrize("n", [2, 3, 10])

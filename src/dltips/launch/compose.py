@@ -19,9 +19,10 @@ import copy
 import re
 from collections.abc import Sequence
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
+
+from dltips.config.plan import parse
 
 # (config name, the sweep's hydra overrides, a job's structural overrides) -> the config Hydra
 # composed for them. Every sweep of a process reuses it; a few kB per distinct group choice.
@@ -47,7 +48,7 @@ def compose_job(loader, master: DictConfig, overrides: Sequence[str], check_only
     """What `loader.load_sweep_config(master, overrides)` returns, composing only once per
     distinct set of structural overrides; `check_only`: raise Hydra's error if the job cannot
     be composed, and build nothing (a sweeper checking a batch)."""
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    parsed = parse(list(overrides))
     groups = set(master.hydra.runtime.choices)
     values = [o for o in parsed if is_value(o, groups)]
     structural = [o.input_line for o in parsed if not is_value(o, groups)]

@@ -12,11 +12,9 @@ import os
 import re
 from pathlib import Path
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from dltips.config.keys import WHERE, flatten
+from dltips.config.keys import WHERE
 from dltips.config.plan import SEEDS, Plan, short_keys
+from dltips.config.yaml_files import load, load_flat
 
 # Where a run is, not what it trains: every run has its own, so they never separate settings.
 # --group none: one row and one curve per run, no groups.
@@ -41,11 +39,11 @@ def parse_overrides(name: str) -> list[str]:
 def read_overrides(path: Path) -> list[str]:
     if path.name.startswith("member_") and (path / "config.yaml").is_file():
         # An ensemble member: its ensemble's overrides, with its own seed in place of the ensemble's.
-        seed = OmegaConf.load(path / "config.yaml").seed
+        seed = load_flat(path / "config.yaml")["seed"]
         return [item for item in read_overrides(path.parent) if not item.startswith("seed=")] + [f"seed={seed}"]
     file = path / ".hydra" / "overrides.yaml"
     if file.is_file():
-        return [str(item) for item in OmegaConf.load(file)]
+        return [str(item) for item in load(file) or []]
     return parse_overrides(path.name)
 
 
@@ -55,11 +53,7 @@ def read_config(path: Path) -> dict[str, object] | None:
     file = Path(path) / "config.yaml"
     if not file.is_file():
         return None
-    cfg = OmegaConf.load(file)
-    try:
-        return flatten(OmegaConf.to_container(cfg, resolve=True))
-    except OmegaConfBaseException:  # a resolver only Hydra knows (${hydra:...}): the text as written
-        return flatten(OmegaConf.to_container(cfg, resolve=False))
+    return load_flat(file)
 
 
 def settings(path: Path, overrides: list[str]) -> dict[str, object]:
