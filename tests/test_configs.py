@@ -122,3 +122,31 @@ def test_yaml_files_read_as_omegaconf_reads_them(case, tmp_path):
         expected = flatten(OmegaConf.to_container(reference, resolve=False))
     got = load_flat(path)
     assert got == expected and [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_yaml_files_write_what_omegaconf_writes_byte_for_byte():
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from dltips.config.yaml_files import to_yaml
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        full = compose("train", overrides=["hydra/launcher=stacked", "optimizer.lr=1e-3"], return_hydra_config=True)
+    tricky = OmegaConf.create(
+        {
+            "words": ["yes", "No", "on", "OFF", "y", "true", "maybe"],
+            "numbers as text": ["1", "1e-3", "0x10", ".5", "inf", "nan", "1_000", "12:30"],
+            "numbers": [1, 1.0, 1e-3, float("inf"), True, None],
+            "long": "a line long enough to be folded by the emitter, " * 4 + "\nwith a newline and λ, ‖w‖²",
+            "empty": {},
+            "nothing": [],
+            "nested": {"a": [{"b": "${seed}"}, [1, [2, "x: y"]]], "c": "# not a comment"},
+            "seed": 3,
+        }
+    )
+    for cfg in (full, full.hydra, tricky, OmegaConf.create({}), OmegaConf.create(["a=1", "b=yes"])):
+        assert to_yaml(cfg) == OmegaConf.to_yaml(cfg)
+    # A key's text is kept for the next config whose value is the same, never for a different one.
+    for value in (1, "1", 1.0, True, "true", [1], None):
+        cfg = OmegaConf.create({"k": value, "other": {"x": 1}})
+        assert to_yaml(cfg) == OmegaConf.to_yaml(cfg), value

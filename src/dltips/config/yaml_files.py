@@ -1,7 +1,10 @@
-"""The YAML files a run wrote (config.yaml, .hydra/overrides.yaml), read as OmegaConf.load reads
-them but at libyaml's speed. A sweep's end and dltips-compare read every run's: OmegaConf.load,
-pure-Python YAML and then a config tree, takes about 20 ms a file, 40 s at the end of a sweep
-of 1,024 points; this, about 1 ms."""
+"""The YAML files of a run (config.yaml, .hydra/hydra.yaml, overrides.yaml), written byte for
+byte as OmegaConf.to_yaml writes them and read as OmegaConf.load reads them. Every job of a
+sweep writes three and the sweep's end (and dltips-compare) reads them back: in pure Python that
+is about 25 ms a file each way, a minute of a 1,024-point sweep. Reading goes through libyaml;
+writing through PyYAML's own emitter (libyaml folds long strings differently), one top-level key
+at a time, each key's text kept for the next job whose value is the same: the jobs of a sweep
+differ in a few keys (hydra.job, hydra.runtime, the swept ones)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,15 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dltips.config.keys import flatten
 
-BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML was built with it
+# libyaml where PyYAML was built with it
+BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Strings YAML 1.1 reads as booleans: written quoted, as OmegaConf writes them.
+YAML_BOOLS = frozenset(
+    f(word)
+    for pair in ("y n", "yes no", "true false", "on off")
+    for word in pair.split()
+    for f in (str, str.title, str.upper)
+)
 
 
 class Loader(BaseLoader):
@@ -38,6 +49,54 @@ Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+class Dumper(yaml.Dumper):
+    """YAML as OmegaConf writes it: a string that would read back as a bool or a number is quoted."""
+
+
+def represent_str(dumper: yaml.Dumper, data: str) -> yaml.ScalarNode:
+    quoted = data in YAML_BOOLS or is_number(data)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'" if quoted else None)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)  # int() reads nothing float() does not
+    except ValueError:
+        return False
+    return True
+
+
+Dumper.add_representer(str, represent_str)
+
+
+def to_yaml(cfg) -> str:
+    """OmegaConf.to_yaml(cfg): interpolations kept as written, keys in their order. A block
+    mapping's text is its entries' texts one after another, so each top-level entry is dumped
+    on its own and kept (tests/test_configs.py holds the result to OmegaConf's)."""
+    container = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    if not isinstance(container, dict) or not container:
+        return dump(container)
+    if len(DUMPED) > 4096:  # a long process with many different configs does not grow without end
+        DUMPED.clear()
+    parts = []
+    for key, value in container.items():
+        entry = (key, repr(value))  # repr tells 1 from 1.0 and "1" from 1, as the text must
+        if entry not in DUMPED:
+            DUMPED[entry] = dump({key: value})
+        parts.append(DUMPED[entry])
+    return "".join(parts)
+
+
+# (top-level key, repr of its value) -> its YAML text.
+DUMPED: dict[tuple[str, str], str] = {}
+
+
+def dump(data) -> str:
+    return yaml.dump(data, Dumper=Dumper, default_flow_style=False, allow_unicode=True, sort_keys=False)
+
+
 # A value that is one reference to another key, as Hydra writes data.split_seed: ${seed}.
 REFERENCE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
 

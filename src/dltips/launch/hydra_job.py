@@ -13,8 +13,8 @@ launcher's).
 
 from __future__ import annotations
 
-import copy
 import os
+import pickle
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -22,10 +22,19 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, env_override
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from dltips.config.yaml_files import to_yaml
+
 
 def save(cfg, path: Path) -> None:
+    """OmegaConf.to_yaml's text, as run_job writes it (dltips.config.yaml_files: much faster)."""
     with open(path, "w", encoding="utf-8") as file:
-        file.write(OmegaConf.to_yaml(cfg))
+        file.write(to_yaml(cfg))
+
+
+def owned_copy(cfg: DictConfig) -> DictConfig:
+    """copy.deepcopy(cfg), by a pickle round trip: the same config (flags, parents, types), in
+    a third of the time."""
+    return pickle.loads(pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def run_owned_job(hydra: HydraContext, task_function: TaskFunction, config: DictConfig) -> JobReturn:
@@ -48,7 +57,7 @@ def run_owned_job(hydra: HydraContext, task_function: TaskFunction, config: Dict
         ret.working_dir = os.getcwd()
         configure_log(hydra_cfg.hydra.job_logging, hydra_cfg.hydra.verbose)
         record = config.hydra.output_subdir  # resolved here: it claims the directory first
-        task_cfg = copy.deepcopy(config)
+        task_cfg = owned_copy(config)
         with read_write(task_cfg), open_dict(task_cfg):
             del task_cfg["hydra"]
         ret.cfg = task_cfg

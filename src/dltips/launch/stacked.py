@@ -88,18 +88,8 @@ def launch(
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     log.info("Launching %d jobs in stacks of up to %d", len(job_overrides), max_members)
-    returns, pending = [], []
-    for i, (idx, overrides) in enumerate(zip(indices, job_overrides)):
-        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-        sweep_config = compose_job(hydra.config_loader, config, overrides)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = job_id or idx
-            sweep_config.hydra.job.num = idx
-        ret = run_owned_job(hydra, prepare, sweep_config)
-        configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
-        returns.append(ret)
-        if isinstance(ret.return_value, Pending):
-            pending.append((i, ret.return_value))
+    returns = set_up_jobs(hydra, config, job_overrides, indices, job_id)
+    pending = [(i, ret.return_value) for i, ret in enumerate(returns) if isinstance(ret.return_value, Pending)]
     if pending:  # the jobs' own log format while the stacks train (file handlers: logs_to)
         configure_log(returns[pending[0][0]].hydra_cfg.hydra.job_logging, config.hydra.verbose)
     for stack in in_stacks([p.key for _, p in pending], max_members):
@@ -107,6 +97,27 @@ def launch(
         for (i, _), value in zip(group, train_stack([p for _, p in group])):
             returns[i].return_value = value
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    return returns
+
+
+def set_up_jobs(
+    hydra: Hydra,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    indices: Sequence[int],
+    job_id: str | None = None,
+) -> list[JobReturn]:
+    """Every job set up as Hydra's basic launcher sets it up, one after another: its return
+    value is its Pending, or a finished job's val/acc."""
+    returns = []
+    for idx, overrides in zip(indices, job_overrides):
+        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        sweep_config = compose_job(hydra.config_loader, config, overrides)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = job_id or idx
+            sweep_config.hydra.job.num = idx
+        returns.append(run_owned_job(hydra, prepare, sweep_config))
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
     return returns
 
 
