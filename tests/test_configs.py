@@ -140,11 +140,12 @@ def test_yaml_files_write_what_omegaconf_writes_byte_for_byte():
             "long": "a line long enough to be folded by the emitter, " * 4 + "\nwith a newline and λ, ‖w‖²",
             "empty": {},
             "nothing": [],
-            "nested": {"a": [{"b": "${seed}"}, [1, [2, "x: y"]]], "c": "# not a comment"},
+            "nested": {"a": [{"b": "${seed}"}, [1, [2, "x: y"]]], "c": "# not a comment", "{}": {"d": "{}"}},
             "seed": 3,
         }
     )
-    for cfg in (full, full.hydra, tricky, OmegaConf.create({}), OmegaConf.create(["a=1", "b=yes"])):
+    hydra_yaml = OmegaConf.masked_copy(full, "hydra")  # what .hydra/hydra.yaml holds: one key
+    for cfg in (full, hydra_yaml, tricky, OmegaConf.create({}), OmegaConf.create(["a=1", "b=yes"])):
         assert to_yaml(cfg) == OmegaConf.to_yaml(cfg)
     # A key's text is kept for the next config whose value is the same, never for a different one.
     for value in (1, "1", 1.0, True, "true", [1], None):

@@ -9,6 +9,7 @@ differ in a few keys (hydra.job, hydra.runtime, the swept ones)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -72,25 +73,49 @@ Dumper.add_representer(str, represent_str)
 
 
 def to_yaml(cfg) -> str:
-    """OmegaConf.to_yaml(cfg): interpolations kept as written, keys in their order. A block
-    mapping's text is its entries' texts one after another, so each top-level entry is dumped
-    on its own and kept (tests/test_configs.py holds the result to OmegaConf's)."""
-    container = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    """OmegaConf.to_yaml(cfg) (`cfg`: a config, or a dict of config nodes, written as the config
+    holding them alone): interpolations kept as written, keys in their order. A block
+    mapping's text is its entries' texts one after another, so each entry of the top two levels
+    (hydra.yaml holds one key, `hydra`) is dumped on its own, at its own depth (the emitter folds
+    long strings by column), and kept (tests/test_configs.py holds the result to OmegaConf's)."""
+    if isinstance(cfg, dict):  # {key: node}: as the config holding these nodes alone
+        container = {k: OmegaConf.to_container(v, resolve=False, enum_to_str=True) for k, v in cfg.items()}
+    else:
+        container = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     if not isinstance(container, dict) or not container:
         return dump(container)
     if len(DUMPED) > 4096:  # a long process with many different configs does not grow without end
         DUMPED.clear()
     parts = []
     for key, value in container.items():
-        entry = (key, repr(value))  # repr tells 1 from 1.0 and "1" from 1, as the text must
-        if entry not in DUMPED:
-            DUMPED[entry] = dump({key: value})
-        parts.append(DUMPED[entry])
+        if isinstance(value, dict) and value:
+            parts.append(key_line(key))
+            parts += [entry((key,), k, v) for k, v in value.items()]
+        else:
+            parts.append(entry((), key, value))
     return "".join(parts)
 
 
-# (top-level key, repr of its value) -> its YAML text.
-DUMPED: dict[tuple[str, str], str] = {}
+@lru_cache(maxsize=1024)
+def key_line(key: str) -> str:
+    """`key:`, the line that opens a mapping's entries, as the emitter writes the key."""
+    return dump({key: {}}).rsplit("{}", 1)[0].rstrip() + "\n"
+
+
+def entry(path: tuple[str, ...], key: str, value) -> str:
+    """The text of `key: value` inside the mappings `path`, as the whole document has it."""
+    cached = (path, key, repr(value))  # repr tells 1 from 1.0 and "1" from 1, as the text must
+    if cached not in DUMPED:
+        wrapped = {key: value}
+        for outer in reversed(path):
+            wrapped = {outer: wrapped}
+        text = dump(wrapped)
+        DUMPED[cached] = text.split("\n", len(path))[-1]  # without the lines of the outer keys
+    return DUMPED[cached]
+
+
+# (outer keys, key, repr of its value) -> the entry's YAML text.
+DUMPED: dict[tuple, str] = {}
 
 
 def dump(data) -> str:
