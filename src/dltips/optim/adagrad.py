@@ -8,7 +8,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
-from dltips.optim.functional import applies, over_members
+from dltips.optim.functional import decayed, over_members
 
 
 class Adagrad(Optimizer):
@@ -45,18 +45,19 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad
-                if applies(group["weight_decay"]):
-                    g = g.add(p * over_members(group["weight_decay"], p))
+                g = decayed(p.grad, p, group["weight_decay"])
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.tensor(0.0)  # t, counted from 0 as in the lecture
                     state["sum_sq"] = torch.zeros_like(p)
                 state["sum_sq"].addcmul_(g, g)
                 t = state["step"].item()
-                eta_t = over_members(group["lr"], p) / math.sqrt(t + 1)
                 sigma_t = (state["sum_sq"] / (t + 1)).sqrt_().add_(over_members(group["eps"], p))
-                p.sub_(g.div(sigma_t).mul_(eta_t))
+                eta_t = group["lr"] / math.sqrt(t + 1)  # a number, or (K,) per member
+                if torch.is_tensor(eta_t):  # w -= g / (σ/η): the one temporary, σ, holds the quotient
+                    p.addcdiv_(g, sigma_t.div_(over_members(eta_t, p)), value=-1)
+                else:
+                    p.addcdiv_(g, sigma_t, value=-eta_t)
                 state["step"] += 1
         return loss
 

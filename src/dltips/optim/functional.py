@@ -26,8 +26,22 @@ def applies(x) -> bool:
 
 
 def decayed(g: Tensor, p: Tensor, weight_decay: PerMember) -> Tensor:
-    """g + λ·p, the gradient with L2 weight decay (g itself when λ is 0)."""
-    return g.add(p * over_members(weight_decay, p)) if applies(weight_decay) else g
+    """g + λ·p, the gradient with L2 weight decay (g itself when λ is 0): one new tensor."""
+    if not applies(weight_decay):
+        return g
+    return (
+        torch.addcmul(g, p, over_members(weight_decay, p))
+        if torch.is_tensor(weight_decay)
+        else g.add(p, alpha=weight_decay)
+    )
+
+
+def add_scaled_(t: Tensor, x: Tensor, scale: PerMember, sign: float = 1.0) -> Tensor:
+    """t += sign·scale·x in place, `scale` one number or (K,), one per member: the product is
+    never a tensor of its own (a stacked step at large K would allocate one per parameter)."""
+    if torch.is_tensor(scale):
+        return t.addcmul_(x, over_members(scale, t), value=sign)
+    return t.add_(x, alpha=sign * scale)
 
 
 def sgd(
@@ -53,9 +67,9 @@ def sgd(
             if buf is None:
                 buf = momentum_buffers[i] = g.detach().clone()
             else:
-                buf.mul_(over_members(momentum, p)).add_(g * over_members(1 - dampening, p))
-            g = g.add(buf * over_members(momentum, p)) if nesterov else buf
-        p.sub_(g * over_members(lr, p))
+                add_scaled_(buf.mul_(over_members(momentum, p)), g, 1 - dampening)
+            g = add_scaled_(g.clone(), buf, momentum) if nesterov else buf
+        add_scaled_(p, g, lr, -1.0)
 
 
 def adam(

@@ -8,7 +8,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
-from dltips.optim.functional import applies, over_members
+from dltips.optim.functional import add_scaled_, decayed, over_members
 
 
 class Momentum(Optimizer):
@@ -42,14 +42,12 @@ class Momentum(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad
-                if applies(group["weight_decay"]):
-                    g = g.add(p * over_members(group["weight_decay"], p))
+                g = decayed(p.grad, p, group["weight_decay"])
                 state = self.state[p]
                 if not state:
                     state["velocity"] = torch.zeros_like(p)
                 v = state["velocity"]
-                v.mul_(over_members(group["momentum"], p)).sub_(g * over_members(group["lr"], p))
+                add_scaled_(v.mul_(over_members(group["momentum"], p)), g, group["lr"], -1.0)
                 p.add_(v)
         return loss
 
