@@ -151,3 +151,20 @@ def test_yaml_files_write_what_omegaconf_writes_byte_for_byte():
     for value in (1, "1", 1.0, True, "true", [1], None):
         cfg = OmegaConf.create({"k": value, "other": {"x": 1}})
         assert to_yaml(cfg) == OmegaConf.to_yaml(cfg), value
+
+
+def test_a_copied_config_is_a_deep_copy():
+    import copy
+
+    from omegaconf import OmegaConf
+
+    from dltips.config.copies import copied
+
+    cfg = compose_config(["optimizer.lr=0.3"], "/tmp/run")
+    OmegaConf.set_readonly(cfg.trainer, True)
+    copy_, reference = copied(cfg), copy.deepcopy(cfg)
+    assert OmegaConf.to_yaml(copy_) == OmegaConf.to_yaml(reference)  # interpolations kept as written
+    assert copy_.data.split_seed == reference.data.split_seed == cfg.seed  # and resolved
+    assert OmegaConf.is_struct(copy_) == OmegaConf.is_struct(cfg) and OmegaConf.is_readonly(copy_.trainer)
+    copy_.optimizer.lr = 0.01
+    assert cfg.optimizer.lr == 0.3  # nothing shared

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from dltips.config.copies import from_template, template
 from dltips.engine.loop import train_networks
 from dltips.engine.members import HydraContext, Networks
 from dltips.observe.subnetworks import explicit_ensemble_curve
@@ -35,10 +36,11 @@ def seed_configs(cfg: DictConfig) -> list[DictConfig]:
     """The K configs, seeds seed … seed+K−1 on the first one's data split, each in
     `<output_dir>/member_<k>`; with `resume`, each member continues from its own directory."""
     out = Path(cfg.output_dir)
-    resolved = OmegaConf.to_container(cfg, resolve=True)  # split_seed: ${seed} → a number
+    # split_seed: ${seed} → a number; each member a copy of one config made from it (K copies)
+    frozen = template(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
     configs = []
     for k in range(cfg.trainer.seeds):
-        member = OmegaConf.create(resolved)
+        member = from_template(frozen)
         member.seed, member.trainer.seeds, member.trainer.ensemble = cfg.seed + k, 1, None
         member.output_dir = str(member_dir(out, k))
         member.resume = member.output_dir if cfg.get("resume") else None

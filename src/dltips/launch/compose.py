@@ -15,13 +15,13 @@ Hydra's for sweeps that mix group and value overrides.
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Sequence
 
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
+from dltips.config.copies import from_template, template
 from dltips.config.plan import parse
 
 # (config name, the sweep's hydra overrides, a job's structural overrides) -> the config Hydra
@@ -55,7 +55,7 @@ def compose_job(loader, master: DictConfig, overrides: Sequence[str], check_only
     key = (master.hydra.job.config_name, tuple(master.hydra.overrides.hydra), tuple(structural))
     if key not in BASES:
         composed = loader.load_sweep_config(master, structural)
-        BASES[key] = composed, pickle.dumps(composed, protocol=pickle.HIGHEST_PROTOCOL)
+        BASES[key] = composed, template(composed)
     composed, base = BASES[key]  # a job's copy: unpickled, a third of a deepcopy's time
     if any(
         OmegaConf.select(composed, o.key_or_group, default=ABSENT, throw_on_missing=False) is ABSENT for o in values
@@ -63,7 +63,7 @@ def compose_job(loader, master: DictConfig, overrides: Sequence[str], check_only
         return loader.load_sweep_config(master, list(overrides))  # Hydra's own error for it
     if check_only:
         return None
-    cfg = pickle.loads(base)
+    cfg = from_template(base)
     for o in values:
         OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
     task = [o for o in parsed if not o.is_hydra_override()]

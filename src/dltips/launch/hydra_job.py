@@ -5,16 +5,15 @@ and sets Hydra's global config twice, once before and once after it knows the jo
 two copies of about 10 ms each, where a stacked sweep's whole set-up of a job should take about
 that. The stacked launcher composes every job's config afresh (dltips.launch.compose) and hands
 it over: here the job's directory is resolved from the config itself and Hydra's global config
-is the job's own config, uncopied. What the job sees and leaves is run_job's: the same directory, .hydra/config.yaml,
-hydra.yaml and overrides.yaml, logging configured from hydra.job_logging, the environment,
-working directory and job callbacks (tests/test_stacking.py compares every file with the basic
-launcher's).
+is the job's own config, uncopied. What the job sees and leaves is run_job's: the same
+directory, .hydra/config.yaml, hydra.yaml and overrides.yaml, logging configured from
+hydra.job_logging, the environment, working directory and job callbacks (tests/test_stacking.py
+compares every file with the basic launcher's).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -22,6 +21,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, env_override
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from dltips.config.copies import copied
 from dltips.config.yaml_files import to_yaml
 
 
@@ -30,12 +30,6 @@ def save(cfg, path: Path) -> None:
     (dltips.config.yaml_files: much faster)."""
     with open(path, "w", encoding="utf-8") as file:
         file.write(to_yaml(cfg))
-
-
-def owned_copy(cfg: DictConfig) -> DictConfig:
-    """copy.deepcopy(cfg), by a pickle round trip: the same config (flags, parents, types), in
-    a third of the time."""
-    return pickle.loads(pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def run_owned_job(hydra: HydraContext, task_function: TaskFunction, config: DictConfig) -> JobReturn:
@@ -60,7 +54,7 @@ def run_owned_job(hydra: HydraContext, task_function: TaskFunction, config: Dict
         ret.working_dir = os.getcwd()
         configure_log(hydra_cfg.hydra.job_logging, hydra_cfg.hydra.verbose)
         record = config.hydra.output_subdir  # resolved here: it claims the directory first
-        task_cfg = owned_copy(config)
+        task_cfg = copied(config)
         with read_write(task_cfg), open_dict(task_cfg):
             del task_cfg["hydra"]
         ret.cfg = task_cfg
