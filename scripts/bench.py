@@ -1,7 +1,12 @@
 """Benchmark dltips' training loop against plain PyTorch loops, stacked networks against the same
-networks one after another, and sweeps by launcher; writes <out>/BENCH.md and <out>/bench.json.
+networks one after another, sweeps by launcher, the cost of a member-step as the stack grows and
+a 1,024-point sweep run whole; writes <out>/BENCH.md and <out>/bench.json.
 
-    uv run python scripts/bench.py [--quick] [--only loops,seeds,sweeps,startup] [--out outputs/bench] [--threads N]
+    uv run python scripts/bench.py [--quick] [--only loops,seeds,members,sweeps,sweep1024,startup]
+        [--out outputs/bench] [--threads N]
+
+--quick leaves sweep1024 out unless --only names it (then a 16-point sweep in stacks of 8 stands
+in for it).
 
 Every loop compared runs with the same torch thread count (--threads, default 1: what
 trainer.threads=auto picks for these networks, see dltips.engine.threads); so do the sweeps' and the
@@ -14,7 +19,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from benchmarks import PARTS, benchmark, write
+from benchmarks import PARTS, QUICK_PARTS, benchmark, write
 
 
 def parts(text: str) -> tuple[str, ...]:
@@ -32,20 +37,20 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="2 repeats, short runs, a 4-job sweep, one startup sample (a minute or two)",
+        help="2 repeats, short runs, a 4-job sweep, K = 1 and 4, one startup sample, no sweep1024 (a minute or two)",
     )
     parser.add_argument(
         "--only",
         type=parts,
-        default=PARTS,
         metavar="PARTS",
-        help=f"run only these parts: {','.join(PARTS)} (default: all)",
+        help=f"run only these parts: {','.join(PARTS)} (default: all; with --quick, all but sweep1024)",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every loop (default 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(write(benchmark(args.out, quick=args.quick, parts=args.only), args.out))
+    chosen = args.only or (QUICK_PARTS if args.quick else PARTS)
+    print(write(benchmark(args.out, quick=args.quick, parts=chosen), args.out))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """How fast dltips trains: its loop against plain PyTorch loops, same model, data and steps;
-stacked networks against the same networks one after another; whole sweeps by launcher.
+stacked networks against the same networks one after another; whole sweeps by launcher; the
+cost of a member-step as the stack grows; a 1,024-point sweep run whole.
 
 Variants, all in one process: `dltips` (train(cfg), default logging), `hand` (randperm + X[idx],
 the floor), `dataloader` (DataLoader over a TensorDataset), `lightning` (when installed), and
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from . import sweep1024
 from .loops import (
     LABELS,
     WORKLOADS,
@@ -33,16 +35,22 @@ from .loops import (
     make_case,
     runner,
 )
-from .report import paired, render, targets, write
+from .members import CURVE, QUICK_CURVE, bench_members
+from .report import render, targets, write
 from .seeds import bench_seeds
 from .startup import STARTUP_CHILDREN, child_env, parse_marks, time_startup
+from .sweep1024 import bench_sweep1024
 from .sweeps import QUICK, SWEEPS, Sweep, bench_sweep
+from .tables import paired
 from .timing import Run, StepClock, bench_workload, gemm_rate, per_step, time_run
 
 __all__ = [
+    "CURVE",
     "LABELS",
     "PARTS",
     "QUICK",
+    "QUICK_CURVE",
+    "QUICK_PARTS",
     "SWEEPS",
     "WORKLOADS",
     "Case",
@@ -50,8 +58,10 @@ __all__ = [
     "StepClock",
     "Sweep",
     "Workload",
+    "bench_members",
     "bench_seeds",
     "bench_sweep",
+    "bench_sweep1024",
     "bench_workload",
     "benchmark",
     "child_env",
@@ -71,7 +81,8 @@ __all__ = [
     "write",
 ]
 
-PARTS = ("loops", "seeds", "sweeps", "startup")
+PARTS = ("loops", "seeds", "members", "sweeps", "sweep1024", "startup")
+QUICK_PARTS = tuple(p for p in PARTS if p != "sweep1024")  # --quick runs it only when asked (--only)
 
 
 def cpu_model() -> str:
@@ -120,6 +131,8 @@ def benchmark(
         "startup": {},
         "seeds": [],
         "sweeps": [],
+        "members": None,
+        "sweep1024": None,
     }
     began, say = time.perf_counter(), log
 
@@ -141,9 +154,16 @@ def benchmark(
             for overrides in ((), (f"trainer.checkpoint_every_n_epochs={epochs}",)):
                 log(f"trainer.seeds={seeds} against {seeds} runs one after another {' '.join(overrides)}")
                 report["seeds"].append(bench_seeds(scratch, seeds, epochs, pairs, overrides, log))
+        if "members" in parts:
+            log("trainer.seeds=K for K = " + ", ".join(str(k) for k in (QUICK_CURVE if quick else CURVE)))
+            report["members"] = bench_members(scratch, QUICK_CURVE if quick else CURVE, log=log)
         for sweep in (sweeps or (QUICK if quick else SWEEPS)) if "sweeps" in parts else ():
             log(f"sweep: dltips-train -m {' '.join(sweep.overrides)}, basic against stacked launcher")
             report["sweeps"].append(bench_sweep(sweep, scratch, 1 if quick else sweep.pairs, pycache, log))
+        if "sweep1024" in parts:
+            sweep = sweep1024.QUICK if quick else sweep1024.SWEEP
+            log(f"sweep, run whole: dltips-train -m hydra/launcher=stacked {' '.join(sweep.overrides)}")
+            report["sweep1024"] = bench_sweep1024(sweep, scratch, pycache, log=log)
         rates.append(gemm_rate(repeats=2 if quick else 3, device=device))  # before and after: take the best
         report["gemm_flops"] = max(rates)
         if "startup" in parts:

@@ -47,6 +47,18 @@ SWEEPS = (
         goal=3.0,
     ),
     Sweep(
+        "digits, 64-point sweep",
+        "4 learning rates × 4 seeds × 4 weight decays, digits MLP 64-128-128-10, 20 epochs",
+        (
+            "optimizer.lr=0.01,0.03,0.1,0.3",
+            "seed=0,1,2,3",
+            "regularizer.weight_decay=0,1e-4,1e-3,1e-2",
+            "trainer.max_epochs=20",
+        ),
+        goal=3.0,
+        pairs=1,  # the basic launcher takes about 2 minutes on 2 cores
+    ),
+    Sweep(
         "MNIST-1D, 64-point sweep",
         "4 learning rates × 4 seeds × 4 weight decays, MNIST-1D MLP 40-128-128-10, 10 epochs",
         (
@@ -90,20 +102,36 @@ def run_sweep(sweep: Sweep, launcher: str, sweep_dir: Path, pycache: Path) -> di
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{launcher} sweep failed ({proc.returncode}): {proc.stderr[-2000:] or proc.stdout[-2000:]}")
-    results = job_results(sweep_dir)
+    results, output = job_results(sweep_dir), proc.stdout + proc.stderr
     if len(results) != sweep.points or any(status not in ("completed", "diverged") for status, _ in results.values()):
         raise RuntimeError(f"{launcher} sweep: expected {sweep.points} finished jobs in {sweep_dir}, got {results}")
     return {
         "wall_s": wall,
         "cpu_s": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime,
         "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "phases": phases(proc.stdout + proc.stderr, launched, launched + wall),
+        "phases": phases(output, launched, launched + wall),
+        "stages": stages(output, launched, launched + wall),
+        "set_up_s_per_job": set_up_per_job(output),
         "results": results,
     }
 
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 PHASES = ("to the first run", "training", "summary and exit")
+# The stacked launcher's, from its own lines: `#<n> : <overrides>` as each job's set-up starts,
+# `training <n> jobs together` as each stack starts, `run directory` once it is built.
+STAGES = ("start-up", "set-up", "building stacks", "training", "summary and exit")
+JOB = re.compile(r"\]\s+#\d+ : ")
+STACK = re.compile(r"\] (- )?training \d+ jobs together")
+RESULT = re.compile(r"\] (- )?(completed|diverged): ")
+
+
+def stamps(output: str) -> list[tuple[float, str]]:
+    """(wall-clock time, line) of every time-stamped log line, in time order (a log's lines on
+    stdout and stderr merge by their stamps: milliseconds)."""
+    found = [(m.group(1), line) for line in output.splitlines() if (m := STAMP.match(line))]
+    timed = [(datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f").timestamp(), line) for t, line in found]
+    return sorted(timed, key=lambda stamped: stamped[0])  # stable: lines of one millisecond keep their order
 
 
 def phases(output: str, launched: float, ended: float) -> dict[str, float] | None:
@@ -111,13 +139,43 @@ def phases(output: str, launched: float, ended: float) -> dict[str, float] | Non
     setting up jobs: all of them for a stack, the first for the basic launcher), from there to
     the last job's result (the basic launcher sets up its other jobs in between), and then to
     exit (the sweep's summary, interpreter shutdown); None where the log does not show them."""
-    stamped = [(m.group(1), line) for line in output.splitlines() if (m := STAMP.match(line))]
+    stamped = stamps(output)
     first = next((t for t, line in stamped if "run directory: " in line), None)
-    last = next((t for t, line in reversed(stamped) if re.search(r"\] (- )?(completed|diverged): ", line)), None)
+    last = next((t for t, line in reversed(stamped) if RESULT.search(line)), None)
     if first is None or last is None:
         return None
-    a, b = (datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f").timestamp() for t in (first, last))
-    return dict(zip(PHASES, (a - launched, b - a, ended - b)))
+    return dict(zip(PHASES, (first - launched, last - first, ended - last)))
+
+
+def set_up_per_job(output: str) -> float | None:
+    """Seconds per job the stacked launcher takes to set its jobs up: from the first job's
+    `#<n> :` line to the first `training <n> jobs together`, over the jobs; None where the log
+    does not show them (the basic launcher sets each job up just before it trains)."""
+    stamped = stamps(output)
+    jobs = [t for t, line in stamped if JOB.search(line)]
+    stack = next((t for t, line in stamped if STACK.search(line)), None)
+    return (stack - jobs[0]) / len(jobs) if jobs and stack is not None else None
+
+
+def stages(output: str, launched: float, ended: float) -> dict[str, float] | None:
+    """A stacked sweep's STAGES in seconds: launch to the first job's set-up (imports, Hydra's
+    sweep config), setting up every job, building each stack (its networks, data and files:
+    `training … together` to its first `run directory`), training (the rest, up to the last
+    job's result) and the sweep's summary and exit; None where the log does not show them."""
+    stamped = stamps(output)
+    jobs = [t for t, line in stamped if JOB.search(line)]
+    stacks = [i for i, (_, line) in enumerate(stamped) if STACK.search(line)]
+    last = next((t for t, line in reversed(stamped) if RESULT.search(line)), None)
+    if not jobs or not stacks or last is None:
+        return None
+    built = 0.0
+    for i in stacks:
+        ready = next((t for t, line in stamped[i:] if "run directory: " in line), None)
+        if ready is None:
+            return None
+        built += ready - stamped[i][0]
+    first = stamped[stacks[0]][0]
+    return dict(zip(STAGES, (jobs[0] - launched, first - jobs[0], built, last - first - built, ended - last)))
 
 
 def job_results(sweep_dir: Path) -> dict[str, tuple[str, float | None]]:
