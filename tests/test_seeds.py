@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -308,3 +310,51 @@ def test_members_stop_early_each_at_its_own_epoch_as_alone(tmp_path):
         stops.append(report["metrics"]["stop_epoch"])
     assert len(set(stops)) > 1  # they stopped at different epochs
     assert summary["stop_epoch"] == pytest.approx(sum(stops) / 4)
+
+
+SOURCE_CALLS: list[dict] = []
+
+
+def counted_synthetic(**kwargs):
+    """dltips.data.load_synthetic, counting its calls."""
+    from dltips.data import load_synthetic
+
+    SOURCE_CALLS.append(kwargs)
+    return load_synthetic(**kwargs)
+
+
+def test_networks_trained_together_load_their_data_set_once_and_split_it_each_their_way(tmp_path):
+    overrides = ["data=synthetic", "data.source._target_=tests.test_seeds.counted_synthetic"]
+    cfgs = [compose_config([*overrides, f"seed={seed}"], tmp_path / str(seed)) for seed in (0, 1, 2)]
+    SOURCE_CALLS.clear()
+    shared: dict = {}
+    together = [setup(cfg, shared).splits for cfg in cfgs]
+    assert len(SOURCE_CALLS) == 1  # read once for the three
+    alone = [setup(cfg).splits for cfg in cfgs]  # each its own load, as a run alone
+    assert len(SOURCE_CALLS) == 4
+    for a, b in zip(together, alone):
+        for split in ("train", "val", "test"):
+            assert all(torch.equal(u, v) for u, v in zip(getattr(a, split), getattr(b, split)))
+    assert not torch.equal(together[0].train[0], together[1].train[0])  # split_seed = seed: other splits
+
+
+def test_a_stack_larger_than_the_open_files_limit_trains(tmp_path):
+    """Each network keeps its .lock and its event file open: 48 networks under a soft limit of 40
+    open files would fail with "Too many open files" unless the limit is raised (up to the hard one)."""
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1024:
+        pytest.skip("the hard limit on open files is too low to raise")
+    code = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (40, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from dltips.config.validate import compose_train
+from dltips.train import train
+cfg = compose_train(["data=synthetic", "data.source.n_samples=200", "model.depth=1", "model.width=8",
+                     "trainer.max_epochs=1", "trainer.seeds=48", "trainer.progress=log"], {str(tmp_path / "run")!r})
+train(cfg)
+print("soft limit", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split("soft limit")[-1]) >= 2 * 48
+    assert len(list((tmp_path / "run").glob("member_*/metrics.json"))) == 48

@@ -18,7 +18,7 @@ from dltips.config.errors import ConfigError
 from dltips.config.optimizer import check_optimizer, optimizer_errors
 from dltips.config.stackable import STACKABLE, stack_key
 from dltips.config.validate import check_batch_size, check_run, config_errors, resolve_device
-from dltips.data import Augment, Splits, prepare
+from dltips.data import Augment, Dataset, Splits, prepare
 from dltips.early_stopping import EarlyStopping
 from dltips.engine.members import HydraContext, Member, One, Stack
 from dltips.engine.stackable import ELEMENTWISE
@@ -45,8 +45,8 @@ class Setup:
 
 
 def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
-    """Build one run from its config. `prepared` keeps the splits made so far by their data
-    config, for networks trained together on the same data (dltips.engine.members)."""
+    """Build one run from its config. `prepared` keeps the data sets and splits made so far by
+    their data config, for networks trained together on the same data (dltips.engine.members)."""
     with config_errors(cfg):
         check_run(cfg)
         device = resolve_device(cfg.trainer.device)
@@ -55,7 +55,7 @@ def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
         d = cfg.data
         key = repr([OmegaConf.to_container(d, resolve=True)[k] for k in SPLIT_KEYS])
         splits = (prepared or {}).get(key) or prepare(
-            instantiate(d.source),
+            load_source(d.source, prepared),
             seed=d.split_seed,
             val_fraction=d.val_fraction,
             test_fraction=d.test_fraction,
@@ -84,6 +84,20 @@ def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
             schedule=schedule,
             stopper=instantiate(cfg.regularizer.early_stopping),
         )
+
+
+def load_source(source: DictConfig, loaded: dict | None) -> Dataset:
+    """The data set the source config loads; `loaded`: those loaded so far by networks trained
+    together, which share one (K seeds split it K ways, but read or generate it once). A source is a
+    function of its config (every bundled one: generated sets take their own random_state or
+    seed), and prepare() only reads it."""
+    key = "source " + repr(OmegaConf.to_container(source, resolve=True))
+    if loaded is not None and key in loaded:
+        return loaded[key]
+    dataset = instantiate(source)
+    if loaded is not None:
+        loaded[key] = dataset
+    return dataset
 
 
 def build_model(cfg: DictConfig, splits: Splits, device: torch.device, seed: int) -> nn.Module:

@@ -19,6 +19,7 @@ from dltips.engine.evaluate import evaluate_splits
 from dltips.engine.members import HydraContext, Networks
 from dltips.engine.recorder import COMPLETED, DIVERGED, STOPPED_EARLY, Recorder
 from dltips.engine.threads import use_threads
+from dltips.run.files import allow_open_files
 from dltips.run.interrupt import signals_caught
 from dltips.run.resume import Position, write_config
 from dltips.run.rundir import owned
@@ -30,6 +31,7 @@ def train_networks(cfgs: list[DictConfig], contexts: list[HydraContext], root: D
     ms = build_networks(cfgs, contexts)  # every bad value is reported here, before anything is written
     use_threads(cfgs[0].trainer.threads, ms.model, contexts[0].cores)
     roots = [Path(root.output_dir)] if root is not None else []
+    allow_open_files(len(ms.members), per_network=2)  # its .lock and its event file
     rec = Recorder(ms)
     with owned(*roots, *(m.out for m in ms.members)):  # one process per run directory, before any write
         for c in ([root] if root is not None else []) + [m.cfg for m in ms.members]:

@@ -35,6 +35,7 @@ from dltips.launch.compose import compose_job
 from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
 from dltips.run import checkpoint
+from dltips.run.files import allow_open_files
 from dltips.train import train_prepared
 
 log = logging.getLogger("dltips")
@@ -124,6 +125,7 @@ def set_up_jobs(
 def train_stack(group: list[Pending]) -> list[float]:
     """Train the group together; returns each job's val/acc (NaN where it failed or diverged).
     A config error is found job by job, so that one bad job fails alone."""
+    allow_open_files(len(group), per_network=3)  # its .lock, its event file and its train.log
     with logs_to(group):
         if len(group) > 1:
             log.info("training %d jobs together: %s", len(group), ", ".join(p.out.name for p in group))

@@ -42,3 +42,23 @@ def create_temporary(path: Path) -> tuple[int, Path]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:  # a 1 in 2⁴⁸ draw of a name in use: draw again
             continue
+
+
+# What a training process keeps open besides its networks' files: torch, Python, the logs.
+OPEN_FILES_ASIDE = 256
+
+
+def allow_open_files(networks: int, per_network: int = 1) -> None:
+    """Raise this process's soft limit on open files, up to its hard limit, so that `networks`
+    trained together may each keep `per_network` files open (its run directory's .lock and its
+    TensorBoard event file; its train.log too under the stacked launcher): the common default
+    soft limit, 1,024, is reached by a stack of about 400."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: nothing to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = networks * per_network + OPEN_FILES_ASIDE
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(hard, wanted), hard))

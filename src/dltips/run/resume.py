@@ -19,6 +19,7 @@ from dltips.config.errors import ConfigError
 from dltips.config.keys import WHERE, flatten
 from dltips.config.resolvers import run_dir as run_dir_of
 from dltips.config.validate import CONFIG_DIR, compose_train
+from dltips.config.yaml_files import to_yaml
 from dltips.run import checkpoint
 
 # What may change when a run is continued: how long it trains, and how progress is shown.
@@ -91,7 +92,7 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictCo
 def write_config(cfg: DictConfig, out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, out / "config.yaml")
+        (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")  # OmegaConf.save's text
     except OSError as err:
         raise ConfigError(
             f"Invalid output_dir: {str(out)!r} cannot be written ({err.strerror}); allowed: a writable directory"
