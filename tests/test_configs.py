@@ -168,3 +168,21 @@ def test_a_copied_config_is_a_deep_copy():
     assert OmegaConf.is_struct(copy_) == OmegaConf.is_struct(cfg) and OmegaConf.is_readonly(copy_.trainer)
     copy_.optimizer.lr = 0.01
     assert cfg.optimizer.lr == 0.3  # nothing shared
+
+
+def test_a_config_that_does_not_pickle_is_still_copied():
+    from dataclasses import dataclass
+
+    from omegaconf import OmegaConf
+
+    from dltips.config.copies import from_template, template
+
+    @dataclass
+    class Local:  # not importable by its name: pickle refuses a node typed by it
+        lr: float = 0.1
+
+    cfg = OmegaConf.create({"optimizer": OmegaConf.structured(Local), "seed": 1})
+    frozen = template(cfg)
+    first, second = from_template(frozen), from_template(frozen)
+    first.optimizer.lr = 0.5
+    assert second.optimizer.lr == cfg.optimizer.lr == 0.1 and OmegaConf.get_type(second.optimizer) is Local
