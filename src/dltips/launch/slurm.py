@@ -88,8 +88,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         else:
             todo.append(p)
     if todo:
-        tasks = [[todo[i] for i in stack] for stack in in_stacks([p.key for p in todo], launcher.max_members)]
-        if not launcher.stack:
+        if launcher.stack:  # one task per stack of points with equal keys
+            tasks = [[todo[i] for i in stack] for stack in in_stacks([p.key for p in todo], launcher.max_members)]
+        else:
             tasks = [[p] for p in todo]
         returns |= wait(launcher, submit(launcher, tasks), tasks)
     return [returns[p.idx] for p in points]
