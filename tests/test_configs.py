@@ -142,6 +142,8 @@ def test_yaml_files_write_what_omegaconf_writes_byte_for_byte():
             "nothing": [],
             "nested": {"a": [{"b": "${seed}"}, [1, [2, "x: y"]]], "c": "# not a comment", "{}": {"d": "{}"}},
             "seed": 3,
+            "deep": {"x": {"y": {"z": 1, "w": {}, "v": [{"u": 2}]}, "t": "${seed}"}},
+            "k" * 200: {"long key": {"y": 1}},  # written as a complex key ("? ")
         }
     )
     hydra_yaml = OmegaConf.masked_copy(full, "hydra")  # what .hydra/hydra.yaml holds: one key

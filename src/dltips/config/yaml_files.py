@@ -9,7 +9,6 @@ differ in a few keys (hydra.job, hydra.runtime, the swept ones)."""
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -75,31 +74,37 @@ Dumper.add_representer(str, represent_str)
 def to_yaml(cfg) -> str:
     """OmegaConf.to_yaml(cfg) (`cfg`: a config, or a dict of config nodes, written as the config
     holding them alone): interpolations kept as written, keys in their order. A block
-    mapping's text is its entries' texts one after another, so each entry of the top two levels
-    (hydra.yaml holds one key, `hydra`) is dumped on its own, at its own depth (the emitter folds
-    long strings by column), and kept (tests/test_configs.py holds the result to OmegaConf's)."""
+    mapping's text is its entries' texts one after another, so each entry down to DEPTH levels
+    is dumped on its own, at its own depth (the emitter folds long strings by column), and kept:
+    a sweep's jobs differ in a few leaves (hydra.job.num, the swept values). tests/test_configs.py
+    holds the result to OmegaConf's, byte for byte."""
     if isinstance(cfg, dict):  # {key: node}: as the config holding these nodes alone
         container = {k: OmegaConf.to_container(v, resolve=False, enum_to_str=True) for k, v in cfg.items()}
     else:
         container = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     if not isinstance(container, dict) or not container:
         return dump(container)
-    if len(DUMPED) > 4096:  # a long process with many different configs does not grow without end
+    if len(DUMPED) > 16384:  # a long process with many different configs does not grow without end
         DUMPED.clear()
+    return "".join(entries((), container))
+
+
+# How deep a mapping is split into entries kept apart (hydra.runtime.choices is at depth 3).
+DEPTH = 3
+
+
+def entries(path: tuple[str, ...], mapping: dict) -> list[str]:
+    """The texts of the mapping's entries inside the mappings `path`."""
     parts = []
-    for key, value in container.items():
-        if isinstance(value, dict) and value:
-            parts.append(key_line(key))
-            parts += [entry((key,), k, v) for k, v in value.items()]
-        else:
-            parts.append(entry((), key, value))
-    return "".join(parts)
-
-
-@lru_cache(maxsize=1024)
-def key_line(key: str) -> str:
-    """`key:`, the line that opens a mapping's entries, as the emitter writes the key."""
-    return dump({key: {}}).rsplit("{}", 1)[0].rstrip() + "\n"
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value and len(path) < DEPTH - 1:
+            opening = entry(path, key, {})  # `key: {}`: its line, less the empty mapping
+            if opening.count("\n") == 1 and opening.rstrip().endswith(": {}"):  # a plain one-line key
+                parts.append(opening.rstrip()[: -len(" {}")] + "\n")
+                parts += entries((*path, key), value)
+                continue
+        parts.append(entry(path, key, value))
+    return parts
 
 
 def entry(path: tuple[str, ...], key: str, value) -> str:
