@@ -11,6 +11,7 @@ decay, dropout rates and modes, initialisation, schedule, early stopping, augmen
 from __future__ import annotations
 
 from fnmatch import fnmatch
+from functools import lru_cache
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -43,12 +44,18 @@ def stack_key(cfg: DictConfig) -> str:
     """Configs with equal keys can train as members of one stack (their networks' shapes are
     checked again when built)."""
     values = flatten(OmegaConf.to_container(cfg, resolve=True))
-    kept = {k: v for k, v in values.items() if k in SHARED or not any(fnmatch(k, p) for p in STACKABLE)}
+    kept = {k: v for k, v in values.items() if shared(k)}
     # Numbers may differ per member; switches (nesterov, amsgrad, …) and strings may not.
     kept |= {k: v for k, v in values.items() if k.startswith("optimizer.") and not is_plain_number(v)}
     # A dropout rate of 0 builds no dropout layer: the rates may differ, their being 0 may not.
     kept |= {f"{k} > 0": values[k] > 0 for k in DROPOUT_RATES if is_plain_number(values.get(k))}
     return repr(sorted(kept.items()))
+
+
+@lru_cache(maxsize=4096)
+def shared(key: str) -> bool:
+    """Whether members of a stack must agree on the key (asked for every key of every job)."""
+    return key in SHARED or not any(fnmatch(key, p) for p in STACKABLE)
 
 
 def is_plain_number(value) -> bool:
