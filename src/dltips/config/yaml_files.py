@@ -2,9 +2,9 @@
 byte as OmegaConf.to_yaml writes them and read as OmegaConf.load reads them. Every job of a
 sweep writes three and the sweep's end (and dltips-compare) reads them back: in pure Python that
 is about 25 ms a file each way, a minute of a 1,024-point sweep. Reading goes through libyaml;
-writing through PyYAML's own emitter (libyaml folds long strings differently), one top-level key
-at a time, each key's text kept for the next job whose value is the same: the jobs of a sweep
-differ in a few keys (hydra.job, hydra.runtime, the swept ones)."""
+writing through PyYAML's own emitter (libyaml folds long strings differently), entry by entry,
+each entry's text kept for the next job whose value is the same: the jobs of a sweep differ in a
+few entries (hydra.job, hydra.runtime, the swept keys)."""
 
 from __future__ import annotations
 
