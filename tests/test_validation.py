@@ -277,6 +277,22 @@ def test_cli_bad_value_is_one_line_and_exit_2(tmp_path):
     assert not list((tmp_path / "outputs" / "runs").iterdir())
 
 
+@pytest.mark.parametrize("launcher", ["stacked", "slurm"])
+def test_a_bad_launcher_key_is_one_line_and_leaves_no_sweep_directory(launcher, tmp_path):
+    out = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "dltips.train", "-m", f"hydra/launcher={launcher}", "hydra.launcher.max_members=0"]
+        + ["seed=0,1", f"hydra.sweep.dir={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "Invalid hydra.launcher.max_members: 0; allowed: an integer >= 1" in result.stderr
+    assert not out.exists()  # the sweep's plan was written before Hydra built the launcher: removed
+
+
 # --- fuzz: random wrong values for the main keys ---------------------------------------------
 
 # Values as a user types them on the command line: strings (one that looks like a number), booleans,

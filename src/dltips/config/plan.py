@@ -96,6 +96,9 @@ class Plan:
         return any(isinstance(v, float) for v in values)
 
     def save(self, sweep_dir: Path) -> None:
+        """Before any job (Hydra's on_multirun_start: before the launcher is even built)."""
+        if not sweep_dir.exists():
+            CREATED.append(sweep_dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(asdict(self)), sweep_dir / FILE)
 
@@ -115,6 +118,17 @@ class Plan:
 
 
 LOADED: dict[tuple, Plan] = {}
+# Sweep directories this process created to save a plan in.
+CREATED: list[Path] = []
+
+
+def discard_unlaunched() -> None:
+    """A sweep refused before it launched anything (a bad launcher key): remove the sweep
+    directories this process made for their plan alone, as a refused run leaves no directory."""
+    for sweep_dir in CREATED:
+        if sweep_dir.is_dir() and [p.name for p in sweep_dir.iterdir()] == [FILE]:
+            (sweep_dir / FILE).unlink()
+            sweep_dir.rmdir()
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from dltips.config.errors import ConfigError
+from dltips.config.plan import discard_unlaunched
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
 from dltips.run.interrupt import stop_on_sigterm
 
@@ -43,7 +44,11 @@ def main() -> None:
         print(f"dltips-train: error: {' and '.join(modes)} do not go together; allowed: one of them", file=sys.stderr)
         sys.exit(2)
     try:
-        hydra_main()
+        try:
+            hydra_main()
+        except BaseException:
+            discard_unlaunched()
+            raise
     except CompactHydraException as err:  # what Hydra itself tells without a traceback (before
         print(f"dltips-train: error: {one_line(err)}", file=sys.stderr)  # OSError: a missing config is both)
         sys.exit(2)
