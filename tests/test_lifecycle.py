@@ -142,7 +142,7 @@ def test_train_log_holds_every_epoch_under_a_progress_bar(tmp_path):
 # enough to land a signal inside one; dropout draws from torch's own stream.
 SLOW_EPOCHS = [
     "data.batch_size=4",
-    "trainer.max_epochs=3",
+    "trainer.max_epochs=2",
     "model.dropout=0.2",
     "data.augment.shift=1",
     "trainer.progress=log",
