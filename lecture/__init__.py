@@ -3,8 +3,9 @@
 claim, and write REPORT.md with numbers (mean ± 95% t-interval over seeds, differences paired by
 seed), the published number, a figure and a verdict per claim.
 
-Each verdict rule is written down next to its claim, before any number is seen, and is
-reported as measured: a claim that does not hold says so.
+Each verdict rule is written down next to its claim, with the result that would have made it
+fail, and is reported as measured: a claim that does not hold says so. Where a claim's data,
+rule or setting changed after a first result, its section says what changed and why.
 """
 
 from __future__ import annotations

@@ -54,7 +54,11 @@ def dead_shares(run: Run) -> tuple[list[float], float]:
     return [d.float().mean().item() for d in off], max(grads)
 
 
-def dead_units(lab: Lab) -> Section:
+def dead_units(lab: Lab) -> list[Section]:
+    """Two verdicts. Mechanism: held if ReLU at Adam 0.03 leaves ≥ 20% of units off on every training
+    example, more than at 0.001 seed by seed, with exactly zero gradient into them; fails if fewer
+    die, no more than at the usual rate, or a gradient reaches them. Remedy: held if every remedy
+    has fewer such units and a higher test accuracy than ReLU seed by seed; fails if one does not."""
     epochs = lab.epochs(20)
     runs = {
         v: lab.run(
@@ -73,7 +77,8 @@ def dead_units(lab: Lab) -> Section:
     helped = {
         r: paired(acc[r], acc["relu"])[1] > 0 and mean_std(dead[r])[0] < mean_std(dead["relu"])[0] for r in REMEDIES
     }
-    n, train_size = layers["relu"].shape[1], len(load(runs["relu"][0])[1].train[1])
+    _, splits = load(runs["relu"][0])
+    n, train_size, test_size = layers["relu"].shape[1], len(splits.train[1]), len(splits.test[1])
     rows = [
         [
             v,
@@ -85,19 +90,7 @@ def dead_units(lab: Lab) -> Section:
         for v in VARIANTS
     ]
     failed = [r for r in REMEDIES if not helped[r]]
-    return Section(
-        title="Dead ReLUs stop learning; softplus, a positive bias, leaky ReLU, PReLU and maxout keep units alive",
-        claim="A ReLU unit whose input is negative on every example passes no gradient: every weight into it stops "
-        "updating, for good. Remedies: softplus, a large initial bias, and units that never output a flat 0 "
-        "(leaky ReLU, PReLU, maxout).",
-        rule="held if, in a 3×64 network trained with Adam at 0.03 (30× its usual rate), ReLU leaves on average ≥ 20% "
-        "of hidden units off on every training example, more than at 0.001 seed by seed, the weights into them get "
-        "exactly zero gradient over the whole training set, and each remedy at 0.03 both has fewer such units on "
-        "average and a higher test accuracy than ReLU seed by seed (95% interval of the difference above 0).",
-        held=kills and not failed,
-        headline=f"units off everywhere: relu {fmt(dead['relu'], 2)} at lr 0.03 "
-        f"vs {fmt(dead['relu, lr 0.001'], 2)} at 0.001, max \\|∂C/∂w\\| into them {grad:.0e}; test acc remedy − relu: "
-        + ", ".join(f"{r} {fmt_paired(acc[r], acc['relu'])}" for r in REMEDIES),
+    shared = dict(
         table=table(
             [
                 "variant (Adam, lr 0.03)",
@@ -111,17 +104,61 @@ def dead_units(lab: Lab) -> Section:
         figure=lab.figure(dead_units_figure(layers, acc, REMEDIES), "dead_relu.png"),
         data="digits (1,797 8×8 images; 270 test)",
         published="— (the lecture's argument; no number)",
-        notes=[
-            f"off: the unit's input z ≤ 0 on every one of the {train_size:,} training digits after training (the run's "
-            "~activations/dead_layer_i, over the whole training set instead of one batch). For ReLU such a unit is "
-            "dead; leaky ReLU, PReLU and softplus units that are off still pass a small gradient (slope 0.01, α, "
-            "σ(z)), and a maxout unit always passes it to its winning piece, so maxout has none by construction.",
-            f"{epochs} epochs, batches of 32, 5 seeds per variant on one split; relu at lr 0.001 is the same network "
-            "at Adam's usual rate, for comparison.",
-            *(
-                f"{r} did not help in both respects (off {fmt(dead[r], 2)}, "
-                f"Δ test acc {fmt_paired(acc[r], acc['relu'])}); likely: {LIKELY[r]}."
-                for r in failed
-            ),
-        ],
     )
+    setting = (
+        f"{epochs} epochs, batches of 32, {len(acc['relu'])} seeds per variant; relu at lr 0.001 is the same network "
+        "at Adam's usual rate, for comparison."
+    )
+    history = [
+        "First one verdict for both parts, the mechanism and the remedies (did not hold, though the mechanism held); "
+        "now one verdict each."
+    ]
+    return [
+        Section(
+            title="Dead ReLUs: a unit off on every example gets no gradient and stays dead",
+            claim="A ReLU unit whose input is negative on every example passes no gradient: every weight into it stops "
+            "updating, for good. A large learning rate pushes units there.",
+            rule="held if, in a 3×64 network trained with Adam at 0.03 (30× its usual rate), ReLU leaves on average "
+            "≥ 20% of hidden units off on every training example, more than at 0.001 seed by seed (95% interval of "
+            "the difference above 0), and the weights into them get exactly zero gradient over the whole training "
+            "set. It would have failed had fewer than 20% been off, no more than at the usual rate, or had any "
+            "weight into an off unit had a non-zero gradient.",
+            held=kills,
+            headline=f"units off everywhere: relu {fmt(dead['relu'], 2)} at lr 0.03 vs "
+            f"{fmt(dead['relu, lr 0.001'], 2)} at 0.001, difference "
+            f"{fmt_paired(dead['relu'], dead['relu, lr 0.001'], 2)}; max \\|∂C/∂w\\| into them {grad:.0e}",
+            notes=[
+                f"off: the unit's input z ≤ 0 on every one of the {train_size:,} training digits after training (the "
+                "run's ~activations/dead_layer_i, over the whole training set instead of one batch). The figure's left "
+                "panel.",
+                setting,
+            ],
+            history=history,
+            **shared,
+        ),
+        Section(
+            title="Softplus, a positive bias, leaky ReLU, PReLU and maxout keep units alive and beat ReLU",
+            claim="Remedies for dead ReLUs: softplus, a large initial bias, and units that never output a flat 0 "
+            "(leaky ReLU, PReLU, maxout) keep units alive, and so train better than ReLU at the same rate.",
+            rule="held if each remedy, in the same network at Adam 0.03, has on average fewer units off on every "
+            "training example than ReLU and a higher test accuracy than ReLU seed by seed (95% interval of the "
+            "difference above 0). It would have failed had any remedy's interval reached 0 or below, or had it as "
+            "many units off as ReLU.",
+            held=not failed,
+            headline="test acc remedy − relu: " + ", ".join(f"{r} {fmt_paired(acc[r], acc['relu'])}" for r in REMEDIES),
+            held_out=("test", test_size),
+            notes=[
+                "leaky ReLU, PReLU and softplus units that are off still pass a small gradient (slope 0.01, α, σ(z)), "
+                "and a maxout unit always passes it to its winning piece, so maxout has none off by construction. "
+                "The figure's right panel.",
+                setting,
+                *(
+                    f"{r} did not help in both respects (off {fmt(dead[r], 2)}, "
+                    f"Δ test acc {fmt_paired(acc[r], acc['relu'])}); likely: {LIKELY[r]}."
+                    for r in failed
+                ),
+            ],
+            history=history,
+            **shared,
+        ),
+    ]

@@ -34,16 +34,21 @@ def mean_rows(per_seed: list[list[dict]]) -> list[dict]:
 
 
 def dropout_ensemble(lab: Lab) -> list[Section]:
+    """Two verdicts. Ensemble: held if sampled sub-networks' KL to weight scaling falls with N,
+    their accuracy at N = 50 is within ±0.01 of weight scaling's and weight scaling is no more
+    than 0.005 below N = 100. Maxout vs tanh: held if KL(geometric mean of 100 ‖ weight scaling) is
+    smaller for maxout seed by seed; fails if the interval of maxout − tanh reaches 0."""
     acts = ("relu", "maxout", "tanh")
     base = ["experiment=dropout_ensemble_mnist5k", f"trainer.max_epochs={lab.epochs(10)}"]
     sampled, explicit = {}, {}
     for a in acts:
         runs = lab.run("dropout_ensemble", f"{a},dropout", [*base, f"model.activation={a}"])
         sampled[a] = [report.read(run.path)["subnetworks"] for run in runs]
-        plain = lab.run(
+        plain = lab.run(  # one split for all seeds: their predictions are averaged on one test set
             "dropout_ensemble",
             f"{a},no_dropout",
             [*base, f"model.activation={a}", "model.dropout=0", "model.input_dropout=0", "eval_subnetworks=false"],
+            shared_split=True,
         )
         models, (x, y) = load_members(plain)
         explicit[a] = explicit_ensemble_curve(models, x, y)
@@ -74,7 +79,8 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
     figure = lab.figure(
         dropout_figure({a: mean_rows(sampled[a]) for a in acts}, explicit, seeds), "dropout_ensemble.png"
     )
-    kl = {a: at(a, 100, "arithmetic/kl") for a in acts}
+    kl = {a: at(a, 100, "geometric/kl") for a in acts}
+    arithmetic = {a: at(a, 100, "arithmetic/kl") for a in acts}
     _, low, high = paired(kl["maxout"], kl["tanh"])
     return [
         Section(
@@ -84,7 +90,8 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
             "about k = 50 (Srivastava et al.), and weight scaling is as good as sampling (Goodfellow et al.).",
             rule="held if, for relu, maxout and tanh, KL(mean of N ‖ weight scaling) falls from N = 1 to N = 100 in "
             "every seed, the 95% interval of acc(mean of 50 sub-networks) − acc(weight scaling) lies within ±0.01, "
-            "and weight scaling is on average no more than 0.005 below the mean of 100.",
+            "and weight scaling is on average no more than 0.005 below the mean of 100. It would have failed had one "
+            "seed's KL not fallen, an interval at N = 50 reached beyond ±0.01, or weight scaling been 0.005 below.",
             held=held,
             headline="acc(mean of 50) − acc(weight scaling): "
             + ", ".join(
@@ -108,27 +115,41 @@ def dropout_ensemble(lab: Lab) -> list[Section]:
             title="Weight scaling is a closer approximation for maxout than for tanh",
             claim="The KL divergence between the sampled-ensemble prediction and the weight-scaling prediction is "
             "smaller for maxout networks than for tanh networks (Goodfellow et al. 2013).",
-            rule="held if KL(mean of 100 sub-networks ‖ weight scaling) is smaller for maxout than for tanh seed by "
-            "seed: the 95% interval of maxout − tanh lies below 0.",
+            rule="held if KL(geometric mean of 100 sub-networks ‖ weight scaling) is smaller for maxout than for tanh "
+            "seed by seed: the 95% interval of maxout − tanh lies below 0. It would have failed had that interval "
+            "reached 0 or above: maxout no closer than tanh.",
             held=high < 0,
-            headline=f"KL at N = 100: maxout {fmt(kl['maxout'], 4)}, tanh {fmt(kl['tanh'], 4)}; "
-            f"maxout − tanh {fmt_paired(kl['maxout'], kl['tanh'], 4)}",
+            headline=f"KL(geometric mean of 100 ‖ weight scaling): maxout {fmt(kl['maxout'], 4)}, tanh "
+            f"{fmt(kl['tanh'], 4)}; maxout − tanh {fmt_paired(kl['maxout'], kl['tanh'], 4)}",
             table=table(
-                ["activation", *[f"KL N={n}" for n in ns]],
-                [[a, *[fmt(at(a, n, "arithmetic/kl"), 4) for n in ns]] for a in acts],
+                ["activation", *[f"KL N={n}, geometric" for n in ns], "KL N=100, arithmetic"],
+                [[a, *[fmt(at(a, n, "geometric/kl"), 4) for n in ns], fmt(arithmetic[a], 4)] for a in acts],
             ),
             figure=figure,
             data="mnist5k (1,000 test)",
             published="Goodfellow et al. 2013: weight scaling is closer to the geometric mean for maxout than for tanh "
             "(figure, no table)",
+            history=[
+                "First judged on the KL of the arithmetic mean of the sub-networks (it did not hold: maxout 0.0410, "
+                "tanh 0.0217); Goodfellow et al. and this claim speak of the geometric mean, which the runs already "
+                "measured, so the rule now reads that one.",
+            ],
             notes=[
-                "same seed: same split and batch order; maxout and tanh differ in architecture, so not the same init"
+                "same seed: same split and batch order; maxout and tanh differ in architecture, so not the same init. "
+                "The geometric mean is exp of the mean log-probability, renormalized (dltips.observe.subnetworks."
+                "mc_average): the average weight scaling computes exactly for one dropout layer before a softmax "
+                "layer. The arithmetic mean's KL is in the last column (the figure's middle panel, dotted)."
             ]
             + (
                 []
                 if high < 0
                 else [
-                    "Did not hold at this scale, seed after seed: the likely reason is the training, not the sampling. "
+                    "Maxout's KL is the smaller on average, the direction Goodfellow et al. report, but the interval "
+                    "of the difference reaches 0: with these seeds the two are not told apart."
+                ]
+                if np.mean(kl["maxout"]) < np.mean(kl["tanh"])
+                else [
+                    "Did not hold at this scale: the likely reason is the training, not the sampling. "
                     "Goodfellow et al. trained large maxout networks to convergence on all of MNIST; these train for "
                     f"{lab.epochs(10)} epochs on 3,600 digits, where maxout's pieces still switch often between nearby "
                     "inputs, so dropping units changes which piece wins and the sub-networks disagree more than tanh's."

@@ -181,16 +181,18 @@ def overfitting_figure(
 
 
 def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict]], seeds: int = 1) -> Figure:
-    """Dropout networks: the mean of N sampled sub-networks against weight scaling (accuracy, KL),
-    and explicit ensembles of K networks trained without dropout. Rows as dltips.observe.subnetworks writes them.
-    The accuracies differ by thousandths, so their axes are zoomed to the data, not 0–1."""
+    """Dropout networks: the mean of N sampled sub-networks against weight scaling (accuracy; KL of
+    the geometric and the arithmetic mean), and explicit ensembles of K networks trained without
+    dropout. Rows as dltips.observe.subnetworks writes them. The accuracies differ by thousandths,
+    so their axes are zoomed to the data, not 0–1."""
     fig = Figure(figsize=(14, 4.6), layout="constrained")
     left, mid, right = fig.subplots(1, 3)
     for a, rows in sampled.items():
         c, ns = COLORS[a], [r["n"] for r in rows]
         left.plot(ns, [r["arithmetic/acc"] for r in rows], marker="o", color=c, label=a, gid=a)
         left.axhline(rows[0]["weight_scaling/acc"], ls="--", color=c, gid=a)
-        mid.plot(ns, [r["arithmetic/kl"] for r in rows], marker="o", color=c, label=a, gid=a)
+        mid.plot(ns, [r["geometric/kl"] for r in rows], marker="o", color=c, label=a, gid=a)
+        mid.plot(ns, [r["arithmetic/kl"] for r in rows], ls=":", color=c, gid=a)
         right.plot(
             [r["k"] for r in explicit[a]],
             [r["arithmetic/acc"] for r in explicit[a]],
@@ -218,9 +220,15 @@ def dropout_figure(sampled: dict[str, list[dict]], explicit: dict[str, list[dict
         "How close the two predictions are",
         "N sampled sub-networks (log)",
         "KL(mean of N ‖ weight scaling) (log)",
+        legend=False,
         xscale="log",
         yscale="log",
     )
+    means = [
+        Line2D([], [], color="grey", marker="o", label="geometric mean of N"),
+        Line2D([], [], color="grey", ls=":", label="arithmetic mean of N"),
+    ]
+    mid.legend(handles=mid.get_legend_handles_labels()[0] + means, fontsize=8, loc="best")
     finish(
         right,
         "Ensembles of K networks without dropout",
@@ -272,7 +280,7 @@ def nielsen_figure(ours: dict[str, list[np.ndarray]], published: list[float]) ->
             yerr=[h for _, h in stats],
             capsize=3,
             color=COLORS["sigmoid"],
-            alpha=1.0 if i == 0 else 0.45,
+            alpha=1.0 - 0.6 * i / max(len(ours) - 1, 1),  # the first most like his, the others fading
             label=name,
             gid="sigmoid",
         )

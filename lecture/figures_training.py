@@ -124,31 +124,49 @@ def noise_figure(acc: dict[str, np.ndarray], flips: dict[str, np.ndarray], noise
     return fig
 
 
-def early_stopping_figure(curves: list[dict[str, list[float]]], chosen: list[int], stop: list[int]) -> Figure:
-    """Training and validation loss per epoch, each seed a thin line, the mean thick; the epochs
-    chosen (lowest val/loss) and where a patience rule would stop."""
-    fig = Figure(figsize=(8, 4.4), layout="constrained")
-    ax = fig.subplots()
-    for tag, label, c in (
-        ("train/loss_epoch", "training loss", COLORS["sgd"]),
-        ("val/loss", "validation loss", COLORS["early_stopping"]),
-    ):
-        n = min(len(cv[tag]) for cv in curves)
-        values = np.array([cv[tag][:n] for cv in curves])
-        for row in values:
-            ax.plot(np.arange(1, n + 1), row, color=c, lw=0.6, alpha=0.5)
-        ax.plot(np.arange(1, n + 1), values.mean(axis=0), color=c, lw=2.2, label=f"{label} (mean; thin: each seed)")
+def early_stopping_figure(
+    curves: list[dict[str, list[float]]],
+    chosen: list[int],
+    stop: list[int],
+    acc_best: list[float],
+    acc_end: list[float],
+) -> Figure:
+    """Left: training and validation loss per epoch, each seed a thin line, the mean thick; the
+    epochs chosen (lowest val/loss) and where a patience rule would stop. Right: training and
+    validation accuracy per epoch the same way, and the test accuracy of the kept and the last
+    weights (mean, 95% interval)."""
+    fig = Figure(figsize=(12.5, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for ax, kind in ((left, "loss"), (right, "acc")):
+        for tag, label, c in (
+            (f"train/{kind}_epoch" if kind == "loss" else "train/acc", "training", COLORS["sgd"]),
+            (f"val/{kind}", "validation", COLORS["early_stopping"]),
+        ):
+            n = min(len(cv[tag]) for cv in curves)
+            values = np.array([cv[tag][:n] for cv in curves])
+            for row in values:
+                ax.plot(np.arange(1, n + 1), row, color=c, lw=0.6, alpha=0.5)
+            ax.plot(np.arange(1, n + 1), values.mean(axis=0), color=c, lw=2.2, label=f"{label} (mean; thin: each seed)")
+        for s in sorted(set(stop)):
+            ax.axvline(s, color="black", ls=":", lw=0.8)
+        ax.plot([], [], color="black", ls=":", lw=0.8, label="where patience 5 would stop")
     lows = [curves[i]["val/loss"][e] for i, e in enumerate(chosen)]
-    ax.plot(np.add(chosen, 1), lows, "v", color="black", ms=7, label="lowest validation loss: the weights kept")
-    for s in sorted(set(stop)):
-        ax.axvline(s, color="black", ls=":", lw=0.8)
-    ax.plot([], [], color="black", ls=":", lw=0.8, label="where patience 5 would stop")
-    finish(ax, f"Early stopping on MNIST-1D ({len(curves)} seeds)", "epoch", "cross-entropy (log)", yscale="log")
+    left.plot(np.add(chosen, 1), lows, "v", color="black", ms=7, label="lowest validation loss: the weights kept")
+    epochs = max(len(cv["val/acc"]) for cv in curves)
+    for x, values, label in ((np.mean(chosen) + 1, acc_best, "kept weights"), (epochs, acc_end, "last weights")):
+        m, h = mean_ci(values)
+        right.errorbar(x, m, yerr=h, fmt="D", color="black", capsize=3, ms=6, mfc="white" if x == epochs else "black")
+        right.annotate(f"test, {label}: {m:.3f}", (x, m), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    right.plot([], [], "D", color="black", label="test accuracy (mean, 95% interval)")
+    finish(left, f"Loss ({len(curves)} seeds)", "epoch", "cross-entropy (log)", yscale="log")
+    finish(right, f"Accuracy ({len(curves)} seeds)", "epoch", "accuracy", ylim=ACCURACY)
+    fig.suptitle("Early stopping on MNIST-1D: the weights at the lowest validation loss against the last ones")
     return fig
 
 
-def dropout_advice_figure(acc: dict[str, list[float]], plain: str) -> Figure:
-    """Test accuracy per variant (mean, 95% interval), the plain network's mean as a line."""
+def dropout_advice_figure(acc: dict[str, list[float]], plain: str, control: str) -> Figure:
+    """Test accuracy per variant (mean, 95% interval), the means of the plain network and of the
+    same-size control without dropout as lines."""
     fig = Figure(figsize=(10, 4.4), layout="constrained")
     ax = fig.subplots()
     names = list(acc)
@@ -166,7 +184,8 @@ def dropout_advice_figure(acc: dict[str, list[float]], plain: str) -> Figure:
             gid=v,
         )
         ax.bar_label(bar, fmt="%.3f", fontsize=8, padding=2)
-    ax.axhline(np.mean(acc[plain]), color="black", ls="--", lw=1, label=f"{plain} (the network the advice is about)")
+    ax.axhline(np.mean(acc[plain]), color="black", ls=":", lw=1, label=f"{plain} (dropout's cost is measured here)")
+    ax.axhline(np.mean(acc[control]), color="black", ls="--", lw=1, label=f"{control} (the advice is judged here)")
     ax.set_xticks(range(len(names)), [v.replace(", ", "\n") for v in names], fontsize=8)
     seeds = len(next(iter(acc.values())))
     finish(

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from dltips.observe.plots import COLORS
-from lecture.figures import ACCURACY, finish
+from lecture.figures import finish
 
 HATCH = {"lr 0.001": "..", "bias 0.5": "//"}  # a ReLU variant's setting, drawn over relu's colour
 
@@ -111,21 +111,23 @@ def maxout_functions_figure(curves: list[dict]) -> Figure:
     return fig
 
 
-def piece_wins_figure(wins: list[np.ndarray], win_share: np.ndarray) -> Figure:
-    """Left: per layer, the sorted share of training examples each piece wins (seed 0);
-    right: the share of pieces that win on at least one example, per layer, over seeds."""
+def piece_wins_figure(wins: list[np.ndarray], win_share: np.ndarray, least: float) -> Figure:
+    """Left: per layer, the sorted share of training examples each piece wins (seed 0), with the
+    share `least` a trained piece must reach; right: the share of pieces that reach it, per
+    layer, over seeds."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     for l, w in enumerate(wins):
         left.plot(
             np.arange(1, len(w) + 1) / len(w), np.sort(w)[::-1], lw=2, color=f"C{l}", label=f"hidden layer {l + 1}"
         )
+    left.axhline(least, color="black", ls=":", lw=1, label=f"{least:.0%}: the least a trained piece wins")
     finish(
         left,
         "How many examples each piece wins (seed 0)",
         "pieces, sorted (share of the layer's pieces)",
-        "share of training examples it wins on",
-        ylim=ACCURACY,
+        "share of training examples it wins on (log)",
+        yscale="log",
     )
     layers = np.arange(1, win_share.shape[1] + 1)
     right.bar(
@@ -140,7 +142,7 @@ def piece_wins_figure(wins: list[np.ndarray], win_share: np.ndarray) -> Figure:
     right.set_xticks(layers, [f"hidden layer {l}" for l in layers])
     finish(
         right,
-        f"Pieces that win on ≥ 1 training example\n(mean ± std over {len(win_share)} seeds)",
+        f"Pieces that win on ≥ {least:.0%} of the training examples\n(mean ± std over {len(win_share)} seeds)",
         "",
         "share of the layer's pieces",
         legend=False,

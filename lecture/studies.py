@@ -18,6 +18,7 @@ from lecture.nielsen import nielsen
 from lecture.normalization import normalization
 from lecture.overfitting import overfitting
 from lecture.regularization import early_stopping, weight_decay_noise
+from lecture.trained import held_out
 from lecture.trajectories import momentum_surfaces
 
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")  # W¹⁰ in a table header: Markdown has no superscript
@@ -91,7 +92,9 @@ def vanishing_gradient(lab: Lab) -> list[Section]:
             "of magnitude below the last layer's and its weights stay near their random start. ReLU and maxout pass "
             "the gradient through their active units.",
             rule="held if, in the 10-hidden-layer net (xavier init for all), sigmoid's ‖∂C/∂W^L‖/‖∂C/∂W¹‖ ≥ 100 near "
-            "the start and layer 1 moves < 1% of its initial norm, while ReLU's and maxout's ratios are < 10.",
+            "the start and layer 1 moves < 1% of its initial norm, while ReLU's and maxout's ratios are < 10. It would "
+            "have failed had sigmoid's ratio been under 100 or its layer 1 moved 1%, or ReLU's or maxout's ratio "
+            "reached 10.",
             held=held,
             headline=f"gradient ratio last/first layer: sigmoid {fmt(ratio['sigmoid'], 0)}, relu "
             f"{fmt(ratio['relu'], 1)}, maxout {fmt(ratio['maxout'], 1)}; sigmoid layer 1 moved "
@@ -118,23 +121,21 @@ def vanishing_gradient(lab: Lab) -> list[Section]:
 
 def activations(lab: Lab) -> Section:
     depths = (2, 10)
-    acc = {
-        (a, d): [
-            r.metrics["test/acc"]
-            for r in lab.run(
-                "activations",
-                f"{a},depth={d}",
-                [
-                    "experiment=activations",
-                    f"model.activation={a}",
-                    f"model.depth={d}",
-                    f"trainer.max_epochs={lab.epochs(15)}",
-                ],
-            )
-        ]
+    runs = {
+        (a, d): lab.run(
+            "activations",
+            f"{a},depth={d}",
+            [
+                "experiment=activations",
+                f"model.activation={a}",
+                f"model.depth={d}",
+                f"trainer.max_epochs={lab.epochs(15)}",
+            ],
+        )
         for a in ACTIVATIONS
         for d in depths
     }
+    acc = {k: [r.metrics["test/acc"] for r in rs] for k, rs in runs.items()}
     deep = depths[-1]
     gap = {a: paired(acc[(a, deep)], acc[("sigmoid", deep)]) for a in ("relu", "maxout")}
     held = all(low > 0.1 for _, low, _ in gap.values())
@@ -144,7 +145,8 @@ def activations(lab: Lab) -> Section:
         claim="Sigmoid networks get harder to train as they get deeper; ReLU, its variants and maxout do not suffer "
         "from the vanishing gradient.",
         rule=f"held if at depth {deep} ReLU's and maxout's test accuracy beat sigmoid's by more than 0.10 seed by "
-        "seed: the 95% interval of the difference lies above 0.10.",
+        "seed: the 95% interval of the difference lies above 0.10. It would have failed had either interval reached "
+        "0.10 or below.",
         held=held,
         headline=f"test acc at depth {deep}: relu − sigmoid {fmt_paired(acc[('relu', deep)], acc[('sigmoid', deep)])}, "
         f"maxout − sigmoid {fmt_paired(acc[('maxout', deep)], acc[('sigmoid', deep)])}",
@@ -154,6 +156,7 @@ def activations(lab: Lab) -> Section:
         ),
         figure=lab.figure(fig, "activations.png"),
         data="digits (270 test)",
+        held_out=held_out(runs[("sigmoid", deep)][0]),
         published="— (the lecture's argument; no number)",
     )
 
@@ -178,8 +181,9 @@ def faster_start(
     return Section(
         **section,
         rule=f"held if '{better}' has a higher mean validation accuracy over the first 3 epochs than '{worse}' seed "
-        "by seed: the 95% interval of the difference lies above 0.",
+        "by seed: the 95% interval of the difference lies above 0. It would have failed had the interval reached 0.",
         held=low > 0,
+        held_out=held_out(variants[better][0], "val"),
         headline=f"val/acc over the first 3 epochs: {better} {fmt(early(variants[better]))}, {worse} "
         f"{fmt(early(variants[worse]))}; difference {fmt_paired(early(variants[better]), early(variants[worse]))}",
         table=table([key, "val/acc, first 3 epochs", "test acc"], rows),
@@ -248,7 +252,8 @@ def optimizers(lab: Lab) -> Section:
         "its momentum (v ← λv − η∇C) is SGD with momentum at a constant rate; momentum reaches a lower training "
         "loss than plain gradient descent in the same time.",
         rule="held if ours and torch's give the same final validation loss (within 1e-3, every seed) and momentum's "
-        "final training loss is below plain SGD's.",
+        "final training loss is below plain SGD's. It would have failed had one seed's validation losses differed by "
+        "1e-3 or more, or momentum ended above SGD.",
         held=held,
         data="digits (270 test)",
         published="— (exact identities; no number)",

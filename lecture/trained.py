@@ -24,3 +24,9 @@ def load(run: Run, which: str = "last.pt") -> tuple[MLP, Splits]:
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (model(x).argmax(dim=1) == y).float().mean().item()
+
+
+def held_out(run: Run, split: str = "test") -> tuple[str, int]:
+    """(the split's name in words, its number of rows) of the run's data: what a held-out interval rests on."""
+    _, splits = load(run)
+    return {"test": "test", "val": "validation"}[split], len(getattr(splits, split)[1])

@@ -280,7 +280,9 @@ def momentum_surfaces(lab: Lab) -> Section:
         rule=f"held if, on x⁴ − 3x² + x + y² from (2.2, 1), gradient descent ends in the local minimum's basin after "
         f"{STEPS} steps at every η in {list(GRID)} while momentum (λ = 0.9) at the same η ends in the global one for "
         f"at least half of them; and on z = x² − y² from (1, 0.001) at η = 0.01 gradient descent spends at least 3× as "
-        f"many steps within {NEAR} of the saddle point as momentum.",
+        f"many steps within {NEAR} of the saddle point as momentum. It would have failed had gradient descent left "
+        "the local basin at some η, momentum passed it at fewer than half the rates, or the saddle not slowed "
+        "gradient descent 3× more.",
         held=gd_stops and 2 * len(passed) >= len(GRID) and crawl,
         headline=f"two minima: gradient descent ends in the local minimum at "
         f"{sum(grid[('sgd', lr)][0] > TWO_MINIMA_BARRIER for lr in GRID)}/{len(GRID)} rates, momentum passes it at "

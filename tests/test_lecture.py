@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgba_array
+from omegaconf import OmegaConf
 from scipy import stats
 
 from dltips.observe.plots import COLORS
@@ -24,7 +25,18 @@ from lecture.figures import (
     overfitting_figure,
     vanishing_figure,
 )
-from lecture.lab import Lab, Run, default_root, mean_ci, mean_std, paired, table
+from lecture.lab import (
+    Lab,
+    Run,
+    Section,
+    default_root,
+    held_out_note,
+    mean_ci,
+    mean_std,
+    paired,
+    table,
+    write_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +95,31 @@ def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
     assert sorted(p.name for p in runs) == ["cross_entropy", "mse"]  # 2 seeds, trained together
     assert sorted(p.name for p in (runs[0]).iterdir() if p.is_dir()) == ["member_00", "member_01"]
     assert "| claim | data set | ours (95% CI) | published | verdict |" in text
+    # Each seed on its own split, so that the intervals hold the split's noise too.
+    members = [OmegaConf.load(m / "config.yaml") for m in sorted(runs[0].glob("member_*"))]
+    assert [(c.seed, c.data.split_seed) for c in members] == [(0, 0), (1, 1)]
+    assert re.search(r"\*\(validation set of 230 rows, under 500: one row is 0\.004 of accuracy\)\*", text)
+
+
+def test_a_report_names_small_held_out_sets_and_each_claims_history(tmp_path):
+    section = Section(
+        title="A claim",
+        claim="c",
+        rule="r",
+        held=True,
+        headline="x 0.5 ± 0.1",
+        table="",
+        figure="f.png",
+        held_out=("test", 270),
+        history=["First on digits, where it failed; moved to wine."],
+    )
+    large = Section(**{**section.__dict__, "title": "Another", "held_out": ("test", 1000), "history": []})
+    text = write_report(Lab(tmp_path, quick=False, seeds=5), [section, large], 60.0).read_text()
+    note = "*(test set of 270 rows, under 500: one row is 0.004 of accuracy)*"
+    assert text.count(note) == 2  # in the summary table and at the verdict
+    assert "1000 rows" not in text and text.count("\n**History.** ") == 1  # the claim that has one
+    assert "**History.** First on digits, where it failed; moved to wine." in text
+    assert held_out_note(None) == held_out_note(("test", 500)) == ""
 
 
 @pytest.mark.slow
@@ -95,8 +132,8 @@ def test_quick_reproduction_runs_every_study(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "REPORT.md").read_text()
-    # vanishing_gradient, dropout_ensemble, maxout and adagrad report two claims each
-    assert text.count("\n## ") == len(STUDIES) + 4
+    # vanishing_gradient, dropout_ensemble, dead_relu, maxout, adagrad and early_stopping report two claims each
+    assert text.count("\n## ") == len(STUDIES) + 6
     assert "tensorboard --logdir" in result.stdout
 
 
@@ -109,7 +146,13 @@ def fake_runs(curve, seeds: int = 3, tag: str = "val/acc") -> list[Run]:
 
 def sampled_rows(acc: float) -> list[dict]:
     return [
-        {"n": n, "arithmetic/acc": acc - 0.1 / n, "weight_scaling/acc": acc, "arithmetic/kl": 0.3 / n}
+        {
+            "n": n,
+            "arithmetic/acc": acc - 0.1 / n,
+            "weight_scaling/acc": acc,
+            "arithmetic/kl": 0.3 / n,
+            "geometric/kl": 0.02 / n,
+        }
         for n in (1, 10, 100)
     ]
 

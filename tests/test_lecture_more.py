@@ -20,6 +20,7 @@ from dltips.observe.tags import LR
 from dltips.train import train
 from lecture import reproduce
 from lecture.adagrad import SEQUENCES, adagrad_steps, hessian_diagonal
+from lecture.dropout_advice import corrected
 from lecture.figures_training import (
     adagrad_contrast_figure,
     dropout_advice_figure,
@@ -28,8 +29,9 @@ from lecture.figures_training import (
     noise_figure,
 )
 from lecture.figures_units import dead_units_figure, piece_wins_figure
-from lecture.lab import Run
+from lecture.lab import Run, sample
 from lecture.maxout import piece_statistics
+from lecture.nielsen import nielsen_cost
 from lecture.regularization import stopping_epoch
 from lecture.surfaces import SURFACES, lecture_optimizer, optimizer_factory, trajectory
 from lecture.trajectories import trajectories_figure
@@ -172,7 +174,7 @@ def test_the_new_figures_draw_with_the_names_colours():
     )
     drawn = {a.get_gid(): a.get_facecolor() for ax in fig.axes for a in ax.patches if a.get_gid()}
     assert set(drawn) == {"relu", "prelu"}
-    piece_wins_figure([np.array([0.5, 0.3, 0.2, 0.0])], np.array([[0.75], [1.0]]))
+    piece_wins_figure([np.array([0.5, 0.3, 0.2, 0.0])], np.array([[0.75], [1.0]]), 0.01)
     adagrad_contrast_figure(
         SEQUENCES, {k: list(v) for k, v in SEQUENCES.items()}, {k: adagrad_steps(v) for k, v in SEQUENCES.items()}, 400
     )
@@ -181,9 +183,22 @@ def test_the_new_figures_draw_with_the_names_colours():
         {"none": np.zeros((2, 3)), "weight_decay": np.zeros((2, 3))},
         (0, 1, 2),
     )
-    early_stopping_figure([{"train/loss_epoch": [2, 1, 0.5], "val/loss": [2, 1.5, 1.8]}] * 2, [1, 1], [3, 3])
-    dropout_advice_figure(
-        {"no dropout, 64 units": [0.6, 0.61], "dropout 0.5, 64 units": [0.5, 0.52]}, "no dropout, 64 units"
+    curves = {"train/loss_epoch": [2, 1, 0.5], "val/loss": [2, 1.5, 1.8], "train/acc": [0.5, 0.7, 0.9]}
+    fig = early_stopping_figure([curves | {"val/acc": [0.4, 0.6, 0.62]}] * 2, [1, 1], [3, 3], [0.58, 0.6], [0.62, 0.63])
+    loss, accuracy = fig.axes  # the claim's two parts: the loss and the accuracy at the stopping point
+    assert "Loss" in loss.get_title() and "Accuracy" in accuracy.get_title() and accuracy.get_ylim() == (0.0, 1.0)
+    assert any(t.get_text().startswith("test, kept weights: 0.590") for t in accuracy.texts)
+    fig = dropout_advice_figure(
+        {
+            "no dropout, 64 units": [0.6, 0.61],
+            "no dropout, 128 units": [0.62, 0.63],
+            "dropout 0.5, 64 units": [0.5, 0.52],
+        },
+        "no dropout, 64 units",
+        "no dropout, 128 units",
+    )
+    assert sorted(line.get_ydata()[0] for line in fig.axes[0].lines if line.get_ls() in ("--", ":")) == pytest.approx(
+        [0.605, 0.625]
     )
     assert COLORS["dropout"] and COLORS["none"]
     runs = {
@@ -258,10 +273,63 @@ def test_nielsens_1000_images_are_drawn_from_every_class():
     # digits 0, 1 and 2 alone, which skewed the study's gradients.
     from dltips.config.validate import compose_train
     from dltips.engine.build import setup
-    from lecture.nielsen import BATCH, sample
+    from lecture.nielsen import BATCH
 
     s = setup(compose_train(["experiment=vanishing_gradient_nielsen", "data.split_seed=0", "seed=0"]))
     _, y = s.splits.train
     assert len(torch.unique(y[:BATCH])) < 10  # the order the study must not take
-    counts = torch.bincount(y[sample(len(y), 0)], minlength=10)
+    counts = torch.bincount(y[sample(len(y), BATCH, 0)], minlength=10)
     assert counts.sum() == BATCH and counts.min() >= 0.05 * BATCH and counts.max() <= 0.15 * BATCH
+
+
+def test_the_studies_never_take_the_first_rows_of_a_split():
+    # A split lists its rows in the file's order (mnist5k: sorted by class), so `x[:n]` of a split
+    # is a skewed sample; the studies draw theirs with lecture.lab.sample.
+    slices = re.compile(r"\b(x|y|train|test|val|splits\.\w+(\[\d\])?)\[\s*:\s*[A-Za-z0-9_]")
+    found = [
+        f"{path.name}:{i}: {line.strip()}"
+        for path in sorted((REPO / "lecture").glob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if slices.search(line)
+    ]
+    assert found == []
+    assert slices.search("only_winners_trained(model, x[:CHECKED], y[:CHECKED])")  # the form it catches
+    drawn = sample(1000, 32, seed=3)
+    assert len(set(drawn.tolist())) == 32 and drawn.tolist() != list(range(32))
+    assert torch.equal(drawn, torch.randperm(1000, generator=torch.Generator().manual_seed(3))[:32])
+
+
+def test_nielsens_cost_is_his_cross_entropy_of_sigmoid_outputs_written_out():
+    torch.manual_seed(0)
+    z, y = torch.randn(7, 10, dtype=torch.float64), torch.randint(0, 10, (7,))
+    a, onehot = torch.sigmoid(z), nn.functional.one_hot(y, 10).double()
+    expected = -(onehot * a.log() + (1 - onehot) * (1 - a).log()).sum(dim=1).mean()  # network2.py's fn, per image
+    torch.testing.assert_close(nielsen_cost(z, y), expected)
+    # with one image and one output it is −ln σ(z) for the target
+    torch.testing.assert_close(
+        nielsen_cost(torch.tensor([[2.0]]), torch.tensor([0])), -torch.log(torch.sigmoid(torch.tensor(2.0)))
+    )
+
+
+def test_the_advices_intervals_are_bonferroni_corrected_t_intervals():
+    from scipy import stats
+
+    a, b = [0.61, 0.63, 0.60, 0.64, 0.62], [0.60, 0.60, 0.61, 0.62, 0.60]
+    d = np.subtract(a, b)
+    m, low, high = corrected(a, b, comparisons=4)
+    half = stats.t.ppf(1 - 0.05 / 4 / 2, df=4) * d.std(ddof=1) / np.sqrt(5)  # 98.75% two-sided
+    assert m == pytest.approx(d.mean()) and (low, high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert corrected(a, b, comparisons=1)[1] > low  # one comparison: the plain, narrower 95% interval
+
+
+def test_a_piece_is_trained_only_where_it_wins_its_share_of_the_examples():
+    # One unit, two pieces: the second wins where x > 0.995, 5 of the 1,000 inputs, under 1%.
+    model = MLP(1, 2, depth=1, width=1, activation="maxout", pieces=2).eval()
+    with torch.no_grad():
+        model.net[0].linear.weight.copy_(torch.tensor([[0.0], [1.0]]))
+        model.net[0].linear.bias.copy_(torch.tensor([0.995, 0.0]))
+    x = torch.linspace(0, 1, 1000)[:, None]
+    shares, trained, _ = piece_statistics(model, x)
+    np.testing.assert_allclose(shares[0], [0.995, 0.005], atol=1e-3)
+    assert trained == [0.5]  # the second piece wins, but not on 1% of the examples
+    assert piece_statistics(model, x, least=0.0)[1] == [1.0]  # the old count: it won once, so it "trained"
