@@ -10,27 +10,46 @@ rule or setting changed after a first result, its section says what changed and 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from lecture.lab import Lab, default_root, write_report
+from lecture.lab import Lab, Section, default_root, write_report
 from lecture.studies import STUDIES
 
 SEEDS = 5  # per variant in the full reproduction; --quick runs 2
 
 
-def reproduce(root: Path | str | None = None, quick: bool = False, only: list[str] | None = None) -> Path:
+def reproduce(
+    root: Path | str | None = None, quick: bool = False, only: list[str] | None = None, workers: int | None = None
+) -> Path:
     """Run the studies (all, or those named in `only`) and write REPORT.md under `root`
-    (default: outputs/lecture, or outputs/lecture-quick for a quick run); returns its path."""
+    (default: outputs/lecture, or outputs/lecture-quick for a quick run); returns its path.
+    The studies are independent (each its own runs and figures) and train on one torch thread:
+    `workers` of them (default: one per core this process may use) run side by side, each in
+    a process of its own."""
     lab = Lab(Path(root) if root is not None else default_root(quick), quick=quick, seeds=2 if quick else SEEDS)
+    names = [name for name in STUDIES if not only or name in only]
+    workers = max(1, min(len(names), workers or len(os.sched_getaffinity(0))))
     started = time.perf_counter()
-    sections = []
-    for name, study in STUDIES.items():
-        if only and name not in only:
-            continue
-        print(f"{name} ...", flush=True)
-        result = study(lab)
-        sections += result if isinstance(result, list) else [result]
-    report = write_report(lab, sections, time.perf_counter() - started)
+    if workers > 1:  # spawned, not forked: a fork of a process that has run torch can hang
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(run_study, [lab] * len(names), names))
+    else:
+        results = [run_study(lab, name) for name in names]
+    sections = [section for found, _ in results for section in found]
+    times = {name: seconds for name, (_, seconds) in zip(names, results)}
+    report = write_report(lab, sections, time.perf_counter() - started, times, workers)
     print(f"\nreport: {report}\ntensorboard: uv run tensorboard --logdir {lab.runs_dir}")
     return report
+
+
+def run_study(lab: Lab, name: str) -> tuple[list[Section], float]:
+    """One study's sections and its own seconds."""
+    print(f"{name} ...", flush=True)
+    started = time.perf_counter()
+    result = STUDIES[name](lab)
+    return (result if isinstance(result, list) else [result]), time.perf_counter() - started

@@ -151,14 +151,20 @@ def held_out_note(held_out: tuple[str, int] | None) -> str:
     return f" *({name} set of {rows} rows, under {SMALL}: one row is {1 / rows:.3f} of accuracy)*"
 
 
-def write_report(lab: Lab, sections: list[Section], seconds: float) -> Path:
+def write_report(
+    lab: Lab, sections: list[Section], seconds: float, times: dict[str, float] | None = None, workers: int = 1
+) -> Path:
+    """REPORT.md; `times`: each study's own seconds, `workers`: how many ran side by side."""
     held = sum(s.held for s in sections)
+    spent = ", ".join(f"{name} {t / 60:.1f}" for name, t in (times or {}).items())
     lines = [
         "# The lecture, reproduced",
         "",
         f"`uv run python scripts/reproduce_lecture.py{' --quick' if lab.quick else ''}` — "
         f"{len(sections)} claims, {held} held, {len(sections) - held} did not; "
-        f"{lab.seeds} seed(s) per variant; {seconds / 60:.1f} min.",
+        f"{lab.seeds} seed(s) per variant; {seconds / 60:.1f} min"
+        f"{f' ({workers} studies at a time, one torch thread each)' if workers > 1 else ''}.",
+        *([f"Minutes per study: {spent}."] if spent else []),
         f"TensorBoard: `uv run tensorboard --logdir {lab.runs_dir}`",
         *(["", quick_warning(lab.seeds)] if lab.quick else []),
         "",

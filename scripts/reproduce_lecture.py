@@ -16,13 +16,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lecture import STUDIES, reproduce
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="two seeds and shorter runs, into outputs/lecture-quick")
-parser.add_argument(
-    "--out",
-    default=None,
-    help="where REPORT.md, figures/ and runs/ go (default: outputs/lecture, or outputs/lecture-quick with --quick)",
-)
-parser.add_argument("--only", nargs="+", choices=list(STUDIES), help="run only these studies")
-args = parser.parse_args()
-reproduce(args.out, quick=args.quick, only=args.only)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two seeds and shorter runs, into outputs/lecture-quick")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="where REPORT.md, figures/ and runs/ go (default: outputs/lecture, or outputs/lecture-quick with --quick)",
+    )
+    parser.add_argument("--only", nargs="+", choices=list(STUDIES), help="run only these studies")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="studies run side by side (default: one per core this process may use)",
+    )
+    args = parser.parse_args()
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"Invalid --workers: {args.workers}; allowed: an integer >= 1")
+    reproduce(args.out, quick=args.quick, only=args.only, workers=args.workers)
+
+
+if __name__ == "__main__":  # the studies' worker processes import this file again: they must not run it
+    main()

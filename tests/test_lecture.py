@@ -82,6 +82,17 @@ def test_a_quick_reproduction_never_writes_over_the_full_report():
     assert "default=None" in script  # --out left out: reproduce() picks by --quick
 
 
+@pytest.mark.slow  # two studies in processes of their own: about 40 s
+def test_studies_run_side_by_side_and_report_in_their_own_order(tmp_path):
+    text = reproduce(tmp_path, quick=True, only=["cost", "momentum_surfaces"], workers=2).read_text()
+    assert "(2 studies at a time, one torch thread each)" in text
+    assert re.search(r"Minutes per study: cost \d+\.\d, momentum_surfaces \d+\.\d\.", text)
+    cost = text.index("## Softmax + cross-entropy learns faster")
+    momentum = text.index("## Momentum carries past a local minimum")
+    assert cost < momentum  # STUDIES' order, whichever finished first
+    assert (tmp_path / "figures" / "cost.png").is_file() and (tmp_path / "figures" / "trajectories.png").is_file()
+
+
 def test_a_study_writes_its_section_figure_and_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(Lab, "epochs", lambda self, full: 1)
     report = reproduce(tmp_path, quick=True, only=["cost"])
