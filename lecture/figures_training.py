@@ -197,3 +197,36 @@ def dropout_advice_figure(acc: dict[str, list[float]], plain: str, control: str)
     )
     ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+def keras_demo_figure(acc: dict[str, dict[str, list[float]]]) -> Figure:
+    """The demo's networks side by side: training, test and noisy-test accuracy (mean, 95% interval
+    over seeds; a diverged network has no bar), chance level dotted."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(acc))
+    labels = {"train": "training", "test": "test", "noisy": "test, noisy pixels"}
+    for i, (split, label) in enumerate(labels.items()):
+        stats = [mean_ci(v[split]) if not np.isnan(v[split]).any() else (np.nan, 0.0) for v in acc.values()]
+        ax.bar(
+            x + (i - 1) * 0.27,
+            [m for m, _ in stats],
+            0.27,
+            yerr=[h for _, h in stats],
+            capsize=3,
+            color=("#1f77b4", "#ff7f0e", "#7f7f7f")[i],
+            label=label,
+        )
+    for i, v in enumerate(acc.values()):
+        if np.isnan(v["train"]).all():
+            ax.text(i, 0.5, "diverged:\nloss NaN", ha="center", fontsize=9)
+    ax.axhline(0.1, color="k", ls=":", lw=1, label="chance (10 classes)")
+    ax.set_xticks(x, list(acc), fontsize=8)
+    finish(
+        ax,
+        "The lecture's Keras demo, step by step (mean, 95% interval over seeds)",
+        "network",
+        "accuracy",
+        ylim=ACCURACY,
+    )
+    return fig

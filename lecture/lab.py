@@ -35,7 +35,7 @@ class Section:
     held: bool
     headline: str  # the one number that decided it
     table: str  # Markdown
-    figure: str  # file name under figures/
+    figure: str  # file name under figures/; "" where the section before shows it
     data: str = "digits"  # the data set the claim was measured on
     published: str = "—"  # published numbers only; an outside or earlier check goes in notes
     notes: list[str] = field(default_factory=list)
@@ -208,8 +208,7 @@ def write_report(
             "",
             *([f"**History.** {' '.join(s.history)}", ""] if s.history else []),
             s.table,
-            "",
-            f"![{s.title}](figures/{s.figure})",
+            *(["", f"![{s.title}](figures/{s.figure})"] if s.figure else []),  # a chain's later steps share its first's
         ]
         lines += [""] + [f"- {note}" for note in s.notes] if s.notes else []
     path = lab.root / "REPORT.md"

@@ -11,6 +11,7 @@ from lecture.dead_units import dead_units
 from lecture.dropout import dropout_ensemble
 from lecture.dropout_advice import dropout_advice
 from lecture.figures import ACCURACY, activations_figure, curves_figure, vanishing_figure
+from lecture.keras_demo import keras_demo, keras_demo_deep
 from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, table
 from lecture.lr_decay import lr_decay
 from lecture.maxout import maxout
@@ -290,4 +291,6 @@ STUDIES = {
     "weight_decay_noise": weight_decay_noise,
     "early_stopping": early_stopping,
     "dropout_advice": dropout_advice,
+    "keras_demo": keras_demo,
+    "keras_demo_deep": keras_demo_deep,
 }

@@ -25,6 +25,7 @@ from lecture.figures import (
     overfitting_figure,
     vanishing_figure,
 )
+from lecture.figures_training import keras_demo_figure
 from lecture.lab import (
     Lab,
     Run,
@@ -58,6 +59,8 @@ def test_every_claim_of_the_lecture_has_a_study():
         "weight_decay_noise",
         "early_stopping",
         "dropout_advice",
+        "keras_demo",
+        "keras_demo_deep",
     }
 
 
@@ -143,8 +146,9 @@ def test_quick_reproduction_runs_every_study(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "REPORT.md").read_text()
-    # vanishing_gradient, dropout_ensemble, dead_relu, maxout, adagrad and early_stopping report two claims each
-    assert text.count("\n## ") == len(STUDIES) + 6
+    # vanishing_gradient, dropout_ensemble, dead_relu, maxout, adagrad and early_stopping report two claims
+    # each, the Keras demo's chain one per step: 6 and 3
+    assert text.count("\n## ") == len(STUDIES) + 6 + 5 + 2
     assert "tensorboard --logdir" in result.stdout
 
 
@@ -218,6 +222,12 @@ FIGURES = {
     "dropout_ensemble": lambda: dropout_figure(
         {a: sampled_rows(0.96) for a in ("relu", "maxout", "tanh")},
         {a: [{"k": k, "arithmetic/acc": 0.96 + 0.005 * k} for k in (1, 2, 3)] for a in ("relu", "maxout", "tanh")},
+    ),
+    "keras_demo": lambda: keras_demo_figure(
+        {
+            "deep_relu": {"train": [0.99, 0.98], "test": [0.95, 0.94], "noisy": [0.3, 0.4]},
+            "no_normalization": {split: [np.nan, np.nan] for split in ("train", "test", "noisy")},
+        }
     ),
 }
 
