@@ -200,6 +200,15 @@ def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
         assert json.loads((member(root, k) / "metrics.json").read_text())["status"] == "diverged"
 
 
+def test_every_member_diverging_at_a_logged_step_ends_the_run_cleanly(tmp_path):
+    """Every member done inside the epoch: its end scores nobody."""
+    root = tmp_path / "ensemble"
+    overrides = [*SMALL, "optimizer.lr=1e30", "trainer.log_every_n_steps=1", "trainer.seeds=2"]
+    assert train(compose_config(overrides, root))["members_completed"] == 0
+    for k in range(2):
+        assert json.loads((member(root, k) / "metrics.json").read_text())["status"] == "diverged"
+
+
 def test_eval_subnetworks_of_a_member_equals_alone(tmp_path):
     """The sampled sub-networks continue each member's own dropout stream, as they do alone."""
     root = tmp_path / "ensemble"

@@ -7,13 +7,15 @@ from torch import nn
 
 from dltips.data import Splits
 
+EVAL_ROWS = 8192  # rows per forward pass: chunks bound the memory on big splits
+
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Loss and accuracy of the network in eval mode (dropout off) over a whole split."""
     model.eval()
     total, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
-    for xb, yb in zip(x.split(8192), y.split(8192)):  # chunks bound the memory on big splits
+    for xb, yb in zip(x.split(EVAL_ROWS), y.split(EVAL_ROWS)):
         logits = model(xb)
         total += loss_fn(logits, yb) * len(yb)
         correct += (logits.argmax(dim=1) == yb).sum()

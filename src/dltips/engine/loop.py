@@ -15,7 +15,6 @@ import torch
 from omegaconf import DictConfig
 
 from dltips.engine.build import build_networks
-from dltips.engine.evaluate import evaluate_splits
 from dltips.engine.members import HydraContext, Networks
 from dltips.engine.recorder import COMPLETED, DIVERGED, STOPPED_EARLY, Recorder
 from dltips.engine.threads import use_threads
@@ -98,9 +97,9 @@ def end_epoch(ms: Networks, rec: Recorder, epoch: int, step: int) -> None:
     """Score every running network on the training and validation sets (the lecture's first
     check is the training set itself, so it is measured like val: eval mode), then early
     stopping decides who goes on."""
-    for k in ms.running():
+    scores = ms.evaluate(("train", "val"))
+    for k, metrics in scores.items():
         m = ms.members[k]
-        metrics = evaluate_splits(m.view, ms.loss_fn, m.splits, ("train", "val"))
         if not math.isfinite(metrics["train/loss"]):
             rec.finish(
                 k,

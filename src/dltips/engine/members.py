@@ -1,7 +1,7 @@
 """The networks one training loop trains: one network, or K stacked into one module.
 
 Both offer the same operations (batch order, batch, augment, loss, per-network losses, step
-sizes, learning rate, state and load_state), so the loop calls them without asking which it
+sizes, learning rate, evaluation, state and load_state), so the loop calls them without asking which it
 has; the choice is made once, when they are built (dltips.engine.build). K = 1 is the plain
 network, not a stack of one: a (B, F) step is about 20% cheaper than a (1, B, F) one.
 
@@ -27,6 +27,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dltips.data import Augment, Splits
 from dltips.early_stopping import EarlyStopping
+from dltips.engine.evaluate import EVAL_ROWS, evaluate_splits
 from dltips.nn.stacked import StackedLinear, member_state, tie_grads
 from dltips.observe.diagnostics import GradientFlow, step_sizes
 from dltips.observe.tags import OPTIM, per_layer
@@ -81,6 +82,7 @@ class Networks:
     members: list[Member]
     x: torch.Tensor  # training inputs: (N, F), or (K, N, F) when the members' splits differ
     y: torch.Tensor  # (N,) or (K, N)
+    stacked_splits: dict = field(default_factory=dict)  # split name -> (K, N, F), (K, N): built once
 
     @property
     def cfg(self) -> DictConfig:
@@ -132,6 +134,11 @@ class One(Networks):
         """Each network's part of a batch, with its gradients in its own view's .grad (for
         diagnostics, which measure one plain network at a time)."""
         return [xb]
+
+    def evaluate(self, names: tuple[str, ...]) -> dict[int, dict[str, float]]:
+        """Each running network's `train/loss`, `train/acc`, … on the named whole splits (eval mode)."""
+        m = self.members[0]
+        return {k: evaluate_splits(m.view, self.loss_fn, m.splits, names) for k in self.running()}
 
     def state(self, k: int, order: torch.Tensor | None) -> dict:
         """Network k's weights, optimizer state and batch order, as a run alone saves them."""
@@ -206,6 +213,35 @@ class Stack(Networks):
     def per_network(self, xb: torch.Tensor) -> list[torch.Tensor]:
         tie_grads([m.view for m in self.members], self.model)
         return list(xb)
+
+    @torch.no_grad()
+    def evaluate(self, names: tuple[str, ...]) -> dict[int, dict[str, float]]:
+        """One forward pass of the whole stack per chunk of rows instead of one per member: a
+        small network's evaluation costs the per-call overhead K times otherwise. Each member's
+        loss is its own loss function's over its own rows, as alone."""
+        self.model.eval()
+        scores: dict[int, dict[str, float]] = {k: {} for k in self.running()}
+        for split in names if scores else ():  # all diverged at a logged step: nothing to score
+            x, y = self.stacked(split)
+            chunk = max(1, EVAL_ROWS // len(self.members))  # bounds the (K, rows, width) activations
+            logits = torch.cat([self.model(xb) for xb in x.split(chunk, dim=1)], dim=1)  # (K, N, classes)
+            losses = torch.stack([self.loss_fn(logits[k], y[k]) for k in scores])
+            hits = (logits.argmax(dim=-1) == y).float().mean(dim=-1)
+            for k, loss, acc in zip(scores, losses.tolist(), hits[list(scores)].tolist()):
+                scores[k] |= {f"{split}/loss": loss, f"{split}/acc": acc}
+        return scores
+
+    def stacked(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's `split` as (K, N, F) inputs and (K, N) labels: a shared split expanded,
+        not copied; members' own splits (of one size: a stack's data settings are shared) stacked."""
+        if split not in self.stacked_splits:
+            parts, k = [getattr(m.splits, split) for m in self.members], len(self.members)
+            if all(p[0] is parts[0][0] for p in parts):
+                x, y = parts[0]
+                self.stacked_splits[split] = x.expand(k, *x.shape), y.expand(k, *y.shape)
+            else:
+                self.stacked_splits[split] = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
+        return self.stacked_splits[split]
 
     def state(self, k: int, order: torch.Tensor | None) -> dict:
         return {
