@@ -22,7 +22,7 @@ from lecture.studies import STUDIES
 SEEDS = 5  # per variant in the full reproduction; --quick runs 2
 # Side by side, the longest studies start first and the short ones fill in behind them: started
 # last, a long one would keep one core busy after the other has run out of work.
-LONGEST = ("keras_demo_deep", "keras_demo", "activations", "dropout_ensemble")
+LONGEST = ("keras_demo_deep", "keras_demo", "dropout_ensemble", "activations", "normalization", "vanishing_gradient")
 
 
 def reproduce(

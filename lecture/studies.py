@@ -15,9 +15,11 @@ from lecture.keras_demo import keras_demo, keras_demo_deep
 from lecture.lab import Lab, Run, Section, fmt, fmt_paired, mean_std, table
 from lecture.lr_decay import lr_decay
 from lecture.maxout import maxout
+from lecture.mechanisms import SLIDES as MECHANISMS
 from lecture.nielsen import nielsen
 from lecture.normalization import normalization
 from lecture.overfitting import overfitting
+from lecture.practice import SLIDES as PRACTICE
 from lecture.regularization import early_stopping, weight_decay_noise
 from lecture.trained import held_out
 from lecture.trajectories import momentum_surfaces
@@ -275,13 +277,23 @@ def optimizers(lab: Lab) -> Section:
     )
 
 
+# The report's order: each slide beside the claims it belongs with, the lecture's own demo last.
 STUDIES = {
     "vanishing_gradient": vanishing_gradient,
     "activations": activations,
+    "relu_fast": MECHANISMS["relu_fast"],
+    "relu_variants_maxout": MECHANISMS["relu_variants_maxout"],
     "cost": cost,
+    "bounded_output": PRACTICE["bounded_output"],
     "normalization": normalization,
+    "test_normalization": PRACTICE["test_normalization"],
+    "learning_rate_size": PRACTICE["learning_rate_size"],
     "optimizers": optimizers,
+    "momentum_sum": MECHANISMS["momentum_sum"],
     "overfitting": overfitting,
+    "more_data": PRACTICE["more_data"],
+    "weight_decay_update": MECHANISMS["weight_decay_update"],
+    "dropout_resampled": MECHANISMS["dropout_resampled"],
     "dropout_ensemble": dropout_ensemble,
     "dead_relu": dead_units,
     "maxout": maxout,
@@ -294,3 +306,4 @@ STUDIES = {
     "keras_demo": keras_demo,
     "keras_demo_deep": keras_demo_deep,
 }
+assert set(MECHANISMS) | set(PRACTICE) <= set(STUDIES)  # a slide added there is run here

@@ -61,6 +61,15 @@ def test_every_claim_of_the_lecture_has_a_study():
         "dropout_advice",
         "keras_demo",
         "keras_demo_deep",
+        "relu_variants_maxout",
+        "relu_fast",
+        "momentum_sum",
+        "weight_decay_update",
+        "dropout_resampled",
+        "learning_rate_size",
+        "test_normalization",
+        "more_data",
+        "bounded_output",
     }
 
 
