@@ -220,8 +220,17 @@ def keras_demo_figure(acc: dict[str, dict[str, list[float]]]) -> Figure:
     for i, v in enumerate(acc.values()):
         if np.isnan(v["train"]).all():
             ax.text(i, 0.5, "diverged:\nloss NaN", ha="center", fontsize=9)
+        for j, split in enumerate(labels):  # each seed beside its bar: 3 seeds' intervals hide how they spread
+            ax.plot(
+                [i + (j - 1) * 0.27 + 0.07] * len(v[split]),
+                v[split],
+                "k.",
+                ms=4,
+                label="one seed" if i + j == 0 else None,
+            )
     ax.axhline(0.1, color="k", ls=":", lw=1, label="chance (10 classes)")
     ax.set_xticks(x, list(acc), fontsize=8)
+    ax.set_xlim(-0.6, len(acc) - 0.4)  # a diverged network's empty place stays in view
     finish(
         ax,
         "The lecture's Keras demo, step by step (mean, 95% interval over seeds)",
