@@ -38,6 +38,8 @@ from lecture.lab import (
     table,
     write_report,
 )
+from tests.test_lecture_mechanisms import FIGURES as MECHANISM_FIGURES
+from tests.test_lecture_practice import FIGURES as PRACTICE_FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -239,21 +241,24 @@ FIGURES = {
         }
     ),
 }
+# With the slides' figures (their own tests build them and check their colours): every figure
+# of the report is held to the same title, legend and axis checks.
+EVERY_FIGURE = {**FIGURES, **MECHANISM_FIGURES, **PRACTICE_FIGURES}
 
 
-@pytest.mark.parametrize("name", FIGURES)
+@pytest.mark.parametrize("name", EVERY_FIGURE)
 def test_every_panel_has_a_title_and_a_legend_where_it_shows_more_than_one_thing(name):
-    fig = FIGURES[name]()
+    fig = EVERY_FIGURE[name]()
     for ax in fig.axes:
         assert ax.get_title(), name  # every panel its own title, a figure of several also a suptitle
         shown = len(ax.lines) + len(ax.containers)
         assert shown <= 1 or ax.get_legend() is not None, (name, ax.get_title())
 
 
-@pytest.mark.parametrize("name", FIGURES)
+@pytest.mark.parametrize("name", EVERY_FIGURE)
 def test_accuracy_axes_run_from_zero_to_one_unless_zoomed_to_the_data(name):
     zoomed = 0
-    for ax in FIGURES[name]().axes:
+    for ax in EVERY_FIGURE[name]().axes:
         if "accuracy" not in ax.get_ylabel():
             continue
         low, high = ax.get_ylim()

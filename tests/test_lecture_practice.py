@@ -208,23 +208,6 @@ FIGURES = {
 }
 
 
-@pytest.mark.parametrize("name", FIGURES)
-def test_every_panel_has_a_title_and_a_legend_where_it_shows_more_than_one_thing(name):
-    fig = FIGURES[name]()
-    for ax in fig.axes:
-        assert ax.get_title(), name
-        shown = len(ax.lines) + len(ax.containers)
-        assert shown <= 1 or ax.get_legend() is not None, (name, ax.get_title())
-
-
-@pytest.mark.parametrize("name", FIGURES)
-def test_accuracy_axes_run_from_zero_to_one(name):
-    for ax in FIGURES[name]().axes:
-        if "accuracy" in ax.get_ylabel():
-            low, high = ax.get_ylim()
-            assert low == 0 and high >= 1, (name, ax.get_ylabel())
-
-
 def drawn_colour(artist) -> np.ndarray:
     """The RGB a line, bar, band or outline is drawn in."""
     if hasattr(artist, "get_color") and not hasattr(artist, "get_facecolor"):
