@@ -15,6 +15,7 @@ from scipy import stats
 
 from dltips.observe.plots import COLORS
 from lecture import STUDIES, reproduce
+from lecture.dropout import KL_RATE, kl_rate
 from lecture.figures import (
     ACCURACY,
     activations_figure,
@@ -87,6 +88,15 @@ def test_mean_ci_is_the_t_interval_and_paired_differences_are_taken_seed_by_seed
     assert mean_ci([5.0]) == (5.0, 0.0)
     # a constant offset between paired seeds is certain however much the seeds spread
     assert paired([0.5, 0.7, 0.9], [0.4, 0.6, 0.8]) == pytest.approx((0.1, 0.1, 0.1))
+
+
+def test_the_dropout_rule_tells_a_kl_that_keeps_falling_from_one_that_levels_off():
+    """The rate is minus the log-log slope: c/N gives 1, c/N^0.5 gives 0.5 (the rule's threshold,
+    written out), and a KL with a floor, as the arithmetic mean's, falls slower than KL_RATE."""
+    ns = (1, 2, 5, 10, 20, 50, 100)
+    assert kl_rate([{"n": n, "kl": 0.1 / n} for n in ns], "kl") == pytest.approx(1.0)
+    assert kl_rate([{"n": n, "kl": 0.1 / n**0.5} for n in ns], "kl") == pytest.approx(0.5)
+    assert kl_rate([{"n": n, "kl": 0.1 / n + 0.05} for n in ns], "kl") < KL_RATE
 
 
 def test_a_quick_reproduction_never_writes_over_the_full_report():
