@@ -10,9 +10,11 @@ tell the difference. A job that fits no stack, and one resumed from its last.pt,
 
 from __future__ import annotations
 
+import gc
+import itertools
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,15 +113,45 @@ def set_up_jobs(
     """Every job set up as Hydra's basic launcher sets it up, one after another: its return
     value is its Pending, or a finished job's val/acc."""
     returns = []
-    for idx, overrides in zip(indices, job_overrides):
-        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-        sweep_config = compose_job(hydra.config_loader, config, overrides)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = job_id or idx
-            sweep_config.hydra.job.num = idx
-        returns.append(run_owned_job(hydra, prepare, sweep_config))
-        configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
+    with collected_young(every=COLLECT_EVERY) as job_done:
+        for idx, overrides in zip(indices, job_overrides):
+            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+            sweep_config = compose_job(hydra.config_loader, config, overrides)
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = job_id or idx
+                sweep_config.hydra.job.num = idx
+            returns.append(run_owned_job(hydra, prepare, sweep_config))
+            configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
+            job_done()
     return returns
+
+
+# Jobs set up between two collections of the young objects: about 1 MB of short-lived config
+# nodes a job waits for the next one.
+COLLECT_EVERY = 32
+
+
+@contextmanager
+def collected_young(every: int) -> Iterator[Callable[[], None]]:
+    """Python's collector off, and the young generation collected every `every` calls of the
+    function it yields. Each job set up leaves its configs alive until its stack trains (thousands
+    of cyclic OmegaConf nodes) and as many again as garbage; the automatic collector scans the
+    survivors again in its older generations as they grow, a quarter of the set-up's CPU time at
+    128 jobs. Collected here, every object is scanned once, when young."""
+    enabled = gc.isenabled()
+    gc.disable()
+    calls = itertools.count(1)
+
+    def done() -> None:
+        if next(calls) % every == 0:
+            gc.collect(0)
+
+    try:
+        yield done
+    finally:
+        gc.collect(0)
+        if enabled:
+            gc.enable()
 
 
 def train_stack(group: list[Pending]) -> list[float]:
