@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from dltips.launch.stacked import collected_young
+from dltips.launch.stacked import collected_young, frozen
 
 
 class Node:
@@ -37,3 +37,12 @@ def test_a_collector_that_was_off_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_frozen_keeps_no_garbage_and_thaws_what_it_froze():
+    garbage = weakref.ref(Node())
+    before = gc.get_freeze_count()
+    with frozen():
+        assert garbage() is None  # collected before freezing: no garbage kept for the block
+        assert gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == before

@@ -95,10 +95,11 @@ def launch(
     pending = [(i, ret.return_value) for i, ret in enumerate(returns) if isinstance(ret.return_value, Pending)]
     if pending:  # the jobs' own log format while the stacks train (file handlers: logs_to)
         configure_log(returns[pending[0][0]].hydra_cfg.hydra.job_logging, config.hydra.verbose)
-    for stack in in_stacks([p.key for _, p in pending], max_members):
-        group = [pending[j] for j in stack]
-        for (i, _), value in zip(group, train_stack([p for _, p in group])):
-            returns[i].return_value = value
+    with frozen():  # every job's config lives to the sweep's end: no collection need scan it again
+        for stack in in_stacks([p.key for _, p in pending], max_members):
+            group = [pending[j] for j in stack]
+            for (i, _), value in zip(group, train_stack([p for _, p in group])):
+                returns[i].return_value = value
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return returns
 
@@ -124,6 +125,19 @@ def set_up_jobs(
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
             job_done()
     return returns
+
+
+@contextmanager
+def frozen() -> Iterator[None]:
+    """What is alive now left out of the collector's passes until the end of the block (it is
+    collected first, so no garbage is kept): building a stack of K members walks K configs'
+    worth of new objects, and each full pass would scan every job's config again."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # Jobs set up between two collections of the young objects: about 1 MB of short-lived config
