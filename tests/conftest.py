@@ -20,6 +20,31 @@ from dltips.config.validate import compose_train as compose_config  # noqa: F401
 # runs they train (on a busy 2-core machine a second thread made small steps many times slower).
 torch.set_num_threads(1)
 
+# pyproject.toml's addopts run the suite on two pytest-xdist workers, which take the tests one at a
+# time; the tests of these modules go to one worker together, first: they share a module-scoped
+# fixture that must exist once (the SLURM cluster of tests/slurm_cluster.py), and what it waits for
+# runs beside the rest. (xdist's own xdist_group mark groups nothing under pytest 9.2, whose nodes
+# no longer take the node id that xdist renames.)
+ONE_WORKER = ("tests/test_slurm.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "load":
+        return None  # another --dist, asked for on the command line
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        """A unit of work per test but for ONE_WORKER's modules, a unit each. The largest units
+        are handed out first (--loadscope-reorder, xdist's default)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER else nodeid
+
+    return Scheduling(config, log)
+
+
 FAST = ["data=synthetic", "data.source.n_samples=400", "trainer.max_epochs=2", "trainer.progress=log"]
 
 

@@ -247,7 +247,8 @@ def stop(cluster: Cluster) -> None:
 def slurm(tmp_path_factory) -> Iterator[Cluster]:
     """A SLURM cluster to submit to: `$SLURM_CONF`'s, or a single-node one started for the
     module's tests (and stopped after them); skips when there is neither (no SLURM packages, or
-    not root)."""
+    not root). A module that uses it is listed in tests/conftest.py's ONE_WORKER, so that its
+    tests share one cluster under pytest-xdist."""
     cluster = existing_cluster()
     if cluster:
         yield cluster

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -128,18 +129,27 @@ def test_optuna_search_runs_three_trials(tmp_path):
     assert sorted(Plan.load(out).intervals) == ["optimizer.lr", "regularizer.weight_decay"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def serving_port(server: subprocess.Popen, said: list[str], timeout: float) -> int:
+    """The port in tensorboard's "TensorBoard <version> at http://127.0.0.1:<port>/" line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r" at http://127\.0\.0\.1:(\d+)/", "".join(said))
+        if found:
+            return int(found.group(1))
+        if server.poll() is not None:
+            time.sleep(0.5)  # what it said last, read
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"tensorboard did not say where it serves:\n{''.join(said)[-3000:]}")
 
 
 @contextlib.contextmanager
 def tensorboard(logdir: Path, timeout: float = 90):
     """Serve logdir with a real `tensorboard` process; yields get(route, body=None, ready=bool)
     that fetches one route of its HTTP data API (the one its UI reads), retrying until
-    `ready(answer)` while it loads the event files."""
-    port = free_port()
+    `ready(answer)` while it loads the event files. It binds a port the system picks (--port 0)
+    and says which: a port picked here and bound later could be taken in between, by a test
+    running beside this one."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -150,13 +160,28 @@ def tensorboard(logdir: Path, timeout: float = 90):
             "--host",
             "127.0.0.1",
             "--port",
-            str(port),
+            "0",
             "--reload_interval",
             "1",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    said: list[str] = []  # its stderr, read as it comes (a full pipe would stop it)
+
+    def read() -> None:
+        for line in server.stderr:
+            said.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        port = serving_port(server, said, timeout)
+    except BaseException:
+        server.kill()
+        server.wait(timeout=30)
+        raise
 
     def get(route: str, body: dict | None = None, ready=bool) -> object:
         deadline, answer = time.monotonic() + timeout, None
@@ -180,6 +205,7 @@ def tensorboard(logdir: Path, timeout: float = 90):
     finally:
         server.terminate()
         server.wait(timeout=30)
+        reader.join(timeout=30)
 
 
 def tensorboard_json(logdir: Path, route: str, body: dict | None = None, ready=bool, timeout: float = 90) -> object:
