@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from dltips.launch.stacked import collected_young, frozen
+from dltips.launch.collector import collected_young, frozen
 
 
 class Node:

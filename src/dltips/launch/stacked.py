@@ -10,11 +10,9 @@ tell the difference. A job that fits no stack, and one resumed from its last.pt,
 
 from __future__ import annotations
 
-import gc
-import itertools
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.config.stackable import in_stacks, stack_key
 from dltips.engine.loop import train_networks
+from dltips.launch.collector import COLLECT_EVERY, collected_young, frozen
 from dltips.launch.compose import compose_job
 from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
@@ -125,47 +124,6 @@ def set_up_jobs(
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
             job_done()
     return returns
-
-
-@contextmanager
-def frozen() -> Iterator[None]:
-    """What is alive now left out of the collector's passes until the end of the block (it is
-    collected first, so no garbage is kept): building a stack of K members walks K configs'
-    worth of new objects, and each full pass would scan every job's config again."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-# Jobs set up between two collections of the young objects: about 1 MB of short-lived config
-# nodes a job waits for the next one.
-COLLECT_EVERY = 32
-
-
-@contextmanager
-def collected_young(every: int) -> Iterator[Callable[[], None]]:
-    """Python's collector off, and the young generation collected every `every` calls of the
-    function it yields. Each job set up leaves its configs alive until its stack trains (thousands
-    of cyclic OmegaConf nodes) and as many again as garbage; the automatic collector scans the
-    survivors again in its older generations as they grow, a quarter of the set-up's CPU time at
-    128 jobs. Collected here, every object is scanned once, when young."""
-    enabled = gc.isenabled()
-    gc.disable()
-    calls = itertools.count(1)
-
-    def done() -> None:
-        if next(calls) % every == 0:
-            gc.collect(0)
-
-    try:
-        yield done
-    finally:
-        gc.collect(0)
-        if enabled:
-            gc.enable()
 
 
 def train_stack(group: list[Pending]) -> list[float]:

@@ -31,7 +31,11 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in linears]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.mT)
+        # (W xᵀ + b)ᵀ rather than x Wᵀ + b: the weight's gradient, dz · x, then comes out in the
+        # weight's own (K, out, in) layout, which autograd keeps as .grad; x Wᵀ's comes out as a
+        # transpose, which autograd copies into that layout every step (a third of the step at
+        # K = 64). The output is a transposed view, which the next layer's xᵀ reads as it lies.
+        return torch.baddbmm(self.bias.unsqueeze(-1), self.weight, x.mT).mT
 
     def extra_repr(self) -> str:
         k, out, n = self.weight.shape
