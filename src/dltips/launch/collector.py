@@ -33,12 +33,10 @@ COLLECT_EVERY = 32
 
 
 @contextmanager
-def collected_young(every: int) -> Iterator[Callable[[], None]]:
+def collected_young(every: int = COLLECT_EVERY) -> Iterator[Callable[[], None]]:
     """Python's collector off, and the young generation collected every `every` calls of the
-    function it yields. Each job set up leaves its configs alive until its stack trains (thousands
-    of cyclic OmegaConf nodes) and as many again as garbage; the automatic collector scans the
-    survivors again in its older generations as they grow, a quarter of the set-up's CPU time at
-    128 jobs. Collected here, every object is scanned once, when young."""
+    function it yields: every object is scanned once, while young, not again as the older
+    generations it would be promoted to grow."""
     enabled = gc.isenabled()
     gc.disable()
     calls = itertools.count(1)

@@ -31,7 +31,7 @@ from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.config.stackable import in_stacks, stack_key
 from dltips.engine.loop import train_networks
-from dltips.launch.collector import COLLECT_EVERY, collected_young, frozen
+from dltips.launch.collector import collected_young, frozen
 from dltips.launch.compose import compose_job
 from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
@@ -113,7 +113,7 @@ def set_up_jobs(
     """Every job set up as Hydra's basic launcher sets it up, one after another: its return
     value is its Pending, or a finished job's val/acc."""
     returns = []
-    with collected_young(every=COLLECT_EVERY) as job_done:
+    with collected_young() as job_done:
         for idx, overrides in zip(indices, job_overrides):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             sweep_config = compose_job(hydra.config_loader, config, overrides)
