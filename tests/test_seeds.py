@@ -98,6 +98,10 @@ def test_a_member_checkpoint_resumes_alone(tmp_path):
     extra = ["model.dropout=0.3", "optimizer=momentum", "trainer.seeds=2"]
     root = tmp_path / "ensemble"
     train(compose_config([*SMALL, *extra], root))
+    # Its own slice only: a view of the stack saved as it is would carry every member's storage.
+    saved = checkpoint.load(member(root, 1) / "last.pt")
+    tensors = [*saved["model"].values(), *(t for s in saved["optimizer"]["state"].values() for t in s.values())]
+    assert tensors and all(t.untyped_storage().nbytes() == t.numel() * t.element_size() for t in tensors)
     resumed_dir = tmp_path / "resumed"
     shutil.copytree(member(root, 1), resumed_dir)
     (resumed_dir / "metrics.json").unlink()

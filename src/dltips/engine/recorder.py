@@ -158,7 +158,7 @@ class Recorder:
         if not (last or best):
             return
         m.writer.flush()  # every point up to the checkpoint is on disk before it is
-        snapshot = checkpoint.detached(state())
+        snapshot = state()
         if last:
             self.saver.submit(checkpoint.save, m.out / "last.pt", snapshot)
         if best and last:

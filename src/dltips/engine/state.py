@@ -14,7 +14,8 @@ def checkpoint_of(ms: Networks, k: int, at: Position) -> dict:
     """Everything member k goes on from, as a run alone holds it (a stacked member's slice of
     the weights and optimizer state, its dropout generator as torch's default one, its row of
     the batch order). `at.epoch` is the last epoch finished, or the one interrupted when
-    `at.order` is set."""
+    `at.order` is set. The tensors training goes on changing are copied, the rest is fresh or
+    never changed in place: the copy is all the checkpoint's writer thread needs."""
     m = ms.members[k]
     if m.recorded is None:
         m.recorded = trained_with(m.cfg)
@@ -23,7 +24,7 @@ def checkpoint_of(ms: Networks, k: int, at: Position) -> dict:
         "step": at.step,
         "batch": at.batch,
         "config": m.recorded,
-        **ms.state(k, at.order),
+        **checkpoint.detached(ms.state(k, at.order)),
         "early_stopping": m.stopper.state_dict(),
         "initial_weights": m.flow.initial if m.flow else [],
         "gradient_flow": m.flow.history() if m.flow else None,

@@ -145,5 +145,6 @@ def replace(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 def member_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-    """Member k's slice of a stacked model's (or optimizer state's) tensors."""
-    return {name: t[k].clone() for name, t in state.items()}
+    """Member k's slice of a stacked model's (or optimizer state's) tensors, as views: copy
+    them before keeping them (torch.save of a view writes the whole stack's storage)."""
+    return {name: t[k] for name, t in state.items()}

@@ -10,7 +10,6 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import _AsyncWriter
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import scalar
 
 from dltips.observe.tags import END, EPOCH, LR, TRAIN_LOSS, TRAIN_LOSS_EPOCH, WEIGHTS, per_layer
 from dltips.run import report
@@ -61,7 +60,9 @@ def log_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
         fetched = iter(torch.stack(tensors).tolist() if tensors else [])
         numbers = [next(fetched) if torch.is_tensor(v) else float(v) for v in values.values()]
         # One event holding every value: per-tag add_scalar calls cost more than the step itself.
-        merged = Summary(value=[v for tag, x in zip(values, numbers) for v in scalar(tag, x).value])
+        # Each value as torch's add_scalar writes it (summary.scalar: simple_value), built directly:
+        # scalar() goes through numpy for every number.
+        merged = Summary(value=[Summary.Value(tag=tag, simple_value=x) for tag, x in zip(values, numbers)])
         writer.file_writer.add_summary(merged, step)
 
 

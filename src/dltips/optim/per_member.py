@@ -166,14 +166,15 @@ def copy_initial_state(stacked: torch.optim.Optimizer, members: list[torch.optim
 
 def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
     """The optimizer's state_dict as member k's own optimizer would hold it: every per-element
-    buffer sliced, shared counters (Adam's step, …) copied, per-member numbers its own."""
+    buffer sliced (a view: copy it before keeping it), shared counters (Adam's step, …)
+    copied, per-member numbers its own."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     full = optimizer.state_dict()
     state = {}
     for i, buffers in full["state"].items():
         shape = params[i].shape
         state[i] = {
-            key: value[k].clone() if torch.is_tensor(value) and value.shape == shape else copy.deepcopy(value)
+            key: value[k] if torch.is_tensor(value) and value.shape == shape else copy.deepcopy(value)
             for key, value in buffers.items()
         }
     return {"state": state, "param_groups": [member_values(group, k) for group in full["param_groups"]]}

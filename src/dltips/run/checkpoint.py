@@ -41,10 +41,11 @@ def save(path: Path, state: dict) -> None:
 
 
 class Saver:
-    """Checkpoint writes off the training step's path. `submit` copies the state's tensors now
-    (training goes on changing them); one background thread pickles, writes and fsyncs, in the
-    order submitted. `wait` returns when every write is on disk and raises the first error a
-    write met (a full disk), so a run never reports itself finished without its checkpoints."""
+    """Checkpoint writes off the training step's path: `submit` takes a state that training no
+    longer changes (its live tensors copied: dltips.engine.state.checkpoint_of); one background
+    thread pickles, writes and fsyncs, in the order submitted. `wait` returns when every write
+    is on disk and raises the first error a write met (a full disk), so a run never reports
+    itself finished without its checkpoints."""
 
     def __init__(self) -> None:
         self.jobs: queue.Queue = queue.Queue()
