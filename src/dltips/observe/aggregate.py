@@ -75,7 +75,7 @@ def layout() -> dict:
 def write_means(sweep_dir: Path | str) -> list[Path]:
     """The sweep's aggregate runs, one per setting with more than one completed seed; returns
     their directories (none: a sweep without seeds, whose `~mean` is removed if it had one)."""
-    from torch.utils.tensorboard import SummaryWriter
+    from dltips.observe.writer import log_scalars, open_writer
 
     sweep_dir = Path(sweep_dir)
     plan = Plan.load(sweep_dir)
@@ -83,13 +83,16 @@ def write_means(sweep_dir: Path | str) -> list[Path]:
     with tempfile.TemporaryDirectory(dir=sweep_dir, prefix=".mean-") as tmp:
         for name, runs in groups.items():
             out = Path(tmp) / DIR / name
-            writer = SummaryWriter(str(out))
+            writer = open_writer(out)
             writer.add_custom_scalars(layout())
+            # Every tag of a step in one event, as a run logs them: one add_scalar per value (a
+            # thousand per setting) made the means most of a sweep's summary time.
+            at: dict[int, dict[str, float]] = {}
             for tag, (steps, mean, half) in mean_curves(runs).items():
                 for step, m, h in zip(steps.tolist(), mean.tolist(), half.tolist()):
-                    writer.add_scalar(tag, m, step)
-                    writer.add_scalar(lower(tag), m - h, step)
-                    writer.add_scalar(upper(tag), m + h, step)
+                    at.setdefault(step, {}).update({tag: m, lower(tag): m - h, upper(tag): m + h})
+            for step in sorted(at):
+                log_scalars(writer, at[step], step)
             writer.add_text("runs", "\n".join(f"- {run.relative_to(sweep_dir)}" for run in runs))
             writer.close()
             for written in out.glob("events.out.tfevents.*"):
