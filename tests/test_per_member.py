@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from dltips.nn import MLP
-from dltips.nn.stacked import stack
+from dltips.nn.stacked import keep_members, stack
 from dltips.optim import Adagrad, Momentum, member_values, param_groups, per_member
-from dltips.optim.per_member import PER_MEMBER, member_optimizer_state
+from dltips.optim.per_member import PER_MEMBER, keep_optimizer_members, member_optimizer_state
 
 K, STEPS, MORE = 3, 10, 4
 WEIGHT_DECAYS = (1e-2, 0.0, 5e-2)  # decay group only; biases and PReLU slopes get none
@@ -117,6 +117,37 @@ def assert_member_matches(stacked_model, stacked_opt, k, model, opt) -> None:
             torch.testing.assert_close(
                 mine[k] if mine.shape == p.shape else mine, value, msg=lambda m: f"member {k}, {name} {key}: {m}"
             )
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_members_left_in_a_narrowed_stack_step_on_as_their_own_optimizers(name):
+    """keep_members + keep_optimizer_members (a stack's done members leaving): the members kept,
+    in their new order, go on stepping as their own optimizers would, their settings and state
+    narrowed with them; the stack's parameters are new objects of the new size."""
+    cls, members, member_opts, stacked_model, stacked_opt = setup(name)
+    grads = gradients(members, STEPS + MORE)
+    for t in range(STEPS):
+        step_members(members, member_opts, grads[t], t)
+        step_stacked(stacked_model, stacked_opt, grads[t], t)
+        stacked_opt.step()
+    kept = [2, 0]
+    old = list(stacked_model.parameters())
+    replaced = keep_members(stacked_model, torch.tensor(kept))
+    keep_optimizer_members(stacked_opt, torch.tensor(kept), replaced)
+    assert [replaced[p] for p in old] == list(stacked_model.parameters())
+    assert all(p.shape[0] == len(kept) for p in stacked_model.parameters())
+    assert {id(p) for g in stacked_opt.param_groups for p in g["params"]} == {id(p) for p in replaced.values()}
+    for t in range(STEPS, STEPS + MORE):
+        factors = torch.tensor([factor(t, k) for k in kept])
+        for group in stacked_opt.param_groups:
+            group["lr"] = group["initial_lr"] * factors
+        for p, *gs in zip(stacked_model.parameters(), *(grads[t][k] for k in kept)):
+            p.grad = torch.stack(gs)
+        stacked_opt.step()
+        for k in kept:
+            step_member(members[k], member_opts[k], grads[t][k], t, k)
+    for s, k in enumerate(kept):
+        assert_member_matches(stacked_model, stacked_opt, s, members[k], member_opts[k])
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

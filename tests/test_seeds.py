@@ -195,6 +195,54 @@ def test_diverging_members_stop_as_alone_and_the_others_train_on(tmp_path):
     assert json.loads((root / "metrics.json").read_text())["status"] == "diverged"
 
 
+def test_done_members_leave_the_stack_and_a_run_interrupted_after_resumes_exactly(tmp_path, monkeypatch):
+    """Two of four seeds diverge in epoch 0 (as in the test above): at the epoch's end they leave
+    the stack, which computes the two left from then on. Interrupted by a signal in epoch 1, the
+    run resumes (the stack of four rebuilt, the two done ones leaving again) and ends as it does
+    uninterrupted."""
+    import os
+    import signal
+
+    from dltips.engine.members import Stack
+    from dltips.nn.stacked import StackedLinear
+    from dltips.run.interrupt import Interrupted
+
+    overrides = [
+        *SMALL,
+        "trainer.max_epochs=3",
+        "model.dropout=0.3",
+        "optimizer=momentum",
+        "optimizer.lr=200",
+        "trainer.log_every_n_steps=1",
+        "trainer.seeds=4",
+    ]
+    drop_done, left = Stack.drop_done, []
+
+    def recorded(self, interrupt: bool):
+        drop_done(self)
+        left.append((len(self.live), [m.weight.shape[0] for m in self.model.modules() if isinstance(m, StackedLinear)]))
+        if interrupt and len(self.live) < len(self.members):
+            os.kill(os.getpid(), signal.SIGTERM)  # caught by the loop: it stops after its next step
+
+    monkeypatch.setattr(Stack, "drop_done", lambda self: recorded(self, interrupt=False))
+    train(compose_config(overrides, tmp_path / "whole"))
+    assert left == [(2, [2, 2, 2])] * 3  # after every epoch: two networks computed, in every layer
+    left.clear()
+    monkeypatch.setattr(Stack, "drop_done", lambda self: recorded(self, interrupt=True))
+    with pytest.raises(Interrupted):
+        train(compose_config(overrides, tmp_path / "stopped"))
+    monkeypatch.setattr(Stack, "drop_done", drop_done)
+    train(compose_config([f"resume={tmp_path / 'stopped'}"], tmp_path / "ignored"))
+    for k in range(4):
+        whole, resumed = (
+            json.loads((member(tmp_path / r, k) / "metrics.json").read_text()) for r in ("whole", "stopped")
+        )
+        assert resumed["status"] == whole["status"] and resumed["metrics"]["steps"] == whole["metrics"]["steps"]
+        for key, value in whole["metrics"].items():
+            expected = value if value is None else pytest.approx(value, rel=1e-5, abs=1e-6)  # a diverged one's: null
+            assert resumed["metrics"][key] == expected, (k, key)
+
+
 def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
     """Fewer steps per epoch than log_every_n_steps: the epoch-end check finds them all diverged."""
     root = tmp_path / "ensemble"

@@ -50,20 +50,19 @@ def fit(ms: Networks, rec: Recorder) -> None:
     at = rec.start()
     batch_size, per_step = cfg.data.batch_size, cfg.scheduler.interval == "step"
     log_every = cfg.trainer.log_every_n_steps
-    base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
     step, epoch, signum = at.step, at.epoch - 1, 0
     epochs = rec.epochs(range(at.epoch, cfg.trainer.max_epochs if ms.running() else at.epoch))
     with signals_caught() as received:
         for epoch in epochs:
             if not per_step:
-                set_lr(optimizer, base_lrs, ms.schedule(epoch))
+                set_lr(optimizer, ms.schedule(epoch))
             model.train()
             # An interrupted epoch goes on in its own order from its next batch.
             order = at.order if epoch == at.epoch and at.order is not None else ms.order()
             batches = order.split(batch_size, dim=-1)  # (B,) or, stacked, (K, B): each network its own order
             for b in range(at.batch if epoch == at.epoch else 0, len(batches)):
                 if per_step:
-                    set_lr(optimizer, base_lrs, ms.schedule(step))
+                    set_lr(optimizer, ms.schedule(step))
                 xb, yb = ms.batch(batches[b])
                 xb = ms.augment(xb)
                 optimizer.zero_grad(set_to_none=True)
@@ -89,6 +88,7 @@ def fit(ms: Networks, rec: Recorder) -> None:
             end_epoch(ms, rec, epoch, step)
             if not ms.running():
                 break
+            ms.drop_done()  # those done (stopped early, diverged) cost no more compute
     for k in ms.running():
         rec.finish(k, COMPLETED, epoch, step)
 
@@ -116,7 +116,8 @@ def end_epoch(ms: Networks, rec: Recorder, epoch: int, step: int) -> None:
     rec.epoch_done(epoch)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float | torch.Tensor) -> None:
-    """Every group's rate: its initial rate times the schedule's factor (one, or one per network)."""
-    for group, base in zip(optimizer.param_groups, base_lrs):
-        group["lr"] = base * factor
+def set_lr(optimizer: torch.optim.Optimizer, factor: float | torch.Tensor) -> None:
+    """Every group's rate: its initial rate (saved with the optimizer) times the schedule's
+    factor (one, or one per network)."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * factor

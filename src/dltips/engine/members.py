@@ -16,6 +16,7 @@ A per-network quantity (a loss, a norm, a clip) is computed per network: over a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,10 +29,10 @@ from torch.utils.tensorboard import SummaryWriter
 from dltips.data import Augment, Splits
 from dltips.early_stopping import EarlyStopping
 from dltips.engine.evaluate import EVAL_ROWS, evaluate_splits
-from dltips.nn.stacked import StackedLinear, member_state, tie_grads
+from dltips.nn.stacked import StackedLinear, keep_members, member_state, tie, tie_grads
 from dltips.observe.diagnostics import GradientFlow, step_sizes
 from dltips.observe.tags import OPTIM, per_layer
-from dltips.optim.per_member import member_optimizer_state, stacked_optimizer_state
+from dltips.optim.per_member import keep_optimizer_members, member_optimizer_state, stacked_optimizer_state
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,15 @@ class Networks:
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     members: list[Member]
-    x: torch.Tensor  # training inputs: (N, F), or (K, N, F) when the members' splits differ
-    y: torch.Tensor  # (N,) or (K, N)
-    stacked_splits: dict = field(default_factory=dict)  # split name -> (K, N, F), (K, N): built once
+    x: torch.Tensor  # training inputs: (N, F), or (S, N, F) when the members' splits differ
+    y: torch.Tensor  # (N,) or (S, N)
+    stacked_splits: dict = field(default_factory=dict)  # split name -> (S, N, F), (S, N): built once
+
+    def __post_init__(self) -> None:
+        # The members computed, in the order of the model's slices: all K until some are done
+        # and leave (Stack.drop_done); S = len(live). Everything the loop and the recorder see is
+        # indexed by member, k = 0 … K-1, whatever its slice.
+        self.live = list(range(len(self.members)))
 
     @property
     def cfg(self) -> DictConfig:
@@ -99,7 +106,10 @@ class Networks:
     def lr(self, k: int) -> float:
         """Member k's learning rate now (its first parameter group's)."""
         lr = self.optimizer.param_groups[0]["lr"]
-        return float(lr[k]) if torch.is_tensor(lr) and lr.dim() else float(lr)
+        return float(lr[self.live.index(k)]) if torch.is_tensor(lr) and lr.dim() else float(lr)
+
+    def drop_done(self) -> None:
+        """Networks that are done stop costing compute (an epoch's end: see Stack)."""
 
 
 class One(Networks):
@@ -154,28 +164,35 @@ class One(Networks):
 
 
 class Stack(Networks):
-    """K networks as one: batches (K, B, F), each member its own rows, order and stream; the
-    loss to differentiate is Σ_k C_k, whose gradient for member k is that of its own C_k."""
+    """K networks as one: batches (S, B, F), each member its own rows, order and stream; the
+    loss to differentiate is Σ_k C_k, whose gradient for member k is that of its own C_k. A
+    member that is done (stopped early, diverged) leaves at the epoch's end: its slice of the
+    weights, optimizer state and data goes, and the S members left are computed."""
 
     one_schedule: bool = True  # every member's schedule is the same: computed once per step
 
+    @property
+    def computed(self) -> list[Member]:
+        """The members in the stack, in the order of its slices."""
+        return [self.members[k] for k in self.live]
+
     def schedule(self, t: int) -> float | torch.Tensor:
-        """The learning-rate factor at step or epoch t: one number, or one per member."""
+        """The learning-rate factor at step or epoch t: one number, or one per slice."""
         if self.one_schedule:
             return self.members[0].schedule(t)
-        return torch.tensor([m.schedule(t) for m in self.members], device=self.device)
+        return torch.tensor([m.schedule(t) for m in self.computed], device=self.device)
 
     def order(self) -> torch.Tensor:
-        """(K, N): each member's from its own generator."""
+        """(S, N): each member's from its own generator."""
         n = self.y.shape[-1]
-        return torch.stack([torch.randperm(n, device=self.device, generator=m.shuffle) for m in self.members])
+        return torch.stack([torch.randperm(n, device=self.device, generator=m.shuffle) for m in self.computed])
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and labels for batch indices (K, B): each member its own rows. One
+        """Inputs and labels for batch indices (S, B): each member its own rows. One
         index_select over the rows of the flattened data, 3× faster than x[idx] (and than
         x[rows, idx] over members' own splits): advanced indexing is a general gather."""
         k, b = idx.shape
-        if self.x.dim() == 3:  # member k's row i is row k·N + i of the flattened (K·N, F)
+        if self.x.dim() == 3:  # slice s's row i is row s·N + i of the flattened (S·N, F)
             n = self.y.shape[-1]
             idx = idx + torch.arange(0, k * n, n, device=idx.device).unsqueeze(1)
         flat = idx.flatten()
@@ -185,7 +202,7 @@ class Stack(Networks):
     def augment(self, xb: torch.Tensor) -> torch.Tensor:
         """Each member's transforms from its own stream, applied in one call where the members
         share their data's normalization."""
-        ms = self.members
+        ms = self.computed
         drawn = [
             (k, m.augment.draw(xb.shape[1], self.device, m.shuffle)) for k, m in enumerate(ms) if m.augment.enabled
         ]
@@ -200,12 +217,20 @@ class Stack(Networks):
         return xb
 
     def loss(self, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        # The mean over K·B rows times K is Σ_k (mean over member k's B rows) = Σ_k C_k.
-        return self.loss_fn(logits.flatten(0, 1), yb.flatten()) * len(self.members)
+        # The mean over S·B rows times S is Σ_k (mean over member k's B rows) = Σ_k C_k.
+        return self.loss_fn(logits.flatten(0, 1), yb.flatten()) * logits.shape[0]
 
     @torch.no_grad()
     def losses(self, loss: torch.Tensor, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.loss_fn(z, t) for z, t in zip(logits, yb)])
+        return self.by_member(torch.stack([self.loss_fn(z, t) for z, t in zip(logits, yb)]))
+
+    def by_member(self, values: torch.Tensor) -> torch.Tensor:
+        """(S,) values, one per slice, as (K,) by member: NaN for those that left."""
+        if len(self.live) == len(self.members):
+            return values
+        out = values.new_full((len(self.members),), math.nan)
+        out[self.live] = values
+        return out
 
     @torch.no_grad()
     def step_sizes(self) -> dict[str, torch.Tensor]:
@@ -214,11 +239,18 @@ class Stack(Networks):
         layers = [m for m in self.model.modules() if isinstance(m, StackedLinear)]
         steps = {i: self.optimizer.effective_step(layer.weight) for i, layer in enumerate(layers, start=1)}
         # Per member: the mean over its own (out, in) slice, never over the stack.
-        return {per_layer(OPTIM, i, "step_size_layer"): s.mean(dim=(1, 2)) for i, s in steps.items() if s is not None}
+        return {
+            per_layer(OPTIM, i, "step_size_layer"): self.by_member(s.mean(dim=(1, 2)))
+            for i, s in steps.items()
+            if s is not None
+        }
 
-    def per_network(self, xb: torch.Tensor) -> list[torch.Tensor]:
-        tie_grads([m.view for m in self.members], self.model)
-        return list(xb)
+    def per_network(self, xb: torch.Tensor) -> list[torch.Tensor | None]:
+        tie_grads([m.view for m in self.computed], self.model)
+        inputs: list[torch.Tensor | None] = [None] * len(self.members)
+        for s, k in enumerate(self.live):
+            inputs[k] = xb[s]
+        return inputs
 
     @torch.no_grad()
     def evaluate(self, names: tuple[str, ...]) -> dict[int, dict[str, float]]:
@@ -229,19 +261,20 @@ class Stack(Networks):
         scores: dict[int, dict[str, float]] = {k: {} for k in self.running()}
         for split in names if scores else ():  # all diverged at a logged step: nothing to score
             x, y = self.stacked(split)
-            chunk = max(1, EVAL_ROWS // len(self.members))  # bounds the (K, rows, width) activations
-            logits = torch.cat([self.model(xb) for xb in x.split(chunk, dim=1)], dim=1)  # (K, N, classes)
-            losses = torch.stack([self.loss_fn(logits[k], y[k]) for k in scores])
+            chunk = max(1, EVAL_ROWS // len(self.live))  # bounds the (S, rows, width) activations
+            logits = torch.cat([self.model(xb) for xb in x.split(chunk, dim=1)], dim=1)  # (S, N, classes)
+            slices = [self.live.index(k) for k in scores]
+            losses = torch.stack([self.loss_fn(logits[s], y[s]) for s in slices])
             hits = (logits.argmax(dim=-1) == y).float().mean(dim=-1)
-            for k, loss, acc in zip(scores, losses.tolist(), hits[list(scores)].tolist()):
+            for k, loss, acc in zip(scores, losses.tolist(), hits[slices].tolist()):
                 scores[k] |= {f"{split}/loss": loss, f"{split}/acc": acc}
         return scores
 
     def stacked(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every member's `split` as (K, N, F) inputs and (K, N) labels: a shared split expanded,
+        """Every slice's `split` as (S, N, F) inputs and (S, N) labels: a shared split expanded,
         not copied; members' own splits (of one size: a stack's data settings are shared) stacked."""
         if split not in self.stacked_splits:
-            parts, k = [getattr(m.splits, split) for m in self.members], len(self.members)
+            parts, k = [getattr(m.splits, split) for m in self.computed], len(self.live)
             if all(p[0] is parts[0][0] for p in parts):
                 x, y = parts[0]
                 self.stacked_splits[split] = x.expand(k, *x.shape), y.expand(k, *y.shape)
@@ -251,13 +284,15 @@ class Stack(Networks):
 
     def state(self, k: int, order: torch.Tensor | None) -> dict:
         # Views of member k's slices: the recorder copies them once (dltips.run.checkpoint.detached).
+        s = self.live.index(k)
         return {
-            "model": member_state(self.model.state_dict(), k),
-            "optimizer": member_optimizer_state(self.optimizer, k),
-            "order": order[k] if order is not None else None,
+            "model": member_state(self.model.state_dict(), s),
+            "optimizer": member_optimizer_state(self.optimizer, s),
+            "order": order[s] if order is not None else None,
         }
 
     def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:
+        """As Networks.load_state, into a stack of all its members (before any has left)."""
         params = self.model.state_dict()
         for k, state in states.items():
             for name, value in state["model"].items():
@@ -272,3 +307,23 @@ class Stack(Networks):
         if states[source].get("order") is None:
             return None
         return torch.stack([states[source]["order"] if s.get("order") is None else s["order"] for s in full])
+
+    @torch.no_grad()
+    def drop_done(self) -> None:
+        """Members that are done leave the stack: the slices of the members left are kept, in
+        their order, in the same model and optimizer (the loop's references stay good). A
+        member that left keeps its network as it ended, in tensors of its own."""
+        keep = [s for s, k in enumerate(self.live) if not self.members[k].done]
+        if not keep or len(keep) == len(self.live):  # none left to compute, or none to drop
+            return
+        for m in self.computed:
+            if m.done:
+                for p in m.view.parameters():
+                    p.data = p.data.clone()
+        index = torch.tensor(keep, device=self.device)
+        keep_optimizer_members(self.optimizer, index, keep_members(self.model, index))
+        self.live = [self.live[s] for s in keep]
+        tie([m.view for m in self.computed], self.model)
+        if self.x.dim() == 3:  # the members' own splits
+            self.x, self.y = self.x[index], self.y[index]
+        self.stacked_splits.clear()

@@ -88,6 +88,14 @@ class StackedDropout(Dropout):
             ]
         )
 
+    def keep(self, slices: list[int]) -> None:
+        """Only these members' rates, modes and generators, in this order (Stack.drop_done)."""
+        self.ps, self.modes = [self.ps[s] for s in slices], [self.modes[s] for s in slices]
+        self.generators = [self.generators[s] for s in slices]
+        self.p, self.mode, self.one_mode = max(self.ps), self.modes[0], len(set(self.modes)) == 1
+        for name in ("keeps", "divisors", "test_factors"):
+            setattr(self, name, getattr(self, name)[slices])
+
     def extra_repr(self) -> str:
         return f"p={self.ps}, mode={self.modes}"
 
@@ -117,6 +125,22 @@ def stack(models: list[nn.Module], generators: list[torch.Generator]) -> nn.Modu
                 "allowed: layers that stack, torch.nn.Linear, dltips.nn.PReLU and dltips.nn.Dropout"
             )
     return stacked
+
+
+@torch.no_grad()
+def keep_members(stacked: nn.Module, index: torch.Tensor) -> dict[nn.Parameter, nn.Parameter]:
+    """The stack narrowed in place to the members at `index` (K → S slices, in that order), each
+    slice with its values; returns each parameter's replacement, for the optimizer
+    (dltips.optim.per_member.keep_optimizer_members). New Parameter objects, not new data in
+    the old ones: autograd keeps the old ones' shapes for as long as the last step's graph lives."""
+    replaced = {}
+    for module in stacked.modules():
+        if isinstance(module, StackedDropout):
+            module.keep(index.tolist())
+        for name, p in list(module.named_parameters(recurse=False)):
+            replaced[p] = nn.Parameter(p.detach()[index], requires_grad=p.requires_grad)
+            setattr(module, name, replaced[p])
+    return replaced
 
 
 def tie(members: list[nn.Module], stacked: nn.Module) -> None:

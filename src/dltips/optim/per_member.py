@@ -100,6 +100,34 @@ def rebuilt(cls: type[torch.optim.Optimizer], optimizer: torch.optim.Optimizer) 
     return cls([dict(group) for group in optimizer.param_groups], **defaults)
 
 
+@torch.no_grad()
+def keep_optimizer_members(optimizer: torch.optim.Optimizer, index: Tensor, replaced: dict) -> None:
+    """The stacked optimizer narrowed in place to the members at `index` (K → S, in that order),
+    over the parameters that replace its own (`replaced`: old → new, dltips.nn.stacked.keep_members):
+    every per-element buffer's rows and every per-member setting's values; shared counters
+    (Adam's step, …) stay as they are."""
+    k = next(p for group in optimizer.param_groups for p in group["params"]).shape[0]
+
+    def narrowed(v):
+        if torch.is_tensor(v) and v.dim() == 1 and len(v) == k:
+            return v[index.to(v.device)]
+        return type(v)(narrowed(x) for x in v) if isinstance(v, (tuple, list)) else v
+
+    for group in optimizer.param_groups:
+        for i, p in enumerate(group["params"]):
+            state = optimizer.state.pop(p, None)
+            group["params"][i] = new = replaced[p]
+            if state is not None:
+                optimizer.state[new] = {
+                    key: value[index] if torch.is_tensor(value) and value.shape == p.shape else value
+                    for key, value in state.items()
+                }
+    for group in [optimizer.defaults, *optimizer.param_groups]:
+        for key, value in group.items():
+            if key != "params":
+                group[key] = narrowed(value)
+
+
 def member_values(group: dict, k: int) -> dict:
     """A (stacked) param group's settings as member k's own optimizer holds them."""
 
