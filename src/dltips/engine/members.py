@@ -8,7 +8,8 @@ network, not a stack of one: a (B, F) step is about 20% cheaper than a (1, B, F)
 Members of a stack share what makes a step one computation and may differ in what leaves the
 parameter shapes alone (dltips.config.stackable). Each keeps its own run directory, random
 streams, early stopping and results, so member k equals its config trained alone, to float
-tolerance.
+tolerance. A member that is done (stopped early, diverged) leaves the stack at the epoch's end,
+so a stack computes only the networks still training.
 
 A per-network quantity (a loss, a norm, a clip) is computed per network: over a stack's
 (K, out, in) weights, `clip_grad_norm_` or a norm would mix the K networks silently.
@@ -191,13 +192,13 @@ class Stack(Networks):
         """Inputs and labels for batch indices (S, B): each member its own rows. One
         index_select over the rows of the flattened data, 3× faster than x[idx] (and than
         x[rows, idx] over members' own splits): advanced indexing is a general gather."""
-        k, b = idx.shape
+        s, b = idx.shape
         if self.x.dim() == 3:  # slice s's row i is row s·N + i of the flattened (S·N, F)
             n = self.y.shape[-1]
-            idx = idx + torch.arange(0, k * n, n, device=idx.device).unsqueeze(1)
+            idx = idx + torch.arange(0, s * n, n, device=idx.device).unsqueeze(1)
         flat = idx.flatten()
         x, y = self.x.flatten(0, -2), self.y.flatten()
-        return x.index_select(0, flat).view(k, b, *x.shape[1:]), y.index_select(0, flat).view(k, b)
+        return x.index_select(0, flat).view(s, b, *x.shape[1:]), y.index_select(0, flat).view(s, b)
 
     def augment(self, xb: torch.Tensor) -> torch.Tensor:
         """Each member's transforms from its own stream, applied in one call where the members
