@@ -360,9 +360,10 @@ def test_dropout_unknown_mode():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_cross_entropy_gradient_is_softmax_minus_onehot():
+@pytest.mark.parametrize("batch", [6, 300])
+def test_cross_entropy_gradient_is_softmax_minus_onehot(batch):
     torch.manual_seed(11)
-    batch, classes = 6, 5
+    classes = 5
     z = (torch.randn(batch, classes, dtype=torch.float64) * 2).requires_grad_()
     y = torch.randint(0, classes, (batch,))
     loss = CrossEntropyLoss()(z, y)
@@ -373,8 +374,11 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot():
     onehot[torch.arange(batch), y] = 1.0
     # The lecture's δ^L = y − ŷ, and the batch mean divides it by the batch size.
     torch.testing.assert_close(z.grad, (p - onehot) / batch)
-    # The cost itself: C = −log y_r averaged over the batch.
+    # The cost itself: C = −log y_r averaged over the batch; scored without a gradient too
+    # (from 64 rows on, computed with the classes as dim 1: see CrossEntropyLoss).
     torch.testing.assert_close(loss.detach(), -torch.log(p[torch.arange(batch), y]).mean())
+    with torch.no_grad():
+        torch.testing.assert_close(CrossEntropyLoss()(z, y), -torch.log(p[torch.arange(batch), y]).mean())
 
 
 def _onehot(y: torch.Tensor, classes: int, dtype=torch.float64) -> torch.Tensor:
