@@ -197,7 +197,9 @@ def test_what_may_differ_within_a_stack(change, together, tmp_path):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
 def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optimizer, tmp_path):
     """train_networks on configs that differ in schedule numbers (per step), learning rate,
-    dropout rate and mode, and initialisation: each member equals its config trained alone."""
+    dropout rate and mode, and initialisation: each member equals its config trained alone,
+    also after a third one diverges and leaves the stack (its rate, schedule and dropout rate
+    leave the (K,) settings with it)."""
     from dltips.engine.loop import train_networks
     from dltips.engine.members import HydraContext
     from dltips.train import train
@@ -205,7 +207,7 @@ def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optim
     base = [
         "model.width=16",
         "data.train_size=300",
-        "trainer.max_epochs=2",
+        "trainer.max_epochs=3",
         "trainer.progress=log",
         f"optimizer={optimizer}",
         "scheduler=step",
@@ -223,10 +225,13 @@ def test_members_with_their_own_schedule_rate_and_dropout_equal_each_alone(optim
             "model.init=xavier",
             "seed=1",
         ],
+        ["scheduler.factor.gamma=0.7", "model.dropout=0.2", "optimizer.lr=1e30", "seed=2"],  # diverges
     ]
     cfgs = [compose_config([*base, *v], tmp_path / f"stacked{i}") for i, v in enumerate(variants)]
-    ms = train_networks(cfgs, [HydraContext()] * 2)
-    for i, v in enumerate(variants):
+    ms = train_networks(cfgs, [HydraContext()] * 3)
+    assert [m.report["status"] for m in ms.members] == ["completed", "completed", "diverged"]
+    assert ms.live == [0, 1]  # the diverged one left
+    for i, v in enumerate(variants[:2]):
         alone = train(compose_config([*base, *v], tmp_path / f"alone{i}"))
         for key, value in alone.items():
             assert ms.members[i].report["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (i, key)
