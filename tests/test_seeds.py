@@ -244,10 +244,10 @@ def test_done_members_leave_the_stack_and_a_run_interrupted_after_resumes_exactl
 
 
 def test_a_stacks_scores_in_one_pass_equal_each_members_own(tmp_path):
-    """Stack.evaluate_stacked (a GPU's: one forward of the stack per chunk of rows) against each
-    member scored through its own view (a CPU's, and every network's alone), before and after
-    a member leaves the stack."""
+    """Stack.evaluate (one forward of the stack per chunk of rows) against each member scored
+    through its own view, as every network alone is, before and after a member leaves."""
     from dltips.engine.build import build_networks
+    from dltips.engine.members import Networks
 
     cfgs = [compose_config([*SMALL, "model.dropout=0.3", f"seed={k}"], tmp_path / f"m{k}") for k in range(3)]
     ms = build_networks(cfgs)
@@ -256,7 +256,7 @@ def test_a_stacks_scores_in_one_pass_equal_each_members_own(tmp_path):
             ms.members[1].done = True
             ms.drop_done()
             assert ms.live == [0, 2]
-        together, alone = ms.evaluate_stacked(("train", "val")), ms.evaluate(("train", "val"))
+        together, alone = ms.evaluate(("train", "val")), Networks.evaluate(ms, ("train", "val"))
         assert together.keys() == alone.keys() == set(ms.running())
         for k in together:
             assert together[k] == pytest.approx(alone[k], rel=1e-5, abs=1e-6), k
