@@ -59,7 +59,7 @@ def fit(ms: Networks, rec: Recorder) -> None:
             model.train()
             # An interrupted epoch goes on in its own order from its next batch.
             order = at.order if epoch == at.epoch and at.order is not None else ms.order()
-            batches = order.split(batch_size, dim=-1)  # (B,) or, stacked, (K, B): each network its own order
+            batches = order.split(batch_size, dim=-1)  # (B,) or, stacked, (S, B): each network its own order
             for b in range(at.batch if epoch == at.epoch else 0, len(batches)):
                 if per_step:
                     set_lr(optimizer, ms.schedule(step))
