@@ -104,10 +104,14 @@ class Networks:
         """The learning-rate factor at step or epoch t."""
         return self.members[0].schedule(t)
 
+    def slice_of(self, k: int) -> int:
+        """Where member k is in the model's slices (and in every (S, …) tensor of the step)."""
+        return self.live.index(k)
+
     def lr(self, k: int) -> float:
         """Member k's learning rate now (its first parameter group's)."""
         lr = self.optimizer.param_groups[0]["lr"]
-        return float(lr[self.live.index(k)]) if torch.is_tensor(lr) and lr.dim() else float(lr)
+        return float(lr[self.slice_of(k)]) if torch.is_tensor(lr) and lr.dim() else float(lr)
 
     def evaluate(self, names: tuple[str, ...]) -> dict[int, dict[str, float]]:
         """Each running network's `train/loss`, `train/acc`, … on the named whole splits (eval
@@ -269,7 +273,7 @@ class Stack(Networks):
             x, y = self.stacked(split)
             chunk = max(1, EVAL_ROWS // len(self.live))  # bounds the (S, rows, width) activations
             logits = torch.cat([self.model(xb) for xb in x.split(chunk, dim=1)], dim=1)  # (S, N, classes)
-            slices = [self.live.index(k) for k in scores]
+            slices = [self.slice_of(k) for k in scores]
             losses = torch.stack([self.loss_fn(logits[s], y[s]) for s in slices])
             hits = (logits.argmax(dim=-1) == y).float().mean(dim=-1)
             for k, loss, acc in zip(scores, losses.tolist(), hits[slices].tolist()):
@@ -290,7 +294,7 @@ class Stack(Networks):
 
     def state(self, k: int, order: torch.Tensor | None) -> dict:
         # Views of member k's slices: the recorder copies them once (dltips.run.checkpoint.detached).
-        s = self.live.index(k)
+        s = self.slice_of(k)
         return {
             "model": member_state(self.model.state_dict(), s),
             "optimizer": member_optimizer_state(self.optimizer, s),
