@@ -54,6 +54,23 @@ def test_every_job_equals_hydras_own_compose(hydra):
     assert len(compose.BASES) == 6
 
 
+def test_every_jobs_task_config_is_hydras_config_without_its_node(hydra):
+    import copy
+
+    from omegaconf import open_dict, read_write
+
+    loader, master = hydra
+    for job in JOBS:
+        whole, task = compose.compose_job_and_task(loader, master, job)
+        reference = copy.deepcopy(loader.load_sweep_config(master, job))  # as hydra.core.utils.run_job
+        with read_write(reference), open_dict(reference):
+            del reference["hydra"]
+        assert "hydra" not in task and OmegaConf.to_yaml(task) == OmegaConf.to_yaml(reference), job
+        assert OmegaConf.is_struct(task) and OmegaConf.to_yaml(whole) == OmegaConf.to_yaml(
+            compose.compose_job(loader, master, job)
+        )
+
+
 def test_a_value_the_config_does_not_have_is_hydras_own_error(hydra):
     loader, master = hydra
     with pytest.raises(ConfigCompositionException, match="Could not override 'model.widht'"):

@@ -149,9 +149,12 @@ def test_yaml_files_write_what_omegaconf_writes_byte_for_byte():
     hydra_yaml = OmegaConf.masked_copy(full, "hydra")  # what .hydra/hydra.yaml holds: one key
     for cfg in (full, hydra_yaml, tricky, OmegaConf.create({}), OmegaConf.create(["a=1", "b=yes"])):
         assert to_yaml(cfg) == OmegaConf.to_yaml(cfg)
-    # A key's text is kept for the next config whose value is the same, never for a different one.
-    for value in (1, "1", 1.0, True, "true", [1], None):
-        cfg = OmegaConf.create({"k": value, "other": {"x": 1}})
+    # A key's text is kept for the next config whose value is the same, never for a different one;
+    # an int or a plain word follows the key's text as it is.
+    words = ["x", "0", "a=1,b=2", "lr=0.1/seed=3", "_a.b-c+d", "/abs/path", "null", "NULL", "Yes", "off", "n"]
+    words += ["a:b", "a: b", "a #b", "-a", "a ", "k" * 300, "é", "", "~", "=", "<<", ".inf", "2001-12-14", "1:20"]
+    for value in (1, "1", 1.0, True, "true", [1], None, 0, -7, 10**30, *words):
+        cfg = OmegaConf.create({"k": value, "other": {"x": 1, "y": value, "d": {"e": {"f": value}}}})
         assert to_yaml(cfg) == OmegaConf.to_yaml(cfg), value
 
 

@@ -109,6 +109,9 @@ def entries(path: tuple[str, ...], mapping: dict) -> list[str]:
 
 def entry(path: tuple[str, ...], key: str, value) -> str:
     """The text of `key: value` inside the mappings `path`, as the whole document has it."""
+    if (type(value) is int and value != 0) or (type(value) is str and value != "x" and is_plain_word(value)):
+        # Written as it is, at the end of the key's line: the key's text once, not a dump per value.
+        return entry(path, key, 0 if type(value) is int else "x")[: -len("0\n")] + f"{value}\n"
     cached = (path, key, repr(value))  # repr tells 1 from 1.0 and "1" from 1, as the text must
     if cached not in DUMPED:
         wrapped = {key: value}
@@ -117,6 +120,16 @@ def entry(path: tuple[str, ...], key: str, value) -> str:
         text = dump(wrapped)
         DUMPED[cached] = text.split("\n", len(path))[-1]  # without the lines of the outer keys
     return DUMPED[cached]
+
+
+# Text YAML writes as it is (a plain scalar) and reads back as that text: it starts with a letter,
+# so it is no number, date or indicator; no space, so the emitter does not fold it; no ':' or '#'.
+PLAIN_WORD = re.compile(r"[A-Za-z_/][A-Za-z0-9_./=,+-]*")
+NOT_TEXT = YAML_BOOLS | {"null", "Null", "NULL"}  # read as a bool or None: written quoted
+
+
+def is_plain_word(text: str) -> bool:
+    return PLAIN_WORD.fullmatch(text) is not None and text not in NOT_TEXT
 
 
 # (outer keys, key, repr of its value) -> the entry's YAML text.

@@ -3,12 +3,13 @@
 Hydra's run_job may be handed a config its caller keeps, so it copies Hydra's node out of it
 and sets Hydra's global config twice, once before and once after it knows the job's directory:
 two copies of about 10 ms each, where a stacked sweep's whole set-up of a job should take about
-that. The stacked launcher composes every job's config afresh (dltips.launch.compose) and hands
-it over: here the job's directory is resolved from the config itself and Hydra's global config
-is the job's own config, uncopied. What the job sees and leaves is run_job's: the same
-directory, .hydra/config.yaml, hydra.yaml and overrides.yaml, logging configured from
-hydra.job_logging, the environment, working directory and job callbacks (tests/test_stacking.py
-compares every file with the basic launcher's).
+that; and it copies the whole config again to drop Hydra's node for the task function. The
+stacked launcher composes every job's config afresh, and the task's config with it
+(dltips.launch.compose), and hands both over: here the job's directory is resolved from the
+config itself and Hydra's global config is the job's own config, uncopied. What the job sees
+and leaves is run_job's: the same directory, .hydra/config.yaml, hydra.yaml and
+overrides.yaml, logging configured from hydra.job_logging, the environment, working directory
+and job callbacks (tests/test_stacking.py compares every file with the basic launcher's).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, env_override
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from dltips.config.copies import copied
 from dltips.config.yaml_files import to_yaml
 
 
@@ -32,9 +32,12 @@ def save(cfg, path: Path) -> None:
         file.write(to_yaml(cfg))
 
 
-def run_owned_job(hydra: HydraContext, task_function: TaskFunction, config: DictConfig) -> JobReturn:
+def run_owned_job(
+    hydra: HydraContext, task_function: TaskFunction, config: DictConfig, task_cfg: DictConfig
+) -> JobReturn:
     """run_job(…, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir") for a
-    config no one else holds: it is the task's config afterwards."""
+    config no one else holds, `task_cfg` the same without Hydra's node (what run_job copies
+    for the task function; dltips.launch.compose.compose_job_and_task)."""
     before, old_cwd = HydraConfig.instance().cfg, os.getcwd()
     # The sweep's directory names interpolate the config itself, not Hydra's global config.
     output_dir = os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
@@ -54,9 +57,6 @@ def run_owned_job(hydra: HydraContext, task_function: TaskFunction, config: Dict
         ret.working_dir = os.getcwd()
         configure_log(hydra_cfg.hydra.job_logging, hydra_cfg.hydra.verbose)
         record = config.hydra.output_subdir  # resolved here: it claims the directory first
-        task_cfg = copied(config)
-        with read_write(task_cfg), open_dict(task_cfg):
-            del task_cfg["hydra"]
         ret.cfg = task_cfg
         if record is not None:
             out = Path(hydra_cfg.hydra.runtime.output_dir) / str(record)

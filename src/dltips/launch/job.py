@@ -69,10 +69,11 @@ def set_up(cfg: DictConfig, cores: int | None = None) -> Job | float:
     the job to train, its unfinished earlier attempt resumed from its last.pt."""
     hydra = HydraConfig.get()
     if hydra.mode == RunMode.MULTIRUN:
-        value = finished_value(cfg)
+        run_dir = Path(hydra.runtime.output_dir)  # cfg.output_dir, without resolving it
+        value = finished_value(run_dir)
         if value is not None:
             return value
-        cfg = redo(cfg)
+        cfg = redo(cfg, run_dir)
     return Job(prepare(cfg, command_line_overrides(cfg)), HydraContext(*hydra_context(), cores=cores))
 
 

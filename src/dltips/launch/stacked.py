@@ -32,7 +32,7 @@ from dltips.config.errors import ConfigError
 from dltips.config.stackable import in_stacks, stack_key
 from dltips.engine.loop import train_networks
 from dltips.launch.collector import collected_young, frozen
-from dltips.launch.compose import compose_job
+from dltips.launch.compose import compose_job_and_task
 from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
 from dltips.run import checkpoint
@@ -116,11 +116,11 @@ def set_up_jobs(
     with collected_young() as job_done:
         for idx, overrides in zip(indices, job_overrides):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-            sweep_config = compose_job(hydra.config_loader, config, overrides)
+            sweep_config, task_config = compose_job_and_task(hydra.config_loader, config, overrides)
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = job_id or idx
                 sweep_config.hydra.job.num = idx
-            returns.append(run_owned_job(hydra, prepare, sweep_config))
+            returns.append(run_owned_job(hydra, prepare, sweep_config, task_config))
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
             job_done()
     return returns

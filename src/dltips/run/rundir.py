@@ -66,20 +66,19 @@ def attempt_to_redo(run_dir: Path) -> str:
     return "restart" if stale else ""
 
 
-def finished_value(cfg) -> float | None:
+def finished_value(run_dir: Path) -> float | None:
     """A sweep job re-run in its own directory: its val/acc when it finished before (completed
     or diverged: NaN), so that it is skipped; None when it is to be trained."""
-    ended = report.finished(Path(cfg.output_dir))
+    ended = report.finished(run_dir)
     if ended is None:
         return None
-    log.info("already %s, skipped: %s", ended["status"], cfg.output_dir)
+    log.info("already %s, skipped: %s", ended["status"], run_dir)
     return report.objective(ended)
 
 
-def redo(cfg):
-    """A sweep job an earlier attempt left unfinished (killed, interrupted, failed) goes on from
-    its last.pt: the config with `resume` set to its directory (else the config itself)."""
-    run_dir = Path(cfg.output_dir)
+def redo(cfg, run_dir: Path):
+    """A sweep job an earlier attempt left unfinished (killed, interrupted, failed) in `run_dir`
+    goes on from its last.pt: the config with `resume` set to it (else the config itself)."""
     if attempt_to_redo(run_dir) != "resume":
         return cfg
     log.info("resuming the earlier attempt of this job from its last.pt: %s", run_dir)
