@@ -86,6 +86,29 @@ def test_answers_without_importing_torch(args, tmp_path):
     assert dltips_train(*args, cwd=tmp_path).splitlines()[-1] == "torch imported: False"
 
 
+# The command's start, watched by a callback on every pass of Python's garbage collector.
+START = """
+import gc, sys
+passes = []
+gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
+from dltips.launch import cli
+passes.clear()
+cli.import_training_code()
+cli.import_training_code()  # once a process
+print(len(passes), gc.get_freeze_count(), gc.isenabled(), "torch" in sys.modules)
+"""
+
+
+def test_a_run_imports_torch_without_a_collector_pass_then_leaves_it_out_of_every_pass():
+    done = subprocess.run([sys.executable, "-c", START], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    passes, frozen, enabled, torch_imported = done.stdout.split()
+    # torch is about a million objects: each full pass over them took 60 ms, five of them a start
+    assert (passes, enabled, torch_imported) == ("0", "True", "True")
+    assert int(frozen) > 200_000
+    assert "leaked" not in done.stderr  # unfrozen for the interpreter's exit (nanobind counts its objects)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

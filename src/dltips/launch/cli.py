@@ -1,11 +1,13 @@
 """The `dltips-train` command: Hydra around dltips.launch.job.run.
 
-The training code (and torch with it, seconds to import) is imported only once there is
-something to train, so `--help`, `--cfg` and `--info` answer at once.
+The training code (and torch with it, seconds to import) is imported only when the command
+trains, so `--help`, `--cfg` and `--info` answer at once; when it does, it is imported first,
+with Python's garbage collector off (dltips.launch.collector).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -18,6 +20,7 @@ from omegaconf import DictConfig
 from dltips.config.errors import ConfigError
 from dltips.config.plan import discard_unlaunched
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
+from dltips.launch.collector import uncollected_then_frozen
 from dltips.run.interrupt import stop_on_sigterm
 
 
@@ -29,8 +32,24 @@ def hydra_main(cfg: DictConfig) -> float:
     return run(cfg)
 
 
+@functools.cache  # once a process: what is frozen stays frozen
+def import_training_code() -> None:
+    """What every run imports, torch with it, imported with the collector off and then frozen
+    out of its passes (dltips.launch.collector). torch's optimizers import more the first time
+    one is built (torch._dynamo in torch 2: about a second, and as many objects again): one is
+    built here, so that this is imported with the rest."""
+    with uncollected_then_frozen():
+        import torch
+
+        import dltips.launch.job  # noqa: F401
+
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+
+
 # Hydra's modes, each one flag with its short form: a command takes one.
 MODES = (("--multirun", "-m"), ("--cfg", "-c"), ("--info", "-i"), ("--run", "-r"), ("--shell-completion", "-sc"))
+# Flags that print something and train nothing.
+ANSWERS = {"--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--help", "-h", "--hydra-help", "--version"}
 
 
 def main() -> None:
@@ -45,6 +64,8 @@ def main() -> None:
         sys.exit(2)
     try:
         try:
+            if not any(arg.split("=")[0] in ANSWERS for arg in sys.argv[1:]):
+                import_training_code()
             hydra_main()
         except BaseException:
             discard_unlaunched()
