@@ -162,18 +162,32 @@ def logs_to(group: list[Pending]) -> Iterator[None]:
     formatter = previous[0].formatter if previous else None
     for h in previous:
         root.removeHandler(h)
-    handlers = []
-    for p in group:
-        handler = logging.FileHandler(p.log_file, mode="a")
+    files = {p.out: logging.FileHandler(p.log_file, mode="a") for p in group}
+    for handler in files.values():
         handler.setFormatter(formatter)
-        handler.addFilter(lambda record, own=p.out: getattr(record, "run_dir", None) in (None, own))
-        handlers.append(handler)
-        root.addHandler(handler)
+    router = ByRun(files)
+    root.addHandler(router)
     try:
         yield
     finally:
-        for h in handlers:
-            root.removeHandler(h)
+        root.removeHandler(router)
+        for h in files.values():
             h.close()
         for h in previous:
             root.addHandler(h)
+
+
+class ByRun(logging.Handler):
+    """The train.log files of a stack's members behind one handler: a line about one member
+    (its record's run_dir) goes to that member's file alone, any other line to every file. One
+    filter per file on the root logger would ask every file about every member's epoch line."""
+
+    def __init__(self, files: dict[Path, logging.Handler]) -> None:
+        super().__init__()
+        self.files = files
+
+    def emit(self, record: logging.LogRecord) -> None:
+        own = getattr(record, "run_dir", None)
+        for handler in self.files.values() if own is None else [self.files.get(own)]:
+            if handler is not None:  # a line about a run outside the stack: none of these files
+                handler.handle(record)

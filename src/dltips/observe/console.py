@@ -42,8 +42,8 @@ class Epochs:
             return
         record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, args, None, extra={"run_dir": run_dir})
         for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.handle(record)
+            if isinstance(handler, logging.FileHandler) or not isinstance(handler, logging.StreamHandler):
+                handler.handle(record)  # files, and handlers of files (dltips.launch.stacked.ByRun): no console
 
 
 def announce(out: Path, environment: str, extra: dict | None = None) -> None:
