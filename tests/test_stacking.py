@@ -277,6 +277,26 @@ def test_a_seeds_job_trains_its_seeds_and_a_job_rejected_at_set_up_is_recorded(t
     ] == ["completed"] * 3
 
 
+def test_what_a_job_logs_while_it_is_set_up_is_in_its_train_log_as_with_the_basic_launcher(tmp_path):
+    """The stacked launcher configures a job's logging only once the job logs a line while it is
+    set up (dltips.launch.hydra_job.job_logging): a rejected job's error, and a finished job's
+    `skipped` on a re-run, are in its train.log as the basic launcher writes them."""
+    logs = {}
+    for launcher in ("basic", "stacked"):
+        out = tmp_path / launcher
+        text = lambda path: [  # noqa: E731 (without the time, the sweep's directory named alike)
+            line.split("]", 1)[1].replace(str(out), "<sweep>") for line in path.read_text().splitlines()
+        ]
+        grid = [f"hydra/launcher={launcher}", "trainer.seeds=2,3", "trainer.ensemble=3", f"hydra.sweep.dir={out}"]
+        for _ in range(2):  # the re-run skips the finished job and rejects the other again
+            assert sweep(*grid, cwd=tmp_path).returncode != 0
+        logs[launcher] = {job.parent.name: text(job) for job in out.glob("seeds=*/train.log")}
+    assert logs["stacked"] == logs["basic"]
+    rejected, finished = logs["stacked"]["seeds=2"], logs["stacked"]["seeds=3"]
+    assert sum("Invalid trainer.ensemble: 3" in line for line in rejected) == 2
+    assert any("already completed, skipped" in line for line in finished)
+
+
 def test_a_killed_stacked_sweep_rerun_goes_on_from_each_unfinished_jobs_checkpoint(tmp_path):
     """A point that is not the default (tanh) killed mid-sweep: the re-run continues it from its
     last.pt with the sweep's own overrides, and it ends as the uninterrupted sweep's point."""

@@ -8,13 +8,17 @@ stacked launcher composes every job's config afresh, and the task's config with 
 (dltips.launch.compose), and hands both over: here the job's directory is resolved from the
 config itself and Hydra's global config is the job's own config, uncopied. What the job sees
 and leaves is run_job's: the same directory, .hydra/config.yaml, hydra.yaml and
-overrides.yaml, logging configured from hydra.job_logging, the environment, working directory
-and job callbacks (tests/test_stacking.py compares every file with the basic launcher's).
+overrides.yaml, its lines logged as hydra.job_logging configures it (only once it logs one:
+job_logging), the environment, working directory and job callbacks (tests/test_stacking.py
+compares every file with the basic launcher's).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -30,6 +34,41 @@ def save(cfg, path: Path) -> None:
     (dltips.config.yaml_files: much faster)."""
     with open(path, "w", encoding="utf-8") as file:
         file.write(to_yaml(cfg))
+
+
+class Held(logging.Handler):
+    """The records logged while a job's logging is not configured yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def job_logging(hydra_cfg: DictConfig) -> Iterator[None]:
+    """Hydra's job logging (hydra.job_logging: the console's format, the job's train.log) for the
+    block, configured only if the block logs: its records are held, then handled through the
+    job's logging, configured at the block's end. A stacked sweep's job mostly logs nothing while
+    it is set up, and configuring its logging, then Hydra's own again for the next job's line,
+    took a sixth of its set-up. The logging before is back after a block that logged nothing."""
+    root = logging.getLogger()
+    before, held = root.handlers[:], Held()
+    for handler in before:
+        root.removeHandler(handler)
+    root.addHandler(held)
+    try:
+        yield
+    finally:
+        root.removeHandler(held)
+        for handler in before:
+            root.addHandler(handler)
+        if held.records:
+            configure_log(hydra_cfg.hydra.job_logging, hydra_cfg.hydra.verbose)
+            for record in held.records:
+                logging.getLogger(record.name).handle(record)
 
 
 def run_owned_job(
@@ -55,23 +94,23 @@ def run_owned_job(
         if chdir:
             os.chdir(output_dir)
         ret.working_dir = os.getcwd()
-        configure_log(hydra_cfg.hydra.job_logging, hydra_cfg.hydra.verbose)
-        record = config.hydra.output_subdir  # resolved here: it claims the directory first
-        ret.cfg = task_cfg
-        if record is not None:
-            out = Path(hydra_cfg.hydra.runtime.output_dir) / str(record)
-            out.mkdir(parents=True, exist_ok=True)
-            save(task_cfg, out / "config.yaml")
-            save({"hydra": config.hydra}, out / "hydra.yaml")
-            save(config.hydra.overrides.task, out / "overrides.yaml")
-        with env_override(hydra_cfg.hydra.job.env_set):
-            hydra.callbacks.on_job_start(config=config, task_function=task_function)
-            try:
-                ret.return_value, ret.status = task_function(task_cfg), JobStatus.COMPLETED
-            except Exception as err:  # noqa: BLE001 (run_job's contract: the error is the return value)
-                ret.return_value, ret.status = err, JobStatus.FAILED
-        ret.task_name = hydra_cfg.hydra.job.name
-        hydra.callbacks.on_job_end(config=config, job_return=ret)
+        with job_logging(hydra_cfg):
+            record = config.hydra.output_subdir  # resolved here: it claims the directory first
+            ret.cfg = task_cfg
+            if record is not None:
+                out = Path(hydra_cfg.hydra.runtime.output_dir) / str(record)
+                out.mkdir(parents=True, exist_ok=True)
+                save(task_cfg, out / "config.yaml")
+                save({"hydra": config.hydra}, out / "hydra.yaml")
+                save(config.hydra.overrides.task, out / "overrides.yaml")
+            with env_override(hydra_cfg.hydra.job.env_set):
+                hydra.callbacks.on_job_start(config=config, task_function=task_function)
+                try:
+                    ret.return_value, ret.status = task_function(task_cfg), JobStatus.COMPLETED
+                except Exception as err:  # noqa: BLE001 (run_job's contract: the error is the return value)
+                    ret.return_value, ret.status = err, JobStatus.FAILED
+            ret.task_name = hydra_cfg.hydra.job.name
+            hydra.callbacks.on_job_end(config=config, job_return=ret)
         return ret
     finally:
         HydraConfig.instance().cfg = before

@@ -120,8 +120,10 @@ def set_up_jobs(
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = job_id or idx
                 sweep_config.hydra.job.num = idx
+            handlers = logging.getLogger().handlers[:]
             returns.append(run_owned_job(hydra, prepare, sweep_config, task_config))
-            configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # as the basic launcher, after each job
+            if logging.getLogger().handlers != handlers:  # the job's logging was configured: Hydra's
+                configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # again, as after each basic job
             job_done()
     return returns
 
@@ -178,16 +180,21 @@ def logs_to(group: list[Pending]) -> Iterator[None]:
 
 
 class ByRun(logging.Handler):
-    """The train.log files of a stack's members behind one handler: a line about one member
-    (its record's run_dir) goes to that member's file alone, any other line to every file. One
-    filter per file on the root logger would ask every file about every member's epoch line."""
+    """The train.log files of a stack's members behind one handler: a line about one run (its
+    record's run_dir) goes to the file of that run's job alone (a seed's run of a
+    `trainer.seeds` job is inside the job's directory), any other line to every file. One filter
+    per file on the root logger would ask every file about every member's epoch line."""
 
     def __init__(self, files: dict[Path, logging.Handler]) -> None:
         super().__init__()
         self.files = files
 
     def emit(self, record: logging.LogRecord) -> None:
-        own = getattr(record, "run_dir", None)
-        for handler in self.files.values() if own is None else [self.files.get(own)]:
-            if handler is not None:  # a line about a run outside the stack: none of these files
+        run_dir = getattr(record, "run_dir", None)
+        if run_dir is None:
+            for handler in self.files.values():
                 handler.handle(record)
+            return
+        job = next((d for d in (Path(run_dir), *Path(run_dir).parents) if d in self.files), None)
+        if job is not None:
+            self.files[job].handle(record)
