@@ -222,3 +222,37 @@ def test_state_is_created_as_torch_creates_it(cls, dtype):
             assert opts[0]["step"] == (step_dtype(), torch.device("cpu"), torch.Size([]))
     finally:
         torch.set_default_dtype(default)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad"])
+def test_the_decayed_gradient_is_written_into_one_tensor_per_parameter_across_steps(name):
+    """With weight decay, g + λ·p goes into a scratch tensor the optimizer keeps per parameter
+    (not into a new one every step), out of its state_dict; the steps stay torch's, exactly."""
+    from dltips.optim import torch_optimizers
+
+    torch.manual_seed(0)
+    ours = [nn.Parameter(torch.randn(K, *shape)) for shape in SHAPES]
+    theirs = [nn.Parameter(p.detach().clone()) for p in ours]
+    mine = getattr(torch_optimizers, name)(ours, lr=0.01, weight_decay=0.1, foreach=False)
+    reference = getattr(torch.optim, name)(theirs, lr=0.01, weight_decay=0.1, foreach=False)
+    kept = None
+    for _ in range(STEPS):
+        for p, q in zip(ours, theirs):
+            p.grad = torch.randn_like(p)
+            q.grad = p.grad.clone()
+        mine.step()
+        reference.step()
+        scratch = F.scratch_of(mine)
+        pointers = [scratch[p].data_ptr() for p in ours]
+        assert kept is None or pointers == kept
+        kept = pointers
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q)
+    assert "scratch" not in mine.state_dict()
+    # The one tensor is what the update reads: g + λ·p written into it, by the same op.
+    p, g = ours[0], torch.randn_like(ours[0])
+    with torch.no_grad():  # as in a step
+        for decay in (0.1, torch.tensor([0.0, 0.1, 0.2])):
+            decayed = F.decayed(g, p, decay, scratch)
+            assert decayed is scratch[p]
+            assert torch.equal(decayed, F.decayed(g, p, decay))

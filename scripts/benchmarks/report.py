@@ -162,10 +162,11 @@ METHOD = """\
   sweep; every job must finish. The basic launcher would take about half an hour on 2 cores: its
   time is an estimate, the 64-point digits sweep's basic wall seconds per job × 1,024.
 - **Startup**: the `dltips-train` command (`trainer.max_epochs=1`) runs as `python -c` with the
-  code of the installed script, plus a hook that records the wall clock when `setup()` returns
-  and at the first optimizer step, then exits. Times are from just before the parent launches
-  the process, after one untimed launch. The plain torch script (import torch, build the MLP,
-  one step) is the floor.
+  code of the installed script, and nothing imported before it: hooks installed as the modules
+  they need load (a finder first in `sys.meta_path`) record the wall clock once the training
+  code is imported, when `setup()` returns and at the first optimizer step, then exit. Times are
+  from just before the parent launches the process, after one untimed launch. The plain torch
+  script (import torch, build the MLP, one step) is the floor.
 - **Child processes** compute on the torch threads this one uses (`OMP_NUM_THREADS`), with
   Python's bytecode cache on: where `PYTHONDONTWRITEBYTECODE` turns it off, they keep it in the
   scratch directory (`PYTHONPYCACHEPREFIX`), or every launch would compile torch from source

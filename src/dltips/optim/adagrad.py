@@ -8,7 +8,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
-from dltips.optim.functional import decayed, over_members
+from dltips.optim.functional import decayed, over_members, scratch_of
 
 
 class Adagrad(Optimizer):
@@ -45,7 +45,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = decayed(p.grad, p, group["weight_decay"])
+                g = decayed(p.grad, p, group["weight_decay"], scratch_of(self))
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.tensor(0.0)  # t, counted from 0 as in the lecture

@@ -8,7 +8,7 @@ import torch
 from torch.optim import Optimizer
 
 from dltips.checks import is_number, require, require_number
-from dltips.optim.functional import add_scaled_, decayed, over_members
+from dltips.optim.functional import add_scaled_, decayed, over_members, scratch_of
 
 
 class Momentum(Optimizer):
@@ -42,7 +42,7 @@ class Momentum(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = decayed(p.grad, p, group["weight_decay"])
+                g = decayed(p.grad, p, group["weight_decay"], scratch_of(self))
                 state = self.state[p]
                 if not state:
                     state["velocity"] = torch.zeros_like(p)

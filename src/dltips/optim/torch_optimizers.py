@@ -66,6 +66,7 @@ class SGD(torch.optim.SGD):
                 weight_decay=group["weight_decay"],
                 nesterov=group["nesterov"],
                 maximize=group["maximize"],
+                scratch=F.scratch_of(self),
             )
             if has_momentum:
                 for p, buf in zip(params, bufs):
@@ -109,6 +110,7 @@ class Adam(torch.optim.Adam):
                 weight_decay=group["weight_decay"],
                 decoupled_weight_decay=group["decoupled_weight_decay"],
                 maximize=group["maximize"],
+                scratch=F.scratch_of(self),
             )
         return loss
 
@@ -154,6 +156,7 @@ class RMSprop(torch.optim.RMSprop):
                 momentum=group["momentum"],
                 centered=group["centered"],
                 maximize=group["maximize"],
+                scratch=F.scratch_of(self),
             )
         return loss
 
@@ -189,6 +192,7 @@ class Adagrad(torch.optim.Adagrad):
                 lr_decay=group["lr_decay"],
                 eps=group["eps"],
                 maximize=group["maximize"],
+                scratch=F.scratch_of(self),
             )
         return loss
 
