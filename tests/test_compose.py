@@ -120,3 +120,19 @@ def test_the_vanishing_gradient_presets_first_five_hparams_columns_hold_its_dept
     infos = experiment(collect_hparams(job, choices, ["model.activation=sigmoid"], plan), plan).hparam_infos
     shown = sorted(infos, key=lambda info: (not info.differs, info.name))[:5]
     assert "model.activation" in [i.name for i in shown] and "model.depth" in [i.name for i in shown]
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["optimizer.lr=0.3"], ["optimizer.lr"]),
+        (["trainer.max_epochs=3", "model.width=32"], ["model.width", "trainer.max_epochs"]),
+        (["optimizer=adam", "optimizer.lr=0.3"], ["optimizer", "optimizer.lr"]),  # against adam's own defaults
+    ],
+)
+def test_an_experiments_defining_keys_are_what_differs_from_the_defaults_of_its_groups(hydra, overrides, expected):
+    from dltips.observe.hparams import defining_keys
+
+    loader, _ = hydra
+    master = loader.load_configuration("train", overrides, RunMode.MULTIRUN)
+    assert defining_keys(master) == expected

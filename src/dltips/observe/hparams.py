@@ -172,11 +172,14 @@ def defining_keys(cfg: DictConfig) -> list[str]:
 
     name = cfg.hydra.job.config_name
     groups = chosen_groups(cfg.hydra.runtime.choices)
-    default_groups = chosen_groups(compose(config_name=name, return_hydra_config=True).hydra.runtime.choices)
+    base = compose(config_name=name, return_hydra_config=True)
+    default_groups = chosen_groups(base.hydra.runtime.choices)
     # Presets (experiment=…) are no default group: their values are what is to be found.
-    same_groups = [f"{g}={c}" for g, c in groups.items() if g in default_groups and g not in NOT_SHOWN]
+    same_groups = {g: c for g, c in groups.items() if g in default_groups and g not in NOT_SHOWN}
+    if any(default_groups[g] != c for g, c in same_groups.items()):  # else the defaults are `base`
+        base = compose(config_name=name, overrides=[f"{g}={c}" for g, c in same_groups.items()])
     values = flatten(OmegaConf.to_container(cfg, resolve=False))
-    defaults = flatten(OmegaConf.to_container(compose(config_name=name, overrides=same_groups), resolve=False))
+    defaults = flatten(OmegaConf.to_container(base, resolve=False))  # its hydra.* keys: not defining
     changed = [g for g in groups if groups[g] != default_groups.get(g)]
     changed += [key for key in values if key not in defaults or values[key] != defaults[key]]
     return sorted(k for k in changed if not any(k == n or k.startswith(f"{n}.") for n in NOT_DEFINING))
