@@ -61,7 +61,11 @@ def compose_job_and_task(loader, master: DictConfig, overrides: Sequence[str]) -
     return composed(loader, master, overrides, check_only=False, with_task=True)
 
 
-def composed(loader, master, overrides, check_only: bool, with_task: bool):
+def composed(
+    loader, master: DictConfig, overrides: Sequence[str], check_only: bool, with_task: bool
+) -> tuple[DictConfig, DictConfig] | None:
+    """The job's config and, `with_task`, its task's (else the job's config again); None when
+    `check_only` finds the job can be composed."""
     parsed = parse(list(overrides))
     groups = set(master.hydra.runtime.choices)
     values = [o for o in parsed if is_value(o, groups)]
