@@ -262,6 +262,37 @@ def test_a_stacks_scores_in_one_pass_equal_each_members_own(tmp_path):
             assert together[k] == pytest.approx(alone[k], rel=1e-5, abs=1e-6), k
 
 
+def test_a_stacks_checkpoints_at_one_point_share_one_read_and_equal_each_members_own(tmp_path):
+    """dltips.engine.state.Point: the stack's state_dicts walked and the process's random streams
+    read once for every member's checkpoint at one point; each equals the member's checkpoint
+    read on its own, and a member's copy holds its own slice only."""
+    from dltips.engine.build import build_networks
+    from dltips.engine.state import checkpoint_of, point_of
+    from dltips.run.resume import Position
+
+    cfgs = [compose_config([*SMALL, "model.dropout=0.3", f"seed={k}"], tmp_path / f"m{k}") for k in range(3)]
+    ms = build_networks(cfgs)
+    at = Position(0, 5)
+    point = point_of(ms, at.order)
+    for k in range(3):
+        shared, own = checkpoint_of(ms, k, at, point), checkpoint_of(ms, k, at)
+        flat = lambda d, prefix="": [  # noqa: E731
+            item
+            for key, v in d.items()
+            for item in (flat(v, f"{prefix}{key}.") if isinstance(v, dict) else [(f"{prefix}{key}", v)])
+        ]
+        pairs = dict(flat(shared)), dict(flat(own))
+        assert pairs[0].keys() == pairs[1].keys()
+        for key, value in pairs[0].items():
+            if torch.is_tensor(value):
+                assert torch.equal(value, pairs[1][key]), (k, key)
+                if key.startswith("model."):  # member k's own slice, copied alone
+                    assert torch.equal(value, ms.model.state_dict()[key.removeprefix("model.")][ms.slice_of(k)])
+                    assert value.untyped_storage().nbytes() == value.numel() * value.element_size(), key
+            else:
+                assert value == pairs[1][key], (k, key)
+
+
 def test_every_member_diverging_ends_the_run_cleanly(tmp_path):
     """Fewer steps per epoch than log_every_n_steps: the epoch-end check finds them all diverged."""
     root = tmp_path / "ensemble"

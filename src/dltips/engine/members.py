@@ -161,7 +161,11 @@ class One(Networks):
     def state(self, k: int, order: torch.Tensor | None) -> dict:
         """Network k's weights, optimizer state and batch order, as a run alone saves them:
         views of the tensors being trained, to be copied before they are kept."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "order": order}
+        return self.states(order)(k)
+
+    def states(self, order: torch.Tensor | None) -> Callable[[int], dict]:
+        """`state` of any network at this point of training, what they share read once."""
+        return lambda k: {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "order": order}
 
     def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:
         """Load the saved states (network k -> its checkpoint); returns the interrupted epoch's
@@ -292,14 +296,20 @@ class Stack(Networks):
                 self.stacked_splits[split] = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
         return self.stacked_splits[split]
 
-    def state(self, k: int, order: torch.Tensor | None) -> dict:
-        # Views of member k's slices: the recorder copies them once (dltips.run.checkpoint.detached).
-        s = self.slice_of(k)
-        return {
-            "model": member_state(self.model.state_dict(), s),
-            "optimizer": member_optimizer_state(self.optimizer, s),
-            "order": order[s] if order is not None else None,
-        }
+    def states(self, order: torch.Tensor | None) -> Callable[[int], dict]:
+        # Views of member k's slices (the recorder copies them once: dltips.run.checkpoint.detached)
+        # of the model's and optimizer's state_dicts, walked once for every member's checkpoint.
+        model, optimizer = self.model.state_dict(), self.optimizer.state_dict()
+
+        def state(k: int) -> dict:
+            s = self.slice_of(k)
+            return {
+                "model": member_state(model, s),
+                "optimizer": member_optimizer_state(self.optimizer, s, optimizer),
+                "order": order[s] if order is not None else None,
+            }
+
+        return state
 
     def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:
         """As Networks.load_state, into a stack of all its members (before any has left)."""

@@ -18,7 +18,7 @@ import torch
 
 from dltips.engine.evaluate import evaluate_splits
 from dltips.engine.members import Member, Networks
-from dltips.engine.state import checkpoint_of, restore
+from dltips.engine.state import Point, checkpoint_of, point_of, restore
 from dltips.observe.console import Epochs, announce, best_epoch_text
 from dltips.observe.diagnostics import GradientFlow, custom_scalars_layout, log_gradient_flow
 from dltips.observe.hparams import collect_hparams, experiment, group_name, write_experiment, write_session
@@ -47,6 +47,7 @@ class Recorder:
         self.started = time.perf_counter()
         self.several = len(ms.members) > 1  # console lines: one for all, each member's to its own log
         self.val_accs: list[float] = []  # this epoch's, for the stack's line
+        self.shared: tuple[tuple, Point] | None = None  # the last checkpoints' point (self.point)
 
     def start(self) -> Position:
         """Resume the members that have a last.pt to go on from; open every member's writer."""
@@ -124,7 +125,8 @@ class Recorder:
         if m.flow:
             log_gradient_flow(m.writer, m.flow, m.out.name, epoch, step, m.cfg.trainer.max_epochs)
         last = due(epoch, m.cfg.trainer) or m.stopper.should_stop
-        self.checkpoint(m, lambda: checkpoint_of(ms, k, Position(epoch, step)), last, improved)
+        at = Position(epoch, step)
+        self.checkpoint(m, lambda: checkpoint_of(ms, k, at, self.point(at)), last, improved)
         self.val_accs.append(metrics["val/acc"])
         if not self.several:
             self.progress.show(loss=f"{metrics['train/loss']:.4f}", val_acc=f"{metrics['val/acc']:.4f}")
@@ -151,6 +153,16 @@ class Recorder:
                 max(done),
                 len(done),
             )
+
+    def point(self, at: Position) -> Point:
+        """What the members' checkpoints at `at` share, read at the first of them: nothing
+        trains between one member's checkpoint and the next at the same point (an epoch's end,
+        an interruption), so a stack's state_dicts are walked, and the process's random streams
+        read, once for all its members rather than once each."""
+        key = (at.epoch, at.step, at.batch)
+        if self.shared is None or self.shared[0] != key:
+            self.shared = key, point_of(self.ms, at.order)
+        return self.shared[1]
 
     def checkpoint(self, m: Member, state: Callable[[], dict], last: bool, best: bool) -> None:
         """last.pt when due, best.pt when the monitored metric improved (a link to last.pt if
@@ -221,7 +233,7 @@ class Recorder:
         err = None
         for k in self.ms.running():
             m = self.ms.members[k]
-            self.checkpoint(m, lambda k=k: checkpoint_of(self.ms, k, at), last=True, best=False)
+            self.checkpoint(m, lambda k=k: checkpoint_of(self.ms, k, at, self.point(at)), last=True, best=False)
             m.writer.close()
             self.saver.wait()  # last.pt on disk before metrics.json says how to resume from it
             err = record_interrupted(m.out, signum, at.epoch, at.step, time.perf_counter() - self.started)

@@ -3,6 +3,9 @@ members' checkpoints back into the networks being trained (dltips.run.checkpoint
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 from dltips.engine.members import Member, Networks
@@ -10,12 +13,27 @@ from dltips.run import checkpoint
 from dltips.run.resume import Position, check_same_run, trained_with
 
 
-def checkpoint_of(ms: Networks, k: int, at: Position) -> dict:
+@dataclass
+class Point:
+    """What the checkpoints of every member at one point of training share, read once for all:
+    the networks' state (any member's, Networks.states) and the process's random streams."""
+
+    states: Callable[[int], dict]
+    rng: dict
+
+
+def point_of(ms: Networks, order: torch.Tensor | None) -> Point:
+    return Point(ms.states(order), checkpoint.process_rng_state())
+
+
+def checkpoint_of(ms: Networks, k: int, at: Position, point: Point | None = None) -> dict:
     """Everything member k goes on from, as a run alone holds it (a stacked member's slice of
     the weights and optimizer state, its dropout generator as torch's default one, its row of
     the batch order). `at.epoch` is the last epoch finished, or the one interrupted when
-    `at.order` is set. The tensors training goes on changing are copied, the rest is fresh or
-    never changed in place: the copy is all the checkpoint's writer thread needs."""
+    `at.order` is set; `point`: what the members' checkpoints at `at` share (read now if not
+    given). The tensors training goes on changing are copied, the rest is fresh or never
+    changed in place: the copy is all the checkpoint's writer thread needs."""
+    point = point_of(ms, at.order) if point is None else point
     m = ms.members[k]
     if m.recorded is None:
         m.recorded = trained_with(m.cfg)
@@ -24,11 +42,11 @@ def checkpoint_of(ms: Networks, k: int, at: Position) -> dict:
         "step": at.step,
         "batch": at.batch,
         "config": m.recorded,
-        **checkpoint.detached(ms.state(k, at.order)),
+        **checkpoint.detached(point.states(k)),
         "early_stopping": m.stopper.state_dict(),
         "initial_weights": m.flow.initial if m.flow else [],
         "gradient_flow": m.flow.history() if m.flow else None,
-        "rng": rng_state(m, ms.device),
+        "rng": rng_state(m, ms.device, point.rng),
     }
 
 
@@ -69,12 +87,13 @@ def restore(ms: Networks, resumed: list[int]) -> Position:
     return Position(first["epoch"] + 1, first["step"])
 
 
-def rng_state(m: Member, device: torch.device) -> dict:
-    """Every RNG state member m goes on from, a stacked member's dropout generator saved as
-    torch's default one."""
-    rng = checkpoint.rng_state(m.shuffle)
+def rng_state(m: Member, device: torch.device, process: dict | None = None) -> dict:
+    """Every RNG state member m goes on from (`process`: the process's, if read already), a
+    stacked member's dropout generator saved as torch's default one."""
+    rng = checkpoint.rng_state(m.shuffle, process)
     if m.dropout_rng is not None:
         if device.type == "cuda":
+            rng["cuda"] = rng["cuda"].clone()  # the process's, shared with the other members, stays
             rng["cuda"][device.index or torch.cuda.current_device()] = m.dropout_rng.get_state()
         else:
             rng["torch"] = m.dropout_rng.get_state()

@@ -192,12 +192,12 @@ def copy_initial_state(stacked: torch.optim.Optimizer, members: list[torch.optim
                     value.copy_(torch.stack([m.state[q][key] for m, q in zip(members, qs)]))
 
 
-def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int) -> dict:
-    """The optimizer's state_dict as member k's own optimizer would hold it: every per-element
-    buffer sliced (a view: copy it before keeping it), shared counters (Adam's step, …)
-    copied, per-member numbers its own."""
+def member_optimizer_state(optimizer: torch.optim.Optimizer, k: int, full: dict | None = None) -> dict:
+    """The optimizer's state_dict (`full`, if it is read already) as member k's own optimizer
+    would hold it: every per-element buffer sliced (a view: copy it before keeping it), shared
+    counters (Adam's step, …) copied, per-member numbers its own."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    full = optimizer.state_dict()
+    full = optimizer.state_dict() if full is None else full
     state = {}
     for i, buffers in full["state"].items():
         shape = params[i].shape

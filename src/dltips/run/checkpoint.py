@@ -124,8 +124,14 @@ def load(path: Path) -> dict:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err})") from err
 
 
-def rng_state(generator: torch.Generator) -> dict:
-    """Every random stream a run draws from: python, numpy, torch (CPU and CUDA), the shuffle."""
+def rng_state(generator: torch.Generator, process: dict | None = None) -> dict:
+    """Every random stream a run draws from: the process's (python, numpy, torch on CPU and
+    CUDA: `process`, read now if not given) and the shuffle."""
+    return {**(process if process is not None else process_rng_state()), "shuffle": generator.get_state()}
+
+
+def process_rng_state() -> dict:
+    """The process's random streams: python, numpy, torch (CPU and CUDA)."""
     np_state, py_state = np.random.get_state(), random.getstate()
     return {
         # The Mersenne Twister's 625 words as one tensor: as ints they cost a pickle call each
@@ -137,7 +143,6 @@ def rng_state(generator: torch.Generator) -> dict:
         "numpy_gauss": (int(np_state[3]), float(np_state[4])),
         "torch": torch.get_rng_state(),
         "cuda": torch.stack(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else torch.empty(0),
-        "shuffle": generator.get_state(),
     }
 
 
