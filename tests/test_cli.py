@@ -91,10 +91,13 @@ START = """
 import gc, sys
 passes = []
 gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
-from dltips.launch import cli
+from dltips.launch import cli, collector
 passes.clear()
-cli.import_training_code()
-cli.import_training_code()  # once a process
+collector.start_uncollected()  # as cli.main does for a command that trains
+from omegaconf import OmegaConf
+OmegaConf.create({"a": [{"b": i} for i in range(20000)]})  # as Hydra composing: garbage, and no pass
+collector.training_code_loaded()
+collector.training_code_loaded()  # once a process
 print(len(passes), gc.get_freeze_count(), gc.isenabled(), "torch" in sys.modules)
 """
 

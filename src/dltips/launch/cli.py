@@ -1,13 +1,12 @@
 """The `dltips-train` command: Hydra around dltips.launch.job.run.
 
 The training code (and torch with it, seconds to import) is imported only when the command
-trains, so `--help`, `--cfg` and `--info` answer at once; when it does, it is imported first,
-with Python's garbage collector off (dltips.launch.collector).
+trains, so `--help`, `--cfg` and `--info` answer at once; a command that trains starts with
+Python's garbage collector off until it is in (dltips.launch.collector).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
@@ -20,30 +19,17 @@ from omegaconf import DictConfig
 from dltips.config.errors import ConfigError
 from dltips.config.plan import discard_unlaunched
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
-from dltips.launch.collector import uncollected_then_frozen
+from dltips.launch.collector import start_uncollected, training_code_loaded
 from dltips.run.interrupt import stop_on_sigterm
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float:
     """Train with the composed config; `dltips-train --help` describes it."""
+    training_code_loaded()
     from dltips.launch.job import run
 
     return run(cfg)
-
-
-@functools.cache  # once a process: what is frozen stays frozen
-def import_training_code() -> None:
-    """What every run imports, torch with it, imported with the collector off and then frozen
-    out of its passes (dltips.launch.collector). torch's optimizers import more the first time
-    one is built (torch._dynamo in torch 2: about a second, and as many objects again): one is
-    built here, so that this is imported with the rest."""
-    with uncollected_then_frozen():
-        import torch
-
-        import dltips.launch.job  # noqa: F401
-
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
 
 
 # Hydra's modes, each one flag with its short form: a command takes one.
@@ -65,7 +51,7 @@ def main() -> None:
     try:
         try:
             if not any(arg.split("=")[0] in ANSWERS for arg in sys.argv[1:]):
-                import_training_code()
+                start_uncollected()  # until training_code_loaded(): a third of a second of a start
             hydra_main()
         except BaseException:
             discard_unlaunched()

@@ -4,9 +4,9 @@ process (the stacked launcher).
 Importing torch creates about a million objects that live as long as the process. The collector
 passes over all of them again in every full collection while they are imported and in every
 one after: a third of a second of a run's start on this machine, where a plain torch script
-takes two. So the command imports the training code with the collector off, then freezes what
-is alive (gc.freeze): the passes after it scan only what the run itself creates
-(dltips.launch.cli.import_training_code).
+takes two. So a command that trains starts with the collector off, and once the training code
+is in, freezes what is alive (gc.freeze) and turns it back on: the passes after it scan only
+what the run itself creates.
 
 Every job set up keeps its configs alive until its stack trains: thousands of OmegaConf nodes,
 each in a reference cycle with its parent, and as many again become garbage. The automatic
@@ -17,27 +17,46 @@ set-up's CPU time at 128 jobs, and a third of building a 64-member stack.
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+# Whether this process's collector was turned off by start_uncollected (and is not back on yet).
+PAUSED = [False]
 
-@contextmanager
-def uncollected_then_frozen() -> Iterator[None]:
-    """The collector off in the block (what a command imports at its start is no garbage), then
-    everything alive left out of its passes for the rest of the process."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        # Unfrozen at exit, for the interpreter's last collection: extension modules that count
-        # their objects (nanobind's, in triton) report what was never freed as leaked.
-        atexit.register(gc.unfreeze)
-        if enabled:
-            gc.enable()
+
+def start_uncollected() -> None:
+    """A command that trains starts with the collector off (dltips.launch.cli.main): Hydra
+    composes, and torch and the training code are imported, without a full pass over them.
+    training_code_loaded() turns it back on. A launcher that trains nothing in this process
+    (Hydra's joblib or submitit launchers: their workers are processes of their own) leaves it
+    off while it waits for them; the launching process only collects results."""
+    if gc.isenabled():
+        gc.disable()
+        PAUSED[0] = True
+
+
+@functools.cache  # once a process: what is frozen stays frozen
+def training_code_loaded() -> None:
+    """What every run imports, torch with it, imported (a no-op where it is already), then
+    everything alive left out of the collector's passes for the rest of the process, and the
+    collector back on if start_uncollected turned it off. torch's optimizers import more the
+    first time one is built (torch._dynamo in torch 2: about a second, and as many objects
+    again): one is built here, so that this is frozen with the rest."""
+    import torch
+
+    import dltips.launch.job  # noqa: F401
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+    gc.freeze()
+    # Unfrozen at exit, for the interpreter's last collection: extension modules that count
+    # their objects (nanobind's, in triton) report what was never freed as leaked.
+    atexit.register(gc.unfreeze)
+    if PAUSED[0]:
+        PAUSED[0] = False
+        gc.enable()
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.config.stackable import in_stacks, stack_key
 from dltips.engine.loop import train_networks
-from dltips.launch.collector import collected_young, frozen
+from dltips.launch.collector import collected_young, frozen, training_code_loaded
 from dltips.launch.compose import compose_job_and_task
 from dltips.launch.hydra_job import run_owned_job
 from dltips.launch.job import Job, ended, set_up
@@ -86,6 +86,7 @@ def launch(
 ) -> list[JobReturn]:
     """Set up every job (`indices`: their hydra.job.num), then train them in stacks; `job_id`:
     hydra.job.id of every job (a SLURM task's id), else each job's number."""
+    training_code_loaded()
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
