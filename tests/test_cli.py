@@ -96,8 +96,9 @@ passes.clear()
 collector.start_uncollected()  # as cli.main does for a command that trains
 from omegaconf import OmegaConf
 OmegaConf.create({"a": [{"b": i} for i in range(20000)]})  # as Hydra composing: garbage, and no pass
-collector.training_code_loaded()
-collector.training_code_loaded()  # once a process
+from dltips.launch.job import training_code_loaded
+training_code_loaded()
+training_code_loaded()  # once a process
 print(len(passes), gc.get_freeze_count(), gc.isenabled(), "torch" in sys.modules)
 """
 

@@ -158,13 +158,10 @@ class One(Networks):
         diagnostics, which measure one plain network at a time)."""
         return [xb]
 
-    def state(self, k: int, order: torch.Tensor | None) -> dict:
-        """Network k's weights, optimizer state and batch order, as a run alone saves them:
-        views of the tensors being trained, to be copied before they are kept."""
-        return self.states(order)(k)
-
     def states(self, order: torch.Tensor | None) -> Callable[[int], dict]:
-        """`state` of any network at this point of training, what they share read once."""
+        """Network k's weights, optimizer state and batch order at this point of training, as a
+        run alone saves them, for any k (what they share read once): views of the tensors being
+        trained, to be copied before they are kept."""
         return lambda k: {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "order": order}
 
     def load_state(self, states: dict[int, dict], source: int) -> torch.Tensor | None:

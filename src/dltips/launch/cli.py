@@ -19,15 +19,16 @@ from omegaconf import DictConfig
 from dltips.config.errors import ConfigError
 from dltips.config.plan import discard_unlaunched
 from dltips.config.resolvers import CONFIG_DIR  # importing it registers the resolvers configs/hydra/ calls
-from dltips.launch.collector import start_uncollected, training_code_loaded
+from dltips.launch.collector import start_uncollected
 from dltips.run.interrupt import stop_on_sigterm
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float:
     """Train with the composed config; `dltips-train --help` describes it."""
+    from dltips.launch.job import run, training_code_loaded
+
     training_code_loaded()
-    from dltips.launch.job import run
 
     return run(cfg)
 

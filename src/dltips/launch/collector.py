@@ -30,7 +30,7 @@ PAUSED = [False]
 def start_uncollected() -> None:
     """A command that trains starts with the collector off (dltips.launch.cli.main): Hydra
     composes, and torch and the training code are imported, without a full pass over them.
-    training_code_loaded() turns it back on. A launcher that trains nothing in this process
+    started() turns it back on. A launcher that trains nothing in this process
     (Hydra's joblib or submitit launchers: their workers are processes of their own) leaves it
     off while it waits for them; the launching process only collects results."""
     if gc.isenabled():
@@ -39,17 +39,10 @@ def start_uncollected() -> None:
 
 
 @functools.cache  # once a process: what is frozen stays frozen
-def training_code_loaded() -> None:
-    """What every run imports, torch with it, imported (a no-op where it is already), then
-    everything alive left out of the collector's passes for the rest of the process, and the
-    collector back on if start_uncollected turned it off. torch's optimizers import more the
-    first time one is built (torch._dynamo in torch 2: about a second, and as many objects
-    again): one is built here, so that this is frozen with the rest."""
-    import torch
-
-    import dltips.launch.job  # noqa: F401
-
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+def started() -> None:
+    """Everything alive now (the training code, imported: dltips.launch.job.training_code_loaded)
+    left out of the collector's passes for the rest of the process, and the collector back on if
+    start_uncollected turned it off."""
     gc.freeze()
     # Unfrozen at exit, for the interpreter's last collection: extension modules that count
     # their objects (nanobind's, in triton) report what was never freed as leaked.

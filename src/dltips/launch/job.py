@@ -10,6 +10,7 @@ the time limit requeues it (dltips.run.interrupt.hand_on).
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import signal
@@ -17,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -25,6 +27,7 @@ from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.config.plan import Plan
 from dltips.engine.members import HydraContext
+from dltips.launch.collector import started
 from dltips.launch.sweep import log_failure, record_failure, share_cores
 from dltips.observe.hparams import chosen_groups
 from dltips.run import checkpoint, report
@@ -33,6 +36,18 @@ from dltips.run.rundir import finished_value, redo
 from dltips.train import prepare, train_prepared
 
 log = logging.getLogger("dltips")
+
+
+@functools.cache  # once a process
+def training_code_loaded() -> None:
+    """Whatever trains, or waits for jobs, in this process (the task function, the stacked and
+    SLURM launchers) calls this once this module, and the training code with it, is imported:
+    everything alive is then frozen out of the garbage collector's passes
+    (dltips.launch.collector.started). torch's optimizers import more the first time one is
+    built (torch._dynamo in torch 2: about a second, and as many objects again): one is built
+    here first, so that it is frozen with the rest."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+    started()
 
 
 @dataclass

@@ -33,7 +33,6 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf, open_dict, read_write
 
 from dltips.config.stackable import in_stacks, stack_key
-from dltips.launch.collector import training_code_loaded
 from dltips.launch.compose import compose_job
 from dltips.run import report
 
@@ -79,6 +78,8 @@ class Point:
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
     """The launch of hydra_submitit_launcher's SlurmLauncher (`launcher`), point by point, or
     stack by stack with `hydra.launcher.stack=true`."""
+    from dltips.launch.job import training_code_loaded  # torch: not to import the module
+
     training_code_loaded()  # the collector on again while this process waits for the cluster
     points = [point(launcher, o, initial_job_idx + i) for i, o in enumerate(job_overrides)]
     returns, todo = {}, []

@@ -31,10 +31,10 @@ from dltips.config import claims
 from dltips.config.errors import ConfigError
 from dltips.config.stackable import in_stacks, stack_key
 from dltips.engine.loop import train_networks
-from dltips.launch.collector import collected_young, frozen, training_code_loaded
+from dltips.launch.collector import collected_young, frozen
 from dltips.launch.compose import compose_job_and_task
 from dltips.launch.hydra_job import run_owned_job
-from dltips.launch.job import Job, ended, set_up
+from dltips.launch.job import Job, ended, set_up, training_code_loaded
 from dltips.run import checkpoint
 from dltips.run.files import allow_open_files
 from dltips.train import train_prepared

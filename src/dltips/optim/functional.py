@@ -51,10 +51,9 @@ Scratch = WeakIdKeyDictionary
 def scratch_of(optimizer: torch.optim.Optimizer) -> Scratch:
     """The optimizer's scratch tensors, made on first use (a copied or unpickled optimizer,
     whose attributes torch does not keep, makes its own)."""
-    scratch = optimizer.__dict__.get("scratch")
-    if scratch is None:
-        scratch = optimizer.__dict__["scratch"] = Scratch()
-    return scratch
+    if getattr(optimizer, "scratch", None) is None:
+        optimizer.scratch = Scratch()
+    return optimizer.scratch
 
 
 def add_scaled_(t: Tensor, x: Tensor, scale: PerMember, sign: float = 1.0) -> Tensor:
