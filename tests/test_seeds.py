@@ -469,3 +469,24 @@ print("soft limit", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split("soft limit")[-1]) >= 2 * 48
     assert len(list((tmp_path / "run").glob("member_*/metrics.json"))) == 48
+
+
+def test_a_stacks_checkpoints_are_all_taken_before_the_first_is_written(tmp_path, monkeypatch):
+    """The saver's thread holds the GIL while it pickles: it starts on an epoch's checkpoints
+    once every member's snapshot is taken, never in between (dltips.run.checkpoint.Saver)."""
+    import dltips.engine.recorder as recorder
+
+    events = []
+    snapshot, save = recorder.checkpoint_of, checkpoint.save
+    monkeypatch.setattr(
+        recorder, "checkpoint_of", lambda ms, k, at, *a: events.append(("take", at.epoch)) or snapshot(ms, k, at, *a)
+    )
+    monkeypatch.setattr(
+        checkpoint, "save", lambda path, state: events.append(("write", state["epoch"])) or save(path, state)
+    )
+    cfg = compose_config([*SMALL, "trainer.seeds=3", "trainer.max_epochs=3"], tmp_path / "run")
+    train(cfg)
+    for epoch in range(3):
+        kinds = [kind for kind, e in events if e == epoch]
+        assert kinds == ["take"] * 3 + ["write"] * 3, (epoch, kinds)
+    assert all(checkpoint.load(member(tmp_path / "run", k) / "last.pt")["epoch"] == 2 for k in range(3))

@@ -140,7 +140,9 @@ class Recorder:
         self.progress.line(*line, run_dir=m.out if self.several else None)
 
     def epoch_done(self, epoch: int) -> None:
-        """A stack's line for the epoch: its members' val/acc."""
+        """The epoch's checkpoints, all taken, go to the saver's thread; a stack's line for
+        the epoch: its members' val/acc."""
+        self.saver.start()
         done, self.val_accs = self.val_accs, []
         if self.several and done:
             mean = sum(done) / len(done)

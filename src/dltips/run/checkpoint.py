@@ -42,22 +42,36 @@ def save(path: Path, state: dict) -> None:
 
 class Saver:
     """Checkpoint writes off the training step's path: `submit` takes a state that training no
-    longer changes (its live tensors copied: dltips.engine.state.checkpoint_of); one background
-    thread pickles, writes and fsyncs, in the order submitted. `wait` returns when every write
-    is on disk and raises the first error a write met (a full disk), so a run never reports
-    itself finished without its checkpoints."""
+    longer changes (its live tensors copied: dltips.engine.state.checkpoint_of) and holds it
+    until `start`; one background thread pickles, writes and fsyncs, in the order submitted.
+    `wait` starts what is held and returns when every write is on disk, raising the first error
+    a write met (a full disk), so a run never reports itself finished without its checkpoints.
+
+    Held, not started at once: pickling holds the GIL, and a training thread that comes back
+    from a torch op waits for it. A stack's 64 members' snapshots, taken while the thread
+    pickled the ones before, took 0.65 s of a 64-point sweep, against 0.26 s taken first and
+    written after (the recorder starts the writes once an epoch's checkpoints are all taken)."""
 
     def __init__(self) -> None:
         self.jobs: queue.Queue = queue.Queue()
+        self.held: list[tuple[Callable[..., None], tuple]] = []
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
 
     def submit(self, write: Callable[..., None], *args) -> None:
         self.raise_error()
+        self.held.append((write, args))
+
+    def start(self) -> None:
+        """Hand every write submitted so far to the thread."""
+        if not self.held:
+            return
         if self.thread is None:
             self.thread = threading.Thread(target=self.work, name="dltips-checkpoints", daemon=True)
             self.thread.start()
-        self.jobs.put((write, args))
+        held, self.held = self.held, []
+        for job in held:
+            self.jobs.put(job)
 
     def work(self) -> None:
         while True:
@@ -79,6 +93,7 @@ class Saver:
                 self.jobs.task_done()
 
     def wait(self) -> None:
+        self.start()
         self.jobs.join()
         self.raise_error()
 
