@@ -53,7 +53,8 @@ def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
         torch.backends.cuda.matmul.allow_tf32 = cfg.trainer.tf32
         seed_everything(cfg.seed)
         d = cfg.data
-        key = repr([OmegaConf.to_container(d, resolve=True)[k] for k in SPLIT_KEYS])
+        data = OmegaConf.to_container(d, resolve=True)
+        key = repr([data[k] for k in SPLIT_KEYS])
         splits = (prepared or {}).get(key) or prepare(
             load_source(d.source, prepared),
             seed=d.split_seed,
