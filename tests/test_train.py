@@ -225,11 +225,78 @@ def test_threads_auto_is_one_for_small_networks_and_torchs_count_for_large_ones(
             threads.resolve(bad, 10)
 
 
-@pytest.mark.parametrize("setting, expected", [("auto", 1), ("2", 2)])
-def test_train_runs_with_the_threads_it_is_given(make_cfg, setting, expected):
+@pytest.mark.parametrize("setting, expected", [("1", 1), ("2", 2)])
+def test_train_runs_with_the_threads_it_is_given(make_cfg, setting, expected, monkeypatch):
+    from dltips.engine import threads
+
+    monkeypatch.setattr(threads.ThreadTuner, "__call__", lambda *a: pytest.fail("a count given is not measured"))
     torch.set_num_threads(3)
     try:
         train(make_cfg(f"trainer.threads={setting}", "trainer.max_epochs=1"))
         assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(1)
+
+
+class StepClock:
+    """A clock for ThreadTuner: each step takes `ms[n]` milliseconds on n torch threads (read
+    when the step ends), and `slow` of them take 20× as long (an epoch's end among the steps)."""
+
+    def __init__(self, ms: dict[int, float], slow: frozenset = frozenset()):
+        self.ms, self.slow, self.now, self.calls = ms, slow, 0.0, 0
+
+    def __call__(self) -> float:
+        self.now += self.ms[torch.get_num_threads()] * (20 if self.calls in self.slow else 1) / 1e3
+        self.calls += 1
+        return self.now
+
+
+def tuned(clock: StepClock, steps: int, start: int = 1):
+    """The threads a ThreadTuner over (1, 2) leaves, step by step, from `start`."""
+    from dltips.engine.threads import ThreadTuner
+
+    tuner = ThreadTuner((1, 2), start, clock)
+    used = []
+    for _ in range(steps):
+        used.append(torch.get_num_threads())
+        tuner()
+    return tuner, used
+
+
+def test_threads_auto_keeps_the_count_its_own_steps_measure_faster_and_measures_again(monkeypatch):
+    """The lecture's networks alone run fastest on one thread; a stack of them on an idle
+    machine on all cores, and on one again once a neighbour keeps a core busy."""
+    from dltips.engine import threads
+
+    monkeypatch.setattr(threads, "TRIAL_EVERY", 40)
+    trial = threads.TRIAL_STEPS + 1  # a step to start the threads, then the timed ones
+    try:
+        clock = StepClock({1: 5.7, 2: 3.4}, slow=frozenset({trial + 2}))  # an epoch's end in the trial
+        tuner, used = tuned(clock, 2 * trial + 20)
+        assert used == [1] * trial + [2] * trial + [2] * 20 and tuner.chosen == 2
+        clock.ms = {1: 6.4, 2: 14.4}  # a neighbour takes a core: the next trial turns back to one
+        for _ in range(20 + trial):
+            tuner()
+        assert tuner.chosen == 1 and torch.get_num_threads() == 1
+        # Within the margin, the count it has is kept: no flapping on noise.
+        tuner, used = tuned(StepClock({1: 1.0, 2: 0.95}), 2 * trial + 5)
+        assert tuner.chosen == 1 and used[-5:] == [1] * 5
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_threads_auto_measures_a_run_on_a_cpu_of_several_cores_only(make_cfg, monkeypatch):
+    from dltips.engine import threads
+
+    steps = []
+    monkeypatch.setattr(threads.ThreadTuner, "__call__", lambda self, *a: steps.append(torch.get_num_threads()))
+    try:
+        monkeypatch.setattr(threads, "TORCH_DEFAULT", 2)
+        report = train(make_cfg("trainer.threads=auto", "trainer.max_epochs=1"))
+        assert len(steps) == report["steps"] > 0
+        steps.clear()
+        monkeypatch.setattr(threads, "TORCH_DEFAULT", 1)  # one core: nothing to choose
+        train(make_cfg("trainer.threads=auto", "trainer.max_epochs=1"))
+        assert steps == []
     finally:
         torch.set_num_threads(1)

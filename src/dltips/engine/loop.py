@@ -28,7 +28,7 @@ def train_networks(cfgs: list[DictConfig], contexts: list[HydraContext], root: D
     """Train one network, or several stacked, each in its own run directory (and `root`'s
     config in its own); returns them, each member with its metrics.json as `report`."""
     ms = build_networks(cfgs, contexts)  # every bad value is reported here, before anything is written
-    use_threads(cfgs[0].trainer.threads, ms.model, contexts[0].cores)
+    use_threads(cfgs[0].trainer.threads, ms.model, contexts[0].cores, ms.optimizer)
     roots = [Path(root.output_dir)] if root is not None else []
     allow_open_files(len(ms.members), per_network=2)  # its .lock and its event file
     rec = Recorder(ms)
