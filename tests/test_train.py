@@ -278,9 +278,12 @@ def test_threads_auto_keeps_the_count_its_own_steps_measure_faster_and_measures_
         for _ in range(20 + trial):
             tuner()
         assert tuner.chosen == 1 and torch.get_num_threads() == 1
-        # Within the margin, the count it has is kept: no flapping on noise.
-        tuner, used = tuned(StepClock({1: 1.0, 2: 0.95}), 2 * trial + 5)
-        assert tuner.chosen == 1 and used[-5:] == [1] * 5
+        # Within the margin, the count it has is kept (no flapping on noise), and every trial that
+        # changes nothing puts the next one twice as far: trying the slower count is what it costs.
+        tuner, used = tuned(StepClock({1: 1.0, 2: 0.95}), 3 * trial + 80 + 160 + 1)
+        assert tuner.chosen == 1
+        trials = [i for i in range(1, len(used)) if used[i] == 2 and used[i - 1] == 1]
+        assert trials == [trial, 2 * trial + 80, 3 * trial + 80 + 160]
     finally:
         torch.set_num_threads(1)
 
@@ -292,6 +295,9 @@ def test_threads_auto_measures_a_run_on_a_cpu_of_several_cores_only(make_cfg, mo
     monkeypatch.setattr(threads.ThreadTuner, "__call__", lambda self, *a: steps.append(torch.get_num_threads()))
     try:
         monkeypatch.setattr(threads, "TORCH_DEFAULT", 2)
+        train(make_cfg("trainer.threads=auto", "trainer.max_epochs=1"))  # 3.5k parameters: too small to gain
+        assert steps == []
+        monkeypatch.setattr(threads, "MEASURED_FROM", 1000)
         report = train(make_cfg("trainer.threads=auto", "trainer.max_epochs=1"))
         assert len(steps) == report["steps"] > 0
         steps.clear()

@@ -13,9 +13,13 @@ the joblib launcher's share of the cores) above it.
 Then it measures (ThreadTuner): the same machine idle turns the answer round. A stack of 64
 digits MLPs (1.7M parameters in batched matmuls) took 3.4 ms a step on 2 threads against 5.7 ms
 on 1, and 58 against 85 ms to score its splits; with one other busy process, 14.4 against 6.4 ms.
-So a run on a CPU with more cores than one times its own steps on one thread and on all, keeps
-the faster, and tries again every TRIAL_EVERY steps, for a neighbour that starts or stops later.
-(A stack's weights after an epoch were bit for bit the same on 1 and 2 threads.)
+So a run of at least MEASURED_FROM parameters on a CPU with more cores than one times its own
+steps on one thread and on all, keeps the faster, and tries again after TRIAL_EVERY steps, for a
+neighbour that starts or stops later (twice as long after each trial that changed nothing: a
+trial on the slower count is what measuring costs). Below MEASURED_FROM, threads do not help a
+step on an idle machine (the digits MLP: 0.355 against 0.361 ms) and a trial costs most where it
+hurts most (the 10×64 net's 31×). A stack's weights after an epoch were bit for bit the same on
+1 and 2 threads.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from dltips.checks import is_int
 from dltips.config.errors import ConfigError
 
 AUTO_ONE_THREAD_BELOW = 5_000_000  # parameters: every network measured below it ran fastest on one
+MEASURED_FROM = 250_000  # parameters (a stack's, all members): a stack of 16 digits MLPs, 424k, took 30% less
 TRIAL_STEPS = 5  # steps timed on each count: their median, so that an epoch's end among them is no step
-TRIAL_EVERY = 400  # steps on the chosen count between trials (a trial on the slower one costs about 1%)
+TRIAL_EVERY = 400  # steps on the chosen count before the next trial, doubled after each that changed nothing
 MARGIN = 0.9  # the other count is taken when its median step is at least 10% shorter
 
 log = logging.getLogger("dltips")
@@ -58,11 +63,12 @@ def use_threads(
 ) -> int:
     """Set torch's thread count for this run; returns it. With `auto` on a CPU of more cores than
     one, the run's `optimizer` then measures it (ThreadTuner, a step post-hook)."""
-    n = resolve(threads, sum(p.numel() for p in model.parameters()), most)
+    parameters = sum(p.numel() for p in model.parameters())
+    n = resolve(threads, parameters, most)
     torch.set_num_threads(n)
     cores = most or TORCH_DEFAULT
     on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    if threads == "auto" and optimizer is not None and cores > 1 and on_cpu:
+    if threads == "auto" and optimizer is not None and cores > 1 and on_cpu and parameters >= MEASURED_FROM:
         optimizer.register_step_post_hook(ThreadTuner((1, cores), n))
     return n
 
@@ -70,14 +76,16 @@ def use_threads(
 class ThreadTuner:
     """torch's thread count, kept at the faster of `counts` (one and all cores) as this run's own
     steps measure it: TRIAL_STEPS steps timed on the chosen count, then as many on the other,
-    the faster kept; again every TRIAL_EVERY steps. Called after every optimizer step; a step's
-    time is from one call to the next (the whole iteration: batch, forward, backward, update).
-    The first step after a change is not counted: the threads are starting up."""
+    the faster kept; again after TRIAL_EVERY steps, or twice as many as the last time when the
+    trial changed nothing. Called after every optimizer step; a step's time is from one call to
+    the next (the whole iteration: batch, forward, backward, update). The first step after a
+    change is not counted: the threads are starting up."""
 
     def __init__(self, counts: tuple[int, int], start: int, clock: Callable[[], float] = time.perf_counter):
         self.counts, self.chosen, self.clock = counts, start, clock
         self.times = {n: deque(maxlen=TRIAL_STEPS) for n in counts}
         self.current, self.left, self.last = start, TRIAL_STEPS + 1, None
+        self.every = TRIAL_EVERY
         torch.set_num_threads(start)
 
     def __call__(self, optimizer=None, args=None, kwargs=None) -> None:
@@ -98,9 +106,11 @@ class ThreadTuner:
                 "torch threads: %d, not %d (a step took %.2f ms on %d, %.2f ms on %d)",
                 *(self.current, self.chosen, tried * 1e3, self.current, kept * 1e3, self.chosen),
             )
-            self.chosen = self.current
+            self.chosen, self.every = self.current, TRIAL_EVERY
+        else:
+            self.every *= 2
         self.use(self.chosen)
-        self.left = TRIAL_EVERY
+        self.left = self.every
 
     def use(self, n: int) -> None:
         torch.set_num_threads(n)
