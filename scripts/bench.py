@@ -9,8 +9,8 @@ a 1,024-point sweep run whole; writes <out>/BENCH.md and <out>/bench.json.
 in for it).
 
 Every loop compared runs with the same torch thread count (--threads, default 1: what
-trainer.threads=auto picks for these networks, see dltips.engine.threads); so do the sweeps' and the
-startup's child processes.
+trainer.threads=auto picks for these networks alone, see dltips.engine.threads); so does the
+startup's child process. The sweeps run as a user's command does: trainer.threads=auto, every core.
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ def sweep_result(walls: dict[str, list[float]], difference: float = 0.0, set_up=
 
 def test_sweep_report_pairs_the_launchers_by_repeat():
     w = sweep_result({"basic": [30.0, 40.0, 36.0], "stacked": [10.0, 20.0, 9.0]})
+    w["runs"]["stacked"][1]["threads"] = [2]  # a stack's steps measured faster on 2 threads (its log's line)
     report = {
         "quick": False,
         "repeats": 3,
@@ -136,8 +137,11 @@ def test_sweep_report_pairs_the_launchers_by_repeat():
         "| tiny sweep: hydra/launcher=stacked ≥ 3× the basic launcher | 3.00× (2.00–4.00) | met "
         "| 3.00× (2.00–4.00) | met |" in text
     )
-    assert "| basic | 36.0 | 30.0–40.0 | 1.00× | 32.4 | 1.00× | 18.00 | – | – | – | – |" in text
-    assert "| stacked | 10.0 | 9.0–20.0 | 3.00× | 9.0 | 3.00× | 5.00 | 12.0 | – | – | – |" in text
+    assert "| basic | 36.0 | 30.0–40.0 | 1.00× | 32.4 | 1.00× | 18.00 | – | – | – | – | 1 |" in text
+    assert (
+        "| stacked | 10.0 | 9.0–20.0 | 3.00× | 9.0 | 3.00× | 5.00 | 12.0 | – | – | – | 2 (measured faster than 1) |"
+        in text
+    )
     # The stacked launcher's set-up per job, median (min–max) over its runs: a target of its own.
     assert (
         "| tiny sweep: stacked launcher: set-up ≤ 10 ms per job | 12.0 ms (8.0–20.0) | **not met** | – | n/a |" in text
@@ -225,6 +229,9 @@ def test_stacked_set_up_and_stages_come_from_its_own_log_lines():
     assert bench.sweeps.phases(stdout + stderr, launched, launched + 10.5) == pytest.approx(
         {"to the first run": 4.0, "training": 5.0, "summary and exit": 1.5}
     )
+    assert bench.sweeps.switched_threads(stdout + stderr) == []
+    switched = "[2026-11-29 05:10:20,000][dltips][INFO] - torch threads: 2, not 1 (a step took 3.40 ms on 2, ...)\n"
+    assert bench.sweeps.switched_threads(stdout + switched + switched) == [2, 2]
     basic = "\n".join(line for line in stderr.splitlines() if "#" in line) + "\n" + stdout.replace("training", "-")
     assert bench.sweeps.set_up_per_job(basic) is None and bench.sweeps.stages(basic, launched, launched + 9) is None
 

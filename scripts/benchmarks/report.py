@@ -167,7 +167,11 @@ METHOD = """\
   code is imported, when `setup()` returns and at the first optimizer step, then exit. Times are
   from just before the parent launches the process, after one untimed launch. The plain torch
   script (import torch, build the MLP, one step) is the floor.
-- **Child processes** compute on the torch threads this one uses (`OMP_NUM_THREADS`), with
+- **Child processes**: the startup's computes on the torch threads this one uses
+  (`OMP_NUM_THREADS`); the sweeps run as a user's command does, `trainer.threads=auto` with
+  every core of the machine: a network alone stays on one thread, a stack of at least 250k
+  parameters times its own steps on one and on all, and keeps the faster
+  (dltips.engine.threads; its `torch threads:` line is in each job's train.log). All with
   Python's bytecode cache on: where `PYTHONDONTWRITEBYTECODE` turns it off, they keep it in the
   scratch directory (`PYTHONPYCACHEPREFIX`), or every launch would compile torch from source
   again, seconds no installed package pays."""

@@ -80,12 +80,13 @@ def parse_marks(output: str, launched: float) -> dict[str, float]:
     return {key: marks[key] - launched for key in STARTUP_MARKS}
 
 
-def child_env(pycache: Path) -> dict[str, str]:
-    """A timed child's environment: the torch threads this process uses, and Python's bytecode
-    cache on. Where PYTHONDONTWRITEBYTECODE turns it off (some sandboxes and CI images), every
-    process would compile torch from source again, seconds that no installed package pays: the
-    children then keep their cache under `pycache` instead."""
-    env = os.environ | {"OMP_NUM_THREADS": str(torch.get_num_threads())}
+def child_env(pycache: Path, same_threads: bool = True) -> dict[str, str]:
+    """A timed child's environment: the torch threads this process uses (`same_threads`; else
+    the machine's own, as a user's command has them), and Python's bytecode cache on. Where
+    PYTHONDONTWRITEBYTECODE turns it off (some sandboxes and CI images), every process would
+    compile torch from source again, seconds that no installed package pays: the children then
+    keep their cache under `pycache` instead."""
+    env = os.environ | ({"OMP_NUM_THREADS": str(torch.get_num_threads())} if same_threads else {})
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env

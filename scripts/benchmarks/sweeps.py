@@ -94,7 +94,7 @@ def run_sweep(sweep: Sweep, launcher: str, sweep_dir: Path, pycache: Path) -> di
         command(sweep, launcher, sweep_dir),
         capture_output=True,
         text=True,
-        env=child_env(pycache),
+        env=child_env(pycache, same_threads=False),  # as a user runs it: trainer.threads=auto on every core
         timeout=3600,
         check=False,
     )
@@ -112,8 +112,18 @@ def run_sweep(sweep: Sweep, launcher: str, sweep_dir: Path, pycache: Path) -> di
         "phases": phases(output, launched, launched + wall),
         "stages": stages(output, launched, launched + wall),
         "set_up_s_per_job": set_up_per_job(output),
+        "threads": switched_threads(output),
         "results": results,
     }
+
+
+SWITCH = re.compile(r"torch threads: (\d+), not \d+")
+
+
+def switched_threads(output: str) -> list[int]:
+    """The torch thread counts the sweep's runs measured faster than the one they started on
+    (dltips.engine.threads), in the order the log shows them; [] where none changed."""
+    return [int(m[1]) for m in SWITCH.finditer(output)]
 
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")

@@ -68,8 +68,8 @@ def sweep_table(w: dict) -> list[str]:
         "",
         "| launcher | wall s | min–max | vs basic | CPU s | vs basic | wall s per job | set-up, ms per job | "
         + " | ".join(f"{p}, s" for p in PHASES)
-        + " |",
-        "|---|" + "---:|" * (7 + len(PHASES)),
+        + " | torch threads |",
+        "|---|" + "---:|" * (7 + len(PHASES)) + "---|",
     ]
     for v in ("basic", "stacked"):
         wall = [r["wall_s"] for r in runs[v]]
@@ -82,9 +82,16 @@ def sweep_table(w: dict) -> list[str]:
             f"| {paired(runs, v, 'basic', 'wall_s')[0]:.2f}× | {cpu:.1f} | {paired(runs, v, 'basic', 'cpu_s')[0]:.2f}× "
             f"| {statistics.median(wall) / n:.2f} | {f'{statistics.median(per_job) * 1e3:.1f}' if per_job else '–'} | "
             + " | ".join(split)
-            + " |"
+            + f" | {threads_text(runs[v])} |"
         )
     return [*lines, ""]
+
+
+def threads_text(runs: list[dict]) -> str:
+    """The torch threads a launcher's jobs trained on: 1 (trainer.threads=auto's start for these
+    networks) unless their steps measured another count faster (dltips.engine.threads)."""
+    switched = sorted({n for r in runs for n in r.get("threads", [])})
+    return "1" if not switched else ", ".join(map(str, switched)) + " (measured faster than 1)"
 
 
 def set_up_per_job(runs: list[dict]) -> list[float]:
