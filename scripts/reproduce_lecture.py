@@ -3,7 +3,8 @@
     uv run python scripts/reproduce_lecture.py            # full: 5 seeds per variant, 2 CPU cores
     uv run python scripts/reproduce_lecture.py --quick    # 2 seeds, shorter runs: outputs/lecture-quick/
 
-Every run uses trainer.threads=auto: one torch thread for these small networks (dltips.engine.threads).
+Every run uses trainer.threads=auto: one torch thread for these small networks, and for their seeds
+stacked under 250k parameters; a larger stack measures whether all cores are faster (dltips.engine.threads).
 The optimizers' paths on 2-D surfaces, for any optimizer config: scripts/trajectories.py.
 """
 
