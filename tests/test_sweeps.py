@@ -354,3 +354,11 @@ def test_runs_outside_a_sweep_get_a_table_of_what_differs_between_them(tmp_path)
     # (One short epoch: no mini-batch train/loss was logged.)
     assert metrics[:4] == ["train/acc", "train/loss_epoch", "val/acc", "val/loss"]
     assert all(m.startswith("~") for m in metrics[4:]) and "~end/test/acc" in metrics
+
+
+def test_a_sweeps_last_line_names_a_few_of_its_failed_runs_and_counts_the_rest():
+    from dltips.launch.sweep import NAMED_RUNS, listed
+
+    runs = [f"lr={i}" for i in range(64)]
+    assert listed(runs) == ", ".join(runs[:NAMED_RUNS]) + f" and {64 - NAMED_RUNS} more (summary.md lists them all)"
+    assert listed(runs[:NAMED_RUNS]) == ", ".join(runs[:NAMED_RUNS])

@@ -62,14 +62,25 @@ class SweepSummary(Callback):
         ]
         problems = []
         if failed:
-            problems.append(f"{len(failed)} of {len(rows)} jobs failed: {', '.join(failed)} (see error.txt in each)")
+            problems.append(f"{len(failed)} of {len(rows)} jobs failed: {listed(failed)} (see error.txt in each)")
         if unfinished:
             problems.append(
-                f"{len(unfinished)} of {len(rows)} jobs did not finish: {', '.join(unfinished)} "
+                f"{len(unfinished)} of {len(rows)} jobs did not finish: {listed(unfinished)} "
                 f"(re-running the sweep with hydra.sweep.dir={sweep_dir} continues them)"
             )
         if problems:
             raise SystemExit("; ".join(problems))
+
+
+# Runs a sweep's last line names: a 1,024-point sweep whose config error fails every job says
+# so in one readable line; summary.md lists them all.
+NAMED_RUNS = 5
+
+
+def listed(runs: list[str]) -> str:
+    """The first NAMED_RUNS runs, and how many more."""
+    more = len(runs) - NAMED_RUNS
+    return ", ".join(runs[:NAMED_RUNS]) + (f" and {more} more (summary.md lists them all)" if more > 0 else "")
 
 
 def share_cores(launcher: DictConfig) -> int | None:
