@@ -12,7 +12,8 @@ the joblib launcher's share of the cores) above it.
 
 Then it measures (ThreadTuner): the same machine idle turns the answer round. A stack of 64
 digits MLPs (1.7M parameters in batched matmuls) took 3.4 ms a step on 2 threads against 5.7 ms
-on 1, and 58 against 85 ms to score its splits; with one other busy process, 14.4 against 6.4 ms.
+on 1, and 58 against 85 ms to score its splits; with one other busy process, 14.3–14.5 against
+6.1–6.8 ms.
 So a run of at least MEASURED_FROM parameters on a CPU with more cores than one times its own
 steps on one thread and on all, keeps the faster, and tries again after TRIAL_EVERY steps, for a
 neighbour that starts or stops later (twice as long after each trial that changed nothing: a
@@ -37,7 +38,7 @@ from torch import nn
 from dltips.checks import is_int
 from dltips.config.errors import ConfigError
 
-AUTO_ONE_THREAD_BELOW = 5_000_000  # parameters: every network measured below it ran fastest on one
+AUTO_ONE_THREAD_BELOW = 5_000_000  # parameters: below it, each network measured beside a busy process ran best on one
 MEASURED_FROM = 250_000  # parameters (a stack's, all members): a stack of 16 digits MLPs, 424k, took 30% less
 TRIAL_STEPS = 5  # steps timed on each count: their median, so that an epoch's end among them is no step
 TRIAL_EVERY = 400  # steps on the chosen count before the next trial, doubled after each that changed nothing
