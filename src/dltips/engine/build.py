@@ -44,9 +44,11 @@ class Setup:
     stopper: EarlyStopping
 
 
-def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
+def setup(cfg: DictConfig, prepared: dict | None = None, split: bool | None = None) -> Setup:
     """Build one run from its config. `prepared` keeps the data sets and splits made so far by
-    their data config, for networks trained together on the same data (dltips.engine.members)."""
+    their data config, for networks trained together on the same data (dltips.engine.members);
+    `split`: the optimizer's param groups as networks trained together share them
+    (dltips.optim.param_groups)."""
     with config_errors(cfg):
         check_run(cfg)
         device = resolve_device(cfg.trainer.device)
@@ -69,7 +71,7 @@ def setup(cfg: DictConfig, prepared: dict | None = None) -> Setup:
         check_batch_size(d.batch_size, len(splits.train[1]))
         augment = Augment(d.augment.rotate, d.augment.shift, splits.image_shape, splits.shift, splits.scale)
         model = compile_model(build_model(cfg, splits, device, cfg.seed), cfg.trainer.compile)
-        optimizer = build_optimizer(cfg, model)
+        optimizer = build_optimizer(cfg, model, split)
         schedule = instantiate(cfg.scheduler.factor)
         schedule(0)  # a partial checks its arguments only when called: here, not inside the loop
         # Hydra's partial re-authorizes its target on every call (80 µs, a fifth of a small
@@ -160,8 +162,10 @@ def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None =
             )
     prepared: dict = {}
     setups, members, rngs = [], [], []
+    split = any(cfg.regularizer.weight_decay != 0 for cfg in cfgs)  # one set of param groups for all
     for cfg, context in zip(cfgs, contexts):
-        s = setup(cfg, prepared)  # every member's values checked; its network initialised as alone
+        # Every member's values checked; its network initialised, and its optimizer built, as alone.
+        s = setup(cfg, prepared, split)
         rngs.append(fork_generator(s.device))  # where member k alone would start drawing dropout masks
         setups.append(s)
         members.append(
@@ -176,7 +180,6 @@ def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None =
             )
     with config_errors():
         model = compile_model(stack([s.model for s in setups], rngs), cfgs[0].trainer.compile)
-        split = any(cfg.regularizer.weight_decay != 0 for cfg in cfgs)
         optimizer = build_optimizer(cfgs[0], model, split)
         if not isinstance(optimizer, ELEMENTWISE):
             raise ConfigError(
@@ -186,11 +189,11 @@ def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None =
                 + ", ".join(f"{t.__module__}.{t.__name__}" for t in ELEMENTWISE)
             )
         tie([s.model for s in setups], model)  # each member's network: a view of its slice
-        own = [build_optimizer(cfg, m.view, split) for cfg, m in zip(cfgs, members)]
         # Schedules that differ make the learning rate a number per member even where the
-        # configured rates are equal.
+        # configured rates are equal. The members' own optimizers (over their networks as built,
+        # before tie) give their settings, initial state and shapes: no parameter value is read.
         schedules = {repr(OmegaConf.to_container(cfg.scheduler, resolve=True)) for cfg in cfgs}
-        optimizer = per_member(optimizer, own, force=len(schedules) > 1)
+        optimizer = per_member(optimizer, [s.optimizer for s in setups], force=len(schedules) > 1)
     splits = [m.splits for m in members]
     if all(s is splits[0] for s in splits):
         x, y = first.splits.train
