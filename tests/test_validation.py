@@ -431,3 +431,13 @@ def test_an_argument_a_constructor_does_not_take_is_named_by_its_key(tmp_path):
     assert ", ".join(inspect.signature(MLP).parameters) in str(err.value)  # what it takes, from itself
     with pytest.raises(ConfigError, match=r"Invalid data.source.foo: 1; allowed: the arguments of .*load_digits"):
         train(compose_config(["+data.source.foo=1", "trainer.max_epochs=1"], tmp_path / "run2"))
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_a_missing_value_is_one_line_naming_its_key_and_nothing_is_written(tmp_path, seeds):
+    cfg = compose_config(
+        ["regularizer.weight_decay=???", f"trainer.seeds={seeds}", "trainer.max_epochs=1"], tmp_path / "run"
+    )
+    with pytest.raises(ConfigError, match=r"Invalid regularizer.weight_decay: \?\?\? \(missing\); allowed: a value"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()

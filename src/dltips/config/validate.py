@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from dltips.checks import is_int, is_number
 from dltips.config.errors import ConfigError
@@ -38,8 +39,11 @@ def config_errors(cfg: DictConfig | None = None):
         yield
     except ConfigError:
         raise
-    except InstantiationException as err:
-        cause = err.__cause__ or err
+    except (MissingMandatoryValue, InstantiationException) as err:
+        cause = (err.__cause__ or err) if isinstance(err, InstantiationException) else err
+        if isinstance(cause, MissingMandatoryValue):  # `key=???`: OmegaConf's traceback, not what to do
+            key = cause.full_key
+            raise ConfigError(f"Invalid {key}: ??? (missing); allowed: a value, e.g. {key}=...") from err
         raise unexpected_argument(cfg, cause) or ConfigError(str(cause)) from err
     except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:
         raise unexpected_argument(cfg, err) or ConfigError(str(err)) from err

@@ -162,7 +162,8 @@ def build_networks(cfgs: list[DictConfig], contexts: list[HydraContext] | None =
             )
     prepared: dict = {}
     setups, members, rngs = [], [], []
-    split = any(cfg.regularizer.weight_decay != 0 for cfg in cfgs)  # one set of param groups for all
+    with config_errors():
+        split = any(cfg.regularizer.weight_decay != 0 for cfg in cfgs)  # one set of param groups for all
     for cfg, context in zip(cfgs, contexts):
         # Every member's values checked; its network initialised, and its optimizer built, as alone.
         s = setup(cfg, prepared, split)
