@@ -16,11 +16,12 @@ on 1, and 58 against 85 ms to score its splits; with one other busy process, 14.
 6.1–6.8 ms. So a run of at least MEASURED_FROM parameters on a CPU with more cores than one
 times its own steps on one thread and on all, keeps the faster, and tries again after
 TRIAL_EVERY steps, for a neighbour that starts or stops later (twice as long after each trial
-that changed nothing: a trial on the slower count is what measuring costs). Below MEASURED_FROM, threads do not help a
-step on an idle machine (the digits MLP: 0.355 against 0.361 ms) and a trial costs most where it
-hurts most (the 10×64 net's 31×). A stack's weights after an epoch were bit for bit the same on
-1 and 2 threads; a sum of more than torch's grain (32,768 elements) is split over the threads,
-and its last bits can then depend on the count: `trainer.threads=N` where exact floats must repeat.
+that changed nothing: a trial on the slower count is what measuring costs). Below MEASURED_FROM,
+threads do not help a step on an idle machine (the digits MLP: 0.355 against 0.361 ms) and a
+trial costs most where it hurts most (the 10×64 net's 31×). A stack's weights after an epoch
+were bit for bit the same on 1 and 2 threads; a sum of more than torch's grain (32,768 elements)
+is split over the threads, and its last bits can then depend on the count: `trainer.threads=N`
+where exact floats must repeat.
 """
 
 from __future__ import annotations
